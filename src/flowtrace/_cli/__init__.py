@@ -1,0 +1,1 @@
+"""Subcommands of the ``flowtrace`` CLI, one module each (``register(subparsers)``)."""

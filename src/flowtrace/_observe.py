@@ -1,0 +1,92 @@
+"""Observers: where security-relevant flow events go (span events, the audit log, tests).
+
+The context layer and the capabilities *report* events here; adapters *subscribe*.
+Observers run synchronously in the thread that caused the event. An observer that raises
+propagates its error to the caller on purpose: an audit sink that cannot record a
+cross-tenant access must stop that access (fail closed). Observers that are merely
+informational (the span-event observer) must never raise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from .context import FlowContext
+
+__all__ = [
+    "EventKind",
+    "FlowEvent",
+    "Observer",
+    "add_observer",
+    "notify",
+    "remove_observer",
+]
+
+AttributeValue = str | bool | int | float | None
+
+
+class EventKind:
+    """Stable names of the events flowtrace reports (documented in docs/spec/attributes.md)."""
+
+    CROSS_TENANT: Final = "cross_tenant"
+    TENANT_SWITCH: Final = "tenant_switch"
+    TENANT_MISMATCH: Final = "tenant_mismatch"
+    MESSAGE_REFUSED: Final = "message_refused"
+    DECRYPT: Final = "decrypt"
+    SHRED: Final = "shred"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEvent:
+    """One security-relevant event: what happened, in which flow context, with which facts.
+
+    ``attributes`` never contains plaintext of protected values.
+    """
+
+    kind: str
+    context: FlowContext
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    timestamp: float = field(default_factory=time.time)
+
+
+Observer = Callable[[FlowEvent], None]
+"""An observer is any callable taking a :class:`FlowEvent`."""
+
+_lock = threading.Lock()
+# Copy-on-write tuple: notify() reads it without a lock.
+_observers: tuple[Observer, ...] = ()
+
+
+def add_observer(observer: Observer) -> Observer:
+    """Subscribe ``observer`` to every flow event. Returns it, so it can be a decorator."""
+    global _observers
+    with _lock:
+        if observer not in _observers:
+            _observers = (*_observers, observer)
+    return observer
+
+
+def remove_observer(observer: Observer) -> None:
+    """Unsubscribe ``observer``; unknown observers are ignored."""
+    global _observers
+    with _lock:
+        _observers = tuple(o for o in _observers if o is not observer)
+
+
+def notify(
+    kind: str,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    context: FlowContext | None = None,
+) -> FlowEvent:
+    """Report an event to every observer, in the current (or given) flow context."""
+    from .context import current
+
+    event = FlowEvent(kind, context if context is not None else current(), dict(attributes or {}))
+    for observer in _observers:
+        observer(event)
+    return event

@@ -1,0 +1,46 @@
+"""The ``flowtrace`` command.
+
+Each subcommand lives in its own module under :mod:`flowtrace._cli` exposing
+``register(subparsers)``; the module is imported only when the CLI starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ._version import __version__
+
+__all__ = ["main"]
+
+# Subcommand modules under flowtrace._cli, in help order.
+SUBCOMMANDS = ("demo",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="flowtrace",
+        description="Prove what happens to the data your service touches.",
+    )
+    parser.add_argument("--version", action="version", version=f"flowtrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"flowtrace._cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

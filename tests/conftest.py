@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import flowtrace.testing
+
+
+@pytest.fixture(autouse=True)
+def _clean_flowtrace_state() -> Iterator[None]:
+    """Every test starts and ends with default flowtrace settings."""
+    flowtrace.testing.reset()
+    yield
+    flowtrace.testing.reset()

@@ -1,0 +1,226 @@
+"""The flow context: immutable, validated, scoped, fail-closed on tenant switches."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import pickle
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+import flowtrace as ft
+from flowtrace.context import MAX_VALUE_LENGTH, FlowContext
+
+
+class TestFlowContext:
+    def test_is_immutable(self) -> None:
+        """Attributes cannot be assigned; replace() returns a new context."""
+        ctx = FlowContext(tenant="acme")
+        with pytest.raises(AttributeError):
+            ctx.tenant = "globex"  # type: ignore[misc]
+        assert ctx.replace(user="u-1") == FlowContext(tenant="acme", user="u-1")
+        assert ctx == FlowContext(tenant="acme")
+
+    def test_only_equal_to_flow_contexts(self) -> None:
+        """A FlowContext never compares equal to a plain tuple with the same items."""
+        assert FlowContext(tenant="a") != tuple(FlowContext(tenant="a"))
+
+    @pytest.mark.parametrize(
+        "value", ["", "x" * (MAX_VALUE_LENGTH + 1), "a\nb", "a\rb", "a\x1bb", "a\u2028b", "\x85"]
+    )
+    def test_rejects_invalid_values_naming_the_field(self, value: str) -> None:
+        """Empty, overlong and control-character values raise a ValueError naming the field."""
+        with pytest.raises(ft.InvalidContextValueError, match="'purpose'") as info:
+            FlowContext(purpose=value)
+        assert isinstance(info.value, ValueError)
+        assert info.value.field == "purpose"
+
+    def test_accepts_unicode_and_nbsp(self) -> None:
+        """Printable unicode (including no-break space) is fine."""
+        assert FlowContext(user="Zoë\u00a0Ünal 用户").user == "Zoë\u00a0Ünal 用户"
+
+    def test_rejects_non_strings(self) -> None:
+        """A non-str value is rejected rather than coerced."""
+        with pytest.raises(ft.InvalidContextValueError, match="must be a str"):
+            FlowContext(tenant=42)  # type: ignore[arg-type]
+
+    def test_baggage_is_bounded_and_read_only(self) -> None:
+        """Baggage keys are token-like, entries bounded, and the mapping is read-only."""
+        ctx = FlowContext(baggage={"plan": "gold"})
+        assert dict(ctx.baggage) == {"plan": "gold"}
+        with pytest.raises(TypeError):
+            ctx.baggage["plan"] = "free"  # type: ignore[index]
+        with pytest.raises(ft.InvalidContextValueError, match="baggage"):
+            FlowContext(baggage={"bad key": "x"})
+        with pytest.raises(ft.InvalidContextValueError, match="limit"):
+            FlowContext(baggage={f"k{i}": "v" for i in range(17)})
+
+    def test_pickles_through_validation(self) -> None:
+        """Contexts survive pickling (process pools) and come back equal."""
+        ctx = FlowContext(tenant="acme", lineage_parents=["l1"], baggage={"a": "b"})
+        assert pickle.loads(pickle.dumps(ctx)) == ctx
+
+    def test_to_dict_lists_only_set_fields(self) -> None:
+        """to_dict() omits unset fields."""
+        assert FlowContext(tenant="t", region="eu").to_dict() == {"tenant": "t", "region": "eu"}
+
+
+class TestScopes:
+    def test_context_nests_and_restores(self) -> None:
+        """Nested scopes inherit fields and restore the outer context on exit."""
+        assert ft.current().is_empty
+        with ft.context(tenant="acme", purpose="billing"):
+            with ft.context(user="u-1") as inner:
+                assert inner == FlowContext(tenant="acme", user="u-1", purpose="billing")
+                assert ft.current() is inner
+            assert ft.current().user is None
+        assert ft.current().is_empty
+
+    def test_restores_on_exception(self) -> None:
+        """An exception inside a scope still restores the outer context."""
+        with pytest.raises(RuntimeError), ft.context(tenant="acme"):
+            raise RuntimeError("boom")
+        assert ft.current().tenant is None
+
+    def test_require_tenant(self) -> None:
+        """require_tenant() returns the tenant or raises MissingTenantError."""
+        with pytest.raises(ft.MissingTenantError, match="needs a tenant"):
+            ft.require_tenant()
+        with ft.context(tenant="acme"):
+            assert ft.require_tenant() == "acme"
+
+    def test_switching_tenant_fails_closed(self) -> None:
+        """Entering another tenant, or clearing it, inside a tenant scope raises."""
+        with ft.context(tenant="acme"):
+            with pytest.raises(ft.TenantSwitchError, match="globex"):
+                ft.context(tenant="globex").__enter__()
+            with pytest.raises(ft.TenantSwitchError):
+                ft.context(tenant=None).__enter__()
+            assert ft.current().tenant == "acme"
+            with ft.context(tenant="acme"):  # same tenant is fine
+                pass
+
+    def test_cross_tenant_allows_switch_and_reports(self) -> None:
+        """Inside cross_tenant the switch is allowed; the scope and the switch are reported."""
+        events: list[ft.FlowEvent] = []
+        ft.add_observer(events.append)
+        try:
+            with ft.context(tenant="acme"), ft.cross_tenant(reason="usage dashboard"):
+                with ft.context(tenant="globex"):
+                    assert ft.current().tenant == "globex"
+                assert ft.cross_tenant_reason() == "usage dashboard"
+            assert ft.cross_tenant_reason() is None
+        finally:
+            ft.remove_observer(events.append)
+        assert [e.kind for e in events] == ["cross_tenant", "tenant_switch"]
+        assert events[0].attributes == {"reason": "usage dashboard"}
+        assert events[1].attributes["to_tenant"] == "globex"
+
+    @pytest.mark.parametrize("reason", ["", "   "])
+    def test_cross_tenant_needs_reason(self, reason: str) -> None:
+        """cross_tenant without a real reason is refused."""
+        with pytest.raises(ft.InvalidContextValueError, match="reason"):
+            ft.cross_tenant(reason=reason)
+
+    def test_failing_observer_blocks_cross_tenant(self) -> None:
+        """If the audit observer cannot record a cross-tenant scope, the scope is not entered."""
+
+        def broken(event: ft.FlowEvent) -> None:
+            raise OSError("audit disk full")
+
+        ft.add_observer(broken)
+        try:
+            with ft.context(tenant="acme"):
+                with pytest.raises(OSError, match="disk full"), ft.cross_tenant(reason="x"):
+                    pass
+                assert ft.cross_tenant_reason() is None
+        finally:
+            ft.remove_observer(broken)
+
+
+class TestScopeAsDecorator:
+    def test_sync_function(self) -> None:
+        """A decorated function runs in the scope; signature and name are preserved."""
+
+        @ft.context(tenant="acme")
+        def handler(order_id: int, *, verbose: bool = False) -> str | None:
+            """Doc."""
+            return ft.current().tenant
+
+        assert handler(1) == "acme"
+        assert handler.__name__ == "handler"
+        assert handler.__doc__ == "Doc."
+        assert list(inspect.signature(handler).parameters) == ["order_id", "verbose"]
+        assert inspect.signature(handler) == inspect.signature(handler.__wrapped__)
+        assert ft.current().tenant is None
+
+    def test_async_function(self) -> None:
+        """Coroutines run in the scope and stay coroutine functions."""
+
+        @ft.context(tenant="acme")
+        async def handler() -> str | None:
+            await asyncio.sleep(0)
+            return ft.current().tenant
+
+        assert inspect.iscoroutinefunction(handler)
+        assert asyncio.run(handler()) == "acme"
+
+    def test_generator_does_not_leak_into_consumer(self) -> None:
+        """A generator body sees the scope; its consumer never does, between items."""
+
+        @ft.context(tenant="acme")
+        def rows() -> Iterator[str | None]:
+            for _ in range(3):
+                yield ft.current().tenant
+
+        seen_outside = []
+        seen_inside = []
+        for tenant in rows():
+            seen_inside.append(tenant)
+            seen_outside.append(ft.current().tenant)
+        assert seen_inside == ["acme"] * 3
+        assert seen_outside == [None] * 3
+        assert inspect.isgeneratorfunction(rows)
+
+    def test_generator_forwards_send_throw_and_return(self) -> None:
+        """send(), throw() and the return value pass through the wrapper."""
+
+        @ft.context(tenant="acme")
+        def echo() -> Iterator[str]:
+            received = yield "ready"
+            try:
+                yield f"{received}@{ft.current().tenant}"
+            except KeyError:
+                yield "caught"
+            return
+
+        gen = echo()
+        assert next(gen) == "ready"
+        assert gen.send("hi") == "hi@acme"
+        assert gen.throw(KeyError("k")) == "caught"
+
+    def test_async_generator(self) -> None:
+        """Async generators run in the scope per item and stay async-generator functions."""
+
+        @ft.context(tenant="acme")
+        async def stream() -> AsyncIterator[str | None]:
+            for _ in range(2):
+                await asyncio.sleep(0)
+                yield ft.current().tenant
+
+        async def consume() -> list[tuple[str | None, str | None]]:
+            return [(t, ft.current().tenant) async for t in stream()]
+
+        assert inspect.isasyncgenfunction(stream)
+        assert asyncio.run(consume()) == [("acme", None), ("acme", None)]
+
+    def test_method(self) -> None:
+        """Decorated methods bind self."""
+
+        class Service:
+            @ft.context(purpose="billing")
+            def purpose(self) -> str | None:
+                return ft.current().purpose
+
+        assert Service().purpose() == "billing"
