@@ -37,6 +37,10 @@ class Detector:
     validate: Validator | None = field(default=None, compare=False)
     rule: str = ""
     """Human-readable validation rule (rendered in the docs' detector table)."""
+    gate: Callable[[str, int], bool] | None = field(default=None, compare=False)
+    """Cheap necessary condition on (text, number of digits in it); ``False`` skips."""
+    builtin: bool = field(default=False, compare=False)
+    """Built-in detectors are covered by the engine's trigger prefilter."""
 
     def spans(self, m: re.Match[str]) -> Sequence[Span]:
         """The spans to replace for a match of this detector's group (empty: rejected)."""
@@ -59,7 +63,8 @@ def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
     start and end only at group separators (or the run's ends), longest first, left to
     right. A contiguous digit string is only ever tried whole.
     """
-    start, end = m.span(group)
+    start = m.start(group)
+    end = m.end(group + "_run")
     s = m.string
     digits: list[str] = []
     ends: list[int] = []  # offset after each digit
@@ -122,7 +127,7 @@ def _iban_span(m: re.Match[str]) -> list[Span]:
 
 
 def _ssn_span(m: re.Match[str]) -> list[Span]:
-    if ssn_valid(m.group("ssn_a"), m.group("ssn_g"), m.group("ssn_s")):
+    if ssn_valid(m.group("ssn")[:3], m.group("ssn_g"), m.group("ssn_s")):
         return [m.span("ssn")]
     return []
 
@@ -208,64 +213,72 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"(?:-----END[A-Z ]{0,40}PRIVATE KEY-----)?",
         rule="PEM `BEGIN ... PRIVATE KEY` block; redacted through END, or to the end of the "
         "base64 body when the END line is missing (fail closed)",
+        gate=lambda v, nd: "PRIVATE KEY" in v,
     ),
     Detector(
         "jwt",
         Category.CREDENTIAL,
         rf"(?<![{_B64}])eyJ[{_B64}]{{5,}}+\.eyJ[{_B64}]{{5,}}+\.[{_B64}]*+",
         rule='three base64url segments; header and payload start with `eyJ` (`{"`)',
+        gate=lambda v, nd: "eyJ" in v,
     ),
     Detector(
         "url_credentials",
         Category.CREDENTIAL,
-        r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,30}+://[^\s:/@]{0,256}+:"
+        r"://[^\s:/@]{0,256}+:"
         r"(?P<url_credentials_pass>[^\s@/]{1,256}+)@",
         validate=lambda m: [m.span("url_credentials_pass")],
         rule="`scheme://user:password@`; only the password is replaced",
+        gate=lambda v, nd: "@" in v and "://" in v,
     ),
     Detector(
         "authorization",
         Category.CREDENTIAL,
-        r"(?i:authorization)[\"']?\s{0,5}[:=]\s{0,5}[\"']?"
+        r"[Aa](?i:uthorization)[\"']?\s{0,5}[:=]\s{0,5}[\"']?"
         r"(?:(?i:bearer|basic|digest|token|negotiate)\s{1,5})?"
         r"(?P<authorization_val>[^\s\"',;]{4,}+)",
         validate=lambda m: [m.span("authorization_val")],
         rule="`Authorization: <scheme> <credentials>` (header or key=value); the credentials",
+        gate=lambda v, nd: "uthorization" in v or "UTHORIZATION" in v,
     ),
     Detector(
         "bearer",
         Category.CREDENTIAL,
-        r"(?<![A-Za-z0-9_])(?i:bearer|basic|token)\s{1,5}(?P<bearer_token>[A-Za-z0-9._~+/=\-]{8,}+)",
+        r"[BbTt](?<![A-Za-z0-9_].)(?i:earer|asic|oken)\s{1,5}(?P<bearer_token>[A-Za-z0-9._~+/=\-]{8,}+)",
         validate=_bearer_span,
         rule="`Bearer|Basic|Token <credentials>` with credentials of 24+ characters, or 8+ "
         "containing a digit",
+        gate=lambda v, nd: any(w in v for w in ("earer", "asic", "oken", "EARER", "ASIC", "OKEN")),
     ),
     Detector(
         "assignment",
         Category.CREDENTIAL,
-        r"(?<![A-Za-z0-9])(?i:password|passwd|pwd|secret|api[_\-]?key|access[_\-]?token"
-        r"|client[_\-]?secret|private[_\-]?key)[\"']?\s{0,3}[:=]\s{0,3}[\"']?"
+        r"[PpSsAaCc](?<![A-Za-z0-9].)(?i:assword|asswd|wd|ecret|pi[_\-]?key|ccess[_\-]?token"
+        r"|lient[_\-]?secret|rivate[_\-]?key)[\"']?\s{0,3}[:=]\s{0,3}[\"']?"
         r"(?P<assignment_val>[^\s\"',;&]{1,256}+)",
         validate=_assignment_span,
         rule="`password=...`, `secret: ...`, `api_key=...` in free text; the value (not "
         "`true`/`false`/`null` or a bare integer)",
+        gate=lambda v, nd: "=" in v or ":" in v,
     ),
     Detector(
         "aws_access_key_id",
         Category.CREDENTIAL,
-        _AL + r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}" + _AR,
+        r"A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA)[A-Z0-9]{16}" + _AR,
         rule="AWS key-id prefix (`AKIA`, `ASIA`, ...) + 16 upper-case alphanumerics",
+        gate=lambda v, nd: len(v) >= 20 and "A" in v,
     ),
     Detector(
         "provider_token",
         Category.CREDENTIAL,
-        _AL + r"(?:gh[pousr]_[A-Za-z0-9]{36,255}+|github_pat_[A-Za-z0-9_]{22,255}+"
+        r"(?:gh[pousr]_[A-Za-z0-9]{36,255}+|github_pat_[A-Za-z0-9_]{22,255}+"
         r"|xox[abposr]-[A-Za-z0-9\-]{10,250}+|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}+"
         r"|whsec_[A-Za-z0-9]{24,}+|AIza[A-Za-z0-9_\-]{35}|glpat-[A-Za-z0-9_\-]{20,}+"
         r"|npm_[A-Za-z0-9]{36}|sk-(?:proj-)?[A-Za-z0-9_\-]{32,}+)",
         rule="well-known prefixes: GitHub `ghp_/gho_/ghu_/ghs_/ghr_/github_pat_`, Slack "
         "`xox?-`, Stripe `sk_/rk_live|test_`, `whsec_`, Google `AIza`+35, GitLab `glpat-`, "
         "npm `npm_`, OpenAI `sk-`",
+        gate=lambda v, nd: len(v) >= 14 and ("_" in v or "-" in v or "AIza" in v),
     ),
     Detector(
         "email",
@@ -273,13 +286,15 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}+@(?:[A-Za-z0-9\-]{1,63}+\.){1,8}+"
         r"[A-Za-z]{2,24}+(?![A-Za-z0-9\-])",
         rule="local part (1-64) `@` 1-8 dot-separated labels and an alphabetic TLD",
+        gate=lambda v, nd: "@" in v,
     ),
     Detector(
         "iban",
         Category.FINANCIAL,
-        _AL + r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}+",
+        r"[A-Z](?<![A-Za-z0-9].)[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,30}+",
         validate=_iban_span,
         rule="country code with its ISO 13616 length, mod-97 checksum == 1; spaces allowed",
+        gate=lambda v, nd: nd >= 4 and len(v) >= 15,
     ),
     Detector(
         "aws_secret_key",
@@ -288,13 +303,15 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         validate=_aws_secret_span,
         rule="exactly 40 base64 characters mixing upper case, lower case and digits "
         "(so hex SHA-1 digests are not matched)",
+        gate=lambda v, nd: nd >= 1 and len(v) >= 40,
     ),
     Detector(
         "ipv4",
         Category.NETWORK,
-        r"(?<![A-Za-z0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![A-Za-z0-9]|\.[0-9])",
+        r"[0-9](?<![A-Za-z0-9.].)[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![A-Za-z0-9]|\.[0-9])",
         validate=_ipv4_span,
         rule="four dotted octets 0-255 without leading zeros",
+        gate=lambda v, nd: nd >= 4 and "." in v,
     ),
     Detector(
         "ipv6",
@@ -303,24 +320,27 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"(?![A-Za-z0-9:])",
         validate=_ipv6_span,
         rule="parses as an IPv6 address (full, `::`-compressed or IPv4-mapped)",
+        gate=lambda v, nd: v.count(":") >= 2,
     ),
     Detector(
         "card",
         Category.PCI,
-        _AL + r"(?=(?:[ \-]?[0-9]){13})[2-6][0-9]*+(?:[ \-][0-9]++)*+",
+        r"[2-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{3,19}+){0,5}+))",
         validate=card_spans,
         rule="13-19 digits (spaces/dashes allowed), a known IIN range and length (Visa incl. "
         "19-digit, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, "
         "Maestro), Luhn-valid; also integers",
+        gate=lambda v, nd: nd >= 13,
     ),
     Detector(
         "ssn",
         Category.PII,
-        r"(?<![A-Za-z0-9\-])(?P<ssn_a>[0-9]{3})(?P<ssn_sep>[\- ])(?P<ssn_g>[0-9]{2})"
+        r"[0-9](?<![A-Za-z0-9\-].)[0-9]{2}(?P<ssn_sep>[\- ])(?P<ssn_g>[0-9]{2})"
         r"(?P=ssn_sep)(?P<ssn_s>[0-9]{4})(?![A-Za-z0-9\-])",
         validate=_ssn_span,
         rule="`AAA-GG-SSSS` (dashes or spaces); area not 000/666/900-999, group not 00, "
         "serial not 0000",
+        gate=lambda v, nd: nd >= 9,
     ),
     Detector(
         "phone",
@@ -334,29 +354,57 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         rule="E.164 / `00` international (8-15 digits), North American `(AAA) BBB-CCCC` / "
         "`AAA-BBB-CCCC` / `AAA.BBB.CCCC`, or national trunk `0...` with separators (10-11 "
         "digits); optional extension",
+        gate=lambda v, nd: nd >= 8,
     ),
 )
+
+BUILTIN_DETECTORS = tuple(
+    Detector(d.name, d.category, d.pattern, d.validate, d.rule, d.gate, builtin=True)
+    for d in BUILTIN_DETECTORS
+)
+
+
+def _trigger() -> re.Pattern[str]:
+    """A necessary condition for any built-in detector to match, as one fast expression.
+
+    Every alternative starts with a literal so that ``re`` skips other characters in C:
+    digits that come with three more digits nearby or a long base64 run (cards, IBANs,
+    SSNs, phones, IPs, JWTs, keys), ``@``, ``=``, ``:``, provider-token separators, and the
+    last letter of ``bearer`` / ``basic`` / ``token``.
+    """
+    branches = [
+        d + r"(?:(?=(?:[^0-9]{0,3}[0-9]){3}|[A-Za-z0-9/+]{10})|(?<=[A-Za-z0-9/+]{11}))"
+        for d in "0123456789"
+    ]
+    branches += [
+        "@",
+        "=",
+        ":",
+        r"-(?:(?=----BEGIN)|(?<=xox[abposr]-)|(?<=glpat-)|(?<=sk-))",
+        r"_(?:(?<=[sr]k_)|(?<=whsec_)|(?<=npm_)|(?<=gh[pousr]_)|(?<=github_pat_))",
+        "A(?=KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA|Iza)",
+        r"r(?<=[Bb]earer)(?=\s)",
+        r"R(?<=BEARER)(?=\s)",
+        r"c(?<=[Bb]asic)(?=\s)",
+        r"n(?<=[Tt]oken)(?=\s)",
+    ]
+    return re.compile("|".join(branches))
+
+
+TRIGGER = _trigger()
 
 # Not a sensitive value, but neutralized on its way to logs: CR, LF, NEL, LS, PS, ESC, CSI
 # and the other C0/C1 controls except TAB.
 CONTROL_PATTERN = r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]"
 
 
-def compile_detectors(
-    detectors: Sequence[Detector], *, control: bool
-) -> tuple[re.Pattern[str], list[tuple[Detector, re.Pattern[str]]]]:
-    """One alternation over every detector (a prefilter: no match means nothing to do),
-    plus each detector's own compiled pattern for the exact pass."""
+def compile_detectors(detectors: Sequence[Detector]) -> list[tuple[Detector, re.Pattern[str]]]:
+    """Each detector with its compiled pattern (its span group named after it)."""
     names = [d.name for d in detectors]
     if len(set(names)) != len(names):
         raise ValueError(f"detector names must be unique, got {names}")
-    parts = [f"(?P<{d.name}>{d.pattern})" for d in detectors]
-    if control:
-        parts.append(f"(?P<_control>{CONTROL_PATTERN})")
-    combined = re.compile("|".join(parts))
-    each = [(d, re.compile(f"(?P<{d.name}>{d.pattern})")) for d in detectors]
-    return combined, each
+    return [(d, re.compile(f"(?P<{d.name}>{d.pattern})")) for d in detectors]
 
 
 CONTROL_RE = re.compile(CONTROL_PATTERN)
-CARD_WHOLE = re.compile(r"(?P<card>[0-9]{13,19})")
+CARD_WHOLE = re.compile(r"(?P<card>)(?P<card_run>[0-9]{13,19})")
