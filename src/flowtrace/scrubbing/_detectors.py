@@ -223,6 +223,25 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         gate=lambda v, nd: "eyJ" in v,
     ),
     Detector(
+        "provider_token",
+        Category.CREDENTIAL,
+        r"(?:gh[pousr]_[A-Za-z0-9]{36,255}+|github_pat_[A-Za-z0-9_]{22,255}+"
+        r"|xox[abposr]-[A-Za-z0-9\-]{10,250}+|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}+"
+        r"|whsec_[A-Za-z0-9]{24,}+|AIza[A-Za-z0-9_\-]{35}|glpat-[A-Za-z0-9_\-]{20,}+"
+        r"|npm_[A-Za-z0-9]{36}|sk-(?:proj-)?[A-Za-z0-9_\-]{32,}+)",
+        rule="well-known prefixes: GitHub `ghp_/gho_/ghu_/ghs_/ghr_/github_pat_`, Slack "
+        "`xox?-`, Stripe `sk_/rk_live|test_`, `whsec_`, Google `AIza`+35, GitLab `glpat-`, "
+        "npm `npm_`, OpenAI `sk-`",
+        gate=lambda v, nd: len(v) >= 14 and ("_" in v or "-" in v or "AIza" in v),
+    ),
+    Detector(
+        "aws_access_key_id",
+        Category.CREDENTIAL,
+        r"A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA)[A-Z0-9]{16}" + _AR,
+        rule="AWS key-id prefix (`AKIA`, `ASIA`, ...) + 16 upper-case alphanumerics",
+        gate=lambda v, nd: len(v) >= 20 and "A" in v,
+    ),
+    Detector(
         "url_credentials",
         Category.CREDENTIAL,
         r"://[^\s:/@]{0,256}+:"
@@ -260,25 +279,6 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         rule="`password=...`, `secret: ...`, `api_key=...` in free text; the value (not "
         "`true`/`false`/`null` or a bare integer)",
         gate=lambda v, nd: "=" in v or ":" in v,
-    ),
-    Detector(
-        "aws_access_key_id",
-        Category.CREDENTIAL,
-        r"A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA)[A-Z0-9]{16}" + _AR,
-        rule="AWS key-id prefix (`AKIA`, `ASIA`, ...) + 16 upper-case alphanumerics",
-        gate=lambda v, nd: len(v) >= 20 and "A" in v,
-    ),
-    Detector(
-        "provider_token",
-        Category.CREDENTIAL,
-        r"(?:gh[pousr]_[A-Za-z0-9]{36,255}+|github_pat_[A-Za-z0-9_]{22,255}+"
-        r"|xox[abposr]-[A-Za-z0-9\-]{10,250}+|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}+"
-        r"|whsec_[A-Za-z0-9]{24,}+|AIza[A-Za-z0-9_\-]{35}|glpat-[A-Za-z0-9_\-]{20,}+"
-        r"|npm_[A-Za-z0-9]{36}|sk-(?:proj-)?[A-Za-z0-9_\-]{32,}+)",
-        rule="well-known prefixes: GitHub `ghp_/gho_/ghu_/ghs_/ghr_/github_pat_`, Slack "
-        "`xox?-`, Stripe `sk_/rk_live|test_`, `whsec_`, Google `AIza`+35, GitLab `glpat-`, "
-        "npm `npm_`, OpenAI `sk-`",
-        gate=lambda v, nd: len(v) >= 14 and ("_" in v or "-" in v or "AIza" in v),
     ),
     Detector(
         "email",
@@ -325,7 +325,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "card",
         Category.PCI,
-        r"[2-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{3,19}+){0,5}+))",
+        r"[2-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{1,19}+){0,5}+))",
         validate=card_spans,
         rule="13-19 digits (spaces/dashes allowed), a known IIN range and length (Visa incl. "
         "19-digit, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, "
