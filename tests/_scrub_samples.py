@@ -22,9 +22,22 @@ def luhn_complete(prefix: str, length: int, rnd: random.Random) -> str:
     raise AssertionError("unreachable")
 
 
-CARD_PREFIXES = [("4", 16), ("4", 13), ("4", 19), ("51", 16), ("55", 16), ("2221", 16),
-                 ("2720", 16), ("34", 15), ("37", 15), ("6011", 16), ("65", 16),
-                 ("3530", 16), ("36", 14), ("62", 16)]
+CARD_PREFIXES = [
+    ("4", 16),
+    ("4", 13),
+    ("4", 19),
+    ("51", 16),
+    ("55", 16),
+    ("2221", 16),
+    ("2720", 16),
+    ("34", 15),
+    ("37", 15),
+    ("6011", 16),
+    ("65", 16),
+    ("3530", 16),
+    ("36", 14),
+    ("62", 16),
+]
 
 
 def card(rnd: random.Random) -> str:
@@ -36,8 +49,16 @@ def group_card(number: str, sep: str) -> str:
     return sep.join(number[i : i + 4] for i in range(0, len(number), 4))
 
 
-IBAN_SHAPES = {"DE": "8n10n", "GB": "4a14n", "FR": "23n", "NL": "4a10n", "ES": "20n",
-               "IT": "1a22n", "BE": "12n", "CH": "17n"}
+IBAN_SHAPES = {
+    "DE": "8n10n",
+    "GB": "4a14n",
+    "FR": "23n",
+    "NL": "4a10n",
+    "ES": "20n",
+    "IT": "1a22n",
+    "BE": "12n",
+    "CH": "17n",
+}
 
 
 def iban(rnd: random.Random) -> str:
@@ -69,9 +90,16 @@ def ssn(rnd: random.Random) -> str:
 
 def phone(rnd: random.Random) -> str:
     a, b, c = rnd.randint(201, 989), rnd.randint(200, 999), rnd.randint(0, 9999)
-    return rnd.choice([f"({a}) {b}-{c:04d}", f"{a}-{b}-{c:04d}", f"{a}.{b}.{c:04d}",
-                       f"+1 {a} {b} {c:04d}", f"+44 20 {b}{rnd.randint(0, 9)} {c:04d}",
-                       f"+4930{b}{c:04d}"])
+    return rnd.choice(
+        [
+            f"({a}) {b}-{c:04d}",
+            f"{a}-{b}-{c:04d}",
+            f"{a}.{b}.{c:04d}",
+            f"+1 {a} {b} {c:04d}",
+            f"+44 20 {b}{rnd.randint(0, 9)} {c:04d}",
+            f"+4930{b}{c:04d}",
+        ]
+    )
 
 
 def email(rnd: random.Random) -> str:
@@ -105,13 +133,15 @@ def aws_secret(rnd: random.Random) -> str:
 
 
 def provider_token(rnd: random.Random) -> str:
-    return rnd.choice([
-        "ghp_" + _alnum(rnd, 36),
-        "xoxb-" + str(rnd.randint(10**10, 10**11)) + "-" + _alnum(rnd, 24),
-        "sk_live_" + _alnum(rnd, 24),
-        "AIza" + _alnum(rnd, 35),
-        "github_pat_" + _alnum(rnd, 40),
-    ])
+    return rnd.choice(
+        [
+            "ghp_" + _alnum(rnd, 36),
+            "xoxb-" + str(rnd.randint(10**10, 10**11)) + "-" + _alnum(rnd, 24),
+            "sk_live_" + _alnum(rnd, 24),
+            "AIza" + _alnum(rnd, 35),
+            "github_pat_" + _alnum(rnd, 40),
+        ]
+    )
 
 
 def ipv4(rnd: random.Random) -> str:

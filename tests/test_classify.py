@@ -43,7 +43,9 @@ def test_bad_classification_raises_schema_error(bad: object) -> None:
 # --- key normalization ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["email", "E-Mail", "userEmail", "email_address", "EMAIL", "x.email"])
+@pytest.mark.parametrize(
+    "key", ["email", "E-Mail", "userEmail", "email_address", "EMAIL", "x.email"]
+)
 def test_email_variants_are_one_key(key: str) -> None:
     """Separators, camelCase and case do not matter; extra words around are fine."""
     assert Schema.from_dict({"email": PII}).lookup(key) == PII
@@ -109,7 +111,8 @@ def test_schema_from_dataclass_annotations() -> None:
     schema = Schema.from_model(Customer)
     assert schema.lookup("email") == Classification.parse("pii")
     assert schema.lookup("customer.address.street") == PII
-    assert schema.lookup("plan") is None and schema.lookup("city") is None
+    assert schema.lookup("plan") is None
+    assert schema.lookup("city") is None
 
 
 def test_schema_from_pydantic_and_typeddict() -> None:
@@ -130,8 +133,10 @@ def test_schema_from_toml(tmp_path: Path) -> None:
 def test_schema_from_yaml(tmp_path: Path) -> None:
     """A YAML file (flowtrace[yaml]) loads, including mapping-form classifications."""
     path = tmp_path / "schema.yaml"
-    path.write_text("fields:\n  email: confidential:pii\n  diagnosis:\n    level: restricted\n"
-                    "    categories: [phi]\n")
+    path.write_text(
+        "fields:\n  email: confidential:pii\n  diagnosis:\n    level: restricted\n"
+        "    categories: [phi]\n"
+    )
     schema = Schema.from_yaml(path)
     assert schema.lookup("diagnosis") == Classification(Level.RESTRICTED, [Category.PHI])
 

@@ -14,11 +14,14 @@ from flowtrace.cli import main
 CARD = "4111111111111111"
 
 
-def test_scrubs_json_lines_and_text_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scrubs_json_lines_and_text_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """JSON lines are scrubbed as data, other lines (invalid JSON too) as text."""
     src = tmp_path / "app.log"
     src.write_text(
-        json.dumps({"msg": "paid", "card": CARD, "password": "pw", "n": 1}) + "\n"
+        json.dumps({"msg": "paid", "card": CARD, "password": "pw", "n": 1})
+        + "\n"
         + "plain text from a@b.io\r\n"
         + '{"broken": "a@b.io"\n'
         + "last line without newline 203.0.113.5",
@@ -27,15 +30,23 @@ def test_scrubs_json_lines_and_text_lines(tmp_path: Path, capsys: pytest.Capture
     out = tmp_path / "clean.log"
     assert main(["scrub", str(src), "-o", str(out)]) == 0
     lines = out.read_bytes().decode("utf-8").split("\n")
-    assert json.loads(lines[0]) == {"msg": "paid", "card": "[REDACTED:card]",
-                                    "password": "[REDACTED:credential]", "n": 1}
+    assert json.loads(lines[0]) == {
+        "msg": "paid",
+        "card": "[REDACTED:card]",
+        "password": "[REDACTED:credential]",
+        "n": 1,
+    }
     assert lines[1] == "plain text from [REDACTED:email]\r"
     assert lines[2] == '{"broken": "[REDACTED:email]"'
     assert lines[3] == "last line without newline [REDACTED:ipv4]"
     err = capsys.readouterr().err
     assert "4 line(s), scrubbed 5 value(s)" in err
-    assert "pii" in err and "pci" in err and "credential" in err and "network" in err
-    assert CARD not in err and "a@b.io" not in err
+    assert "pii" in err
+    assert "pci" in err
+    assert "credential" in err
+    assert "network" in err
+    assert CARD not in err
+    assert "a@b.io" not in err
 
 
 def test_report_only_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +55,8 @@ def test_report_only_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixtur
     src.write_text("a@b.io\n")
     assert main(["scrub", str(src), "--report-only"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == "" and "would scrub 1 value(s)" in captured.err
+    assert captured.out == ""
+    assert "would scrub 1 value(s)" in captured.err
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,11 +66,18 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def _run(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    code = ("import resource, sys; from flowtrace.cli import main; rc = main(sys.argv[1:]); "
-            "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr);"
-            " sys.exit(rc)")
-    return subprocess.run([sys.executable, "-c", code, *args], input=stdin,
-                          capture_output=True, timeout=240, check=True)
+    code = (
+        "import resource, sys; from flowtrace.cli import main; rc = main(sys.argv[1:]); "
+        "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr);"
+        " sys.exit(rc)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=240,
+        check=True,
+    )
 
 
 def test_stdin_to_stdout_keeps_invalid_utf8(tmp_path: Path) -> None:

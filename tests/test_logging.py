@@ -33,12 +33,18 @@ def _structlog_output(processor: ScrubProcessor, **event: object) -> dict[str, o
 def test_structlog_processor_scrubs_event_and_values() -> None:
     """Event text, nested values and sensitive keys are scrubbed before rendering."""
     out = _structlog_output(
-        ScrubProcessor(), event=f"charge {CARD} failed", user={"email": "a@b.io"},
-        password="hunter2", tokens_used=512,
+        ScrubProcessor(),
+        event=f"charge {CARD} failed",
+        user={"email": "a@b.io"},
+        password="hunter2",
+        tokens_used=512,
     )
-    assert out == {"event": "charge [REDACTED:card] failed",
-                   "user": {"email": "[REDACTED:email]"},
-                   "password": "[REDACTED:credential]", "tokens_used": 512}
+    assert out == {
+        "event": "charge [REDACTED:card] failed",
+        "user": {"email": "[REDACTED:email]"},
+        "password": "[REDACTED:credential]",
+        "tokens_used": 512,
+    }
 
 
 def test_structlog_processor_does_not_mutate_the_event_dict() -> None:
@@ -93,11 +99,18 @@ def stdlib() -> Iterator[tuple[logging.Logger, io.StringIO]]:
 def test_filter_scrubs_msg_args_and_extra(stdlib: tuple[logging.Logger, io.StringIO]) -> None:
     """msg, %-args and extra= fields are scrubbed; formatting still works."""
     logger, stream = stdlib
-    logger.info("user %s paid with %s (%d items)", "a@b.io", CARD, 3,
-                 extra={"ctx": {"password": "pw", "ip": "203.0.113.9"}})
+    logger.info(
+        "user %s paid with %s (%d items)",
+        "a@b.io",
+        CARD,
+        3,
+        extra={"ctx": {"password": "pw", "ip": "203.0.113.9"}},
+    )
     line = stream.getvalue().strip()
-    assert line == ("INFO user [REDACTED:email] paid with [REDACTED:card] (3 items) "
-                    "{'password': '[REDACTED:credential]', 'ip': '[REDACTED:ipv4]'}")
+    assert line == (
+        "INFO user [REDACTED:email] paid with [REDACTED:card] (3 items) "
+        "{'password': '[REDACTED:credential]', 'ip': '[REDACTED:ipv4]'}"
+    )
 
 
 def test_filter_handles_args_whose_type_changes(stdlib: tuple[logging.Logger, io.StringIO]) -> None:
@@ -115,7 +128,8 @@ def test_filter_scrubs_exception_text(stdlib: tuple[logging.Logger, io.StringIO]
     except ValueError:
         logger.exception("failed", extra={"ctx": "-"})
     text = stream.getvalue()
-    assert CARD not in text and "a@b.io" not in text
+    assert CARD not in text
+    assert "a@b.io" not in text
     assert "ValueError: bad card [REDACTED:card] for [REDACTED:email]" in text
     assert "Traceback (most recent call last):\n" in text
 

@@ -7,7 +7,7 @@ import http.server
 import threading
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from opentelemetry._logs import LogRecord, SeverityNumber
@@ -61,7 +61,8 @@ def test_exporter_wrapper_scrubs_every_part_of_a_span(exported: InMemorySpanExpo
     attrs = dict(span.attributes or {})
     assert attrs["user.email"] == "[REDACTED:email]"
     assert attrs["http.request.header.authorization"] == "[REDACTED:credential]"
-    assert attrs["tokens_used"] == 512 and attrs["ids"] == (1, 2)
+    assert attrs["tokens_used"] == 512
+    assert attrs["ids"] == (1, 2)
     retry, exc = span.events
     assert retry.attributes == {"note": "call [REDACTED:phone]"}
     assert exc.name == "exception"
@@ -85,7 +86,8 @@ def test_processor_wrapper_and_report_only() -> None:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(
-        ScrubbingSpanProcessor(SimpleSpanProcessor(memory), Scrubber(report_only=True)))
+        ScrubbingSpanProcessor(SimpleSpanProcessor(memory), Scrubber(report_only=True))
+    )
     _emit_leaky_span(provider)
     (span,) = memory.get_finished_spans()
     assert span.name == f"charge {CARD}"
@@ -119,7 +121,7 @@ def test_exporter_fails_closed() -> None:
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -158,7 +160,9 @@ def test_real_otlp_export_carries_no_secret() -> None:
         server.server_close()
     assert _Receiver.bodies
     raw = b"".join(_Receiver.bodies)
-    assert CARD.encode() not in raw and b"a@b.io" not in raw and b"dXNlcjpwYXNz" not in raw
+    assert CARD.encode() not in raw
+    assert b"a@b.io" not in raw
+    assert b"dXNlcjpwYXNz" not in raw
     request = ExportTraceServiceRequest()
     request.ParseFromString(_Receiver.bodies[0])
     span = request.resource_spans[0].scope_spans[0].spans[0]
@@ -175,7 +179,8 @@ def _otel_provider(wrap: str) -> tuple[InMemoryLogRecordExporter, LoggerProvider
     provider = LoggerProvider()
     if wrap == "processor":
         provider.add_log_record_processor(
-            ScrubbingLogRecordProcessor(SimpleLogRecordProcessor(memory)))
+            ScrubbingLogRecordProcessor(SimpleLogRecordProcessor(memory))
+        )
     else:
         provider.add_log_record_processor(SimpleLogRecordProcessor(ScrubbingLogExporter(memory)))
     return memory, provider
@@ -185,15 +190,19 @@ def _otel_provider(wrap: str) -> tuple[InMemoryLogRecordExporter, LoggerProvider
 def test_log_records_are_scrubbed(wrap: str) -> None:
     """OTel log records: body and attributes are scrubbed, counts added."""
     memory, provider = _otel_provider(wrap)
-    provider.get_logger("t").emit(LogRecord(
-        body="refund to a@b.io",
-        attributes={"card": CARD, "password": "pw", "n": 3},
-        severity_number=SeverityNumber.WARN,
-    ))
+    provider.get_logger("t").emit(
+        LogRecord(
+            body="refund to a@b.io",
+            attributes={"card": CARD, "password": "pw", "n": 3},
+            severity_number=SeverityNumber.WARN,
+        )
+    )
     provider.shutdown()
     (data,) = memory.get_finished_logs()
     record = data.log_record
     assert record.body == "refund to [REDACTED:email]"
     attrs = dict(record.attributes or {})
-    assert attrs["card"] == "[REDACTED:card]" and attrs["password"] == "[REDACTED:credential]"
-    assert attrs["n"] == 3 and attrs[COUNT_ATTRIBUTE] == 3
+    assert attrs["card"] == "[REDACTED:card]"
+    assert attrs["password"] == "[REDACTED:credential]"
+    assert attrs["n"] == 3
+    assert attrs[COUNT_ATTRIBUTE] == 3

@@ -45,25 +45,37 @@ def test_scrub_returns_copy_and_never_mutates() -> None:
 
 def test_key_rules_are_type_aware() -> None:
     """Numbers and bools under credential keys are kept; strings are redacted."""
-    out = flowtrace.scrub({"tokens_used": 512, "token": 3, "api_key_set": True,
-                           "access_token": "abc", "secret": None})
-    assert out == {"tokens_used": 512, "token": 3, "api_key_set": True,
-                   "access_token": "[REDACTED:credential]", "secret": None}
+    out = flowtrace.scrub(
+        {"tokens_used": 512, "token": 3, "api_key_set": True, "access_token": "abc", "secret": None}
+    )
+    assert out == {
+        "tokens_used": 512,
+        "token": 3,
+        "api_key_set": True,
+        "access_token": "[REDACTED:credential]",
+        "secret": None,
+    }
 
 
 def test_classified_subtree_is_redacted_whole() -> None:
     """Every leaf under a classified key is classified too."""
     out = flowtrace.scrub({"credentials": {"user": "bob", "pw": ["a", "b"]}})
-    assert out == {"credentials": {"user": "[REDACTED:credential]",
-                                   "pw": ["[REDACTED:credential]", "[REDACTED:credential]"]}}
+    assert out == {
+        "credentials": {
+            "user": "[REDACTED:credential]",
+            "pw": ["[REDACTED:credential]", "[REDACTED:credential]"],
+        }
+    }
 
 
 def test_schema_classifies_keys_and_paths() -> None:
     """A user schema adds field rules; values are redacted whatever their shape."""
     scrubber = Scrubber(schema={"diagnosis": "phi", "patient.name": "pii"})
     out = scrubber.scrub({"patient": {"name": "Ann", "diagnosis": "flu"}, "name": "Bo"})
-    assert out == {"patient": {"name": "[REDACTED:pii]", "diagnosis": "[REDACTED:phi]"},
-                   "name": "Bo"}
+    assert out == {
+        "patient": {"name": "[REDACTED:pii]", "diagnosis": "[REDACTED:phi]"},
+        "name": "Bo",
+    }
 
 
 def test_min_level_leaves_lower_levels_alone() -> None:
@@ -71,7 +83,8 @@ def test_min_level_leaves_lower_levels_alone() -> None:
     scrubber = Scrubber(schema={"plan": "internal"})
     assert scrubber.scrub({"plan": "gold"}) == {"plan": "gold"}
     assert Scrubber(schema={"plan": "internal"}, min_level=Level.INTERNAL).scrub(
-        {"plan": "gold"}) == {"plan": "[REDACTED:field]"}
+        {"plan": "gold"}
+    ) == {"plan": "[REDACTED:field]"}
 
 
 def test_non_string_keys_and_sensitive_keys() -> None:
@@ -90,7 +103,8 @@ def test_exceptions_are_copied_with_scrubbed_args() -> None:
     """An exception's args (and so its message) are scrubbed; the original keeps its own."""
     exc = ValueError("bad card " + CARD, 42)
     out = flowtrace.scrub(exc)
-    assert isinstance(out, ValueError) and out is not exc
+    assert isinstance(out, ValueError)
+    assert out is not exc
     assert out.args == ("bad card [REDACTED:card]", 42)
     assert exc.args[0].endswith(CARD)
 
@@ -111,18 +125,25 @@ def test_dataclasses_and_pydantic_models_keep_their_type() -> None:
     """Frozen dataclasses and pydantic models come back as scrubbed copies of their type."""
     pay = Payment(CARD, 9.5, "ok")
     out = flowtrace.scrub(pay)
-    assert isinstance(out, Payment) and out.card == "[REDACTED:card]" and out.amount == 9.5
+    assert isinstance(out, Payment)
+    assert out.card == "[REDACTED:card]"
+    assert out.amount == 9.5
     assert pay.card == CARD
     sign = Signup(email="a@b.io", age=30)
     out2 = flowtrace.scrub(sign)
-    assert isinstance(out2, Signup) and out2.email == "[REDACTED:email]" and sign.email == "a@b.io"
+    assert isinstance(out2, Signup)
+    assert out2.email == "[REDACTED:email]"
+    assert sign.email == "a@b.io"
 
 
 def test_embedded_json_is_scrubbed_as_data() -> None:
     """A string holding JSON gets key rules too and stays valid JSON."""
     out = flowtrace.scrub({"body": json.dumps({"password": "pw", "n": 1, "to": "a@b.io"})})
-    assert json.loads(out["body"]) == {"password": "[REDACTED:credential]", "n": 1,
-                                       "to": "[REDACTED:email]"}
+    assert json.loads(out["body"]) == {
+        "password": "[REDACTED:credential]",
+        "n": 1,
+        "to": "[REDACTED:email]",
+    }
 
 
 def test_cycles_are_cut_with_a_marker() -> None:
@@ -162,7 +183,8 @@ def test_time_budget_exceeded_redacts_fail_closed() -> None:
     ticks = itertools.count()
     scrubber = Scrubber(time_budget=1.5, clock=lambda: float(next(ticks)))
     out, report = scrubber.scrub_with_report(["mail a@b.io", "mail c@d.io", "x 1", "plain"])
-    assert "a@b.io" not in str(out) and "c@d.io" not in str(out)
+    assert "a@b.io" not in str(out)
+    assert "c@d.io" not in str(out)
     assert "[REDACTED:budget]" in out
     assert report.budget_exceeded >= 1
 
@@ -185,8 +207,7 @@ def test_budget_is_checked_inside_long_scans() -> None:
 
 def test_control_characters_are_neutralized() -> None:
     """CR, LF, NEL, U+2028/9 and ESC become visible escapes; TAB stays."""
-    out, report = Scrubber().scrub_with_report(
-        "a\r\nFAKE entry\x85b\u2028c\u2029d\x1b[31mred\tend")
+    out, report = Scrubber().scrub_with_report("a\r\nFAKE entry\x85b\u2028c\u2029d\x1b[31mred\tend")
     assert out == "a\\r\\nFAKE entry\\x85b\\u2028c\\u2029d\\x1b[31mred\tend"
     assert report.neutralized == 6
 
@@ -203,7 +224,8 @@ def test_mask_keeps_last_four_of_a_card() -> None:
     """PCI mask: only the last four digits remain."""
     scrubber = Scrubber(strategies={Category.PCI: Mask()})
     assert scrubber.scrub_text("pay 4111 1111 1111 1234 now".replace("1234", "1111")) == (
-        "pay ************1111 now")
+        "pay ************1111 now"
+    )
 
 
 def test_pseudonyms_are_stable_per_key_and_key_id() -> None:
@@ -211,9 +233,11 @@ def test_pseudonyms_are_stable_per_key_and_key_id() -> None:
     k1 = Scrubber(strategies={"email": Pseudonymize(b"k" * 32, key_id="k1")})
     k2 = Scrubber(strategies={"email": Pseudonymize(b"k" * 32, key_id="k2")})
     a = k1.scrub_text("a@b.io")
-    assert a == k1.scrub_text("a@b.io") and a.startswith("[PSEUDO:k1:")
+    assert a == k1.scrub_text("a@b.io")
+    assert a.startswith("[PSEUDO:k1:")
     assert a != k1.scrub_text("c@d.io")
-    assert k2.scrub_text("a@b.io") != a and "a@b.io" not in a
+    assert k2.scrub_text("a@b.io") != a
+    assert "a@b.io" not in a
     with pytest.raises(ValueError, match="16 bytes"):
         Pseudonymize(b"short")
 
@@ -222,7 +246,9 @@ def test_drop_removes_fields_and_redacts_in_text() -> None:
     """Drop removes a classified field; inside free text it redacts."""
     scrubber = Scrubber(strategies={Category.CREDENTIAL: Drop(), "email": Drop()})
     assert scrubber.scrub({"password": "x", "note": "mail a@b.io", "k": 1}) == {
-        "note": "mail [REDACTED:email]", "k": 1}
+        "note": "mail [REDACTED:email]",
+        "k": 1,
+    }
 
 
 class FakeEncryptor:
@@ -273,7 +299,8 @@ def test_custom_detector() -> None:
     emp = Detector("employee_id", Category.PII, r"EMP-[0-9]{6}")
     scrubber = Scrubber(detectors=[*BUILTIN_DETECTORS, emp])
     assert scrubber.scrub_text("by EMP-123456 and a@b.io") == (
-        "by [REDACTED:employee_id] and [REDACTED:email]")
+        "by [REDACTED:employee_id] and [REDACTED:email]"
+    )
 
 
 # --- reports, report-only, configure ---------------------------------------------------------
@@ -282,19 +309,22 @@ def test_custom_detector() -> None:
 def test_report_names_paths_and_detectors_never_values() -> None:
     """The report has path, detector, category and counts, and no scrubbed value."""
     _, report = Scrubber().scrub_with_report(
-        {"user": {"emails": ["a@b.io", "x c@d.io"]}, "password": "hunter2"})
+        {"user": {"emails": ["a@b.io", "x c@d.io"]}, "password": "hunter2"}
+    )
     assert report.by_label() == {"email": 2, "credential": 1}
     assert report.by_category() == {"pii": 2, "credential": 1}
     paths = {f.path for f in report.findings}
     assert paths == {"user.emails[0]", "user.emails[1]", "password"}
-    assert "hunter2" not in repr(report) and "a@b.io" not in repr(report)
+    assert "hunter2" not in repr(report)
+    assert "a@b.io" not in repr(report)
 
 
 def test_report_only_changes_nothing_but_counts() -> None:
     """report_only returns the input object itself and still reports."""
     data = {"email": "a@b.io"}
     out, report = Scrubber(report_only=True).scrub_with_report(data)
-    assert out is data and report.total == 1
+    assert out is data
+    assert report.total == 1
 
 
 def test_configure_sets_the_default_scrubber() -> None:

@@ -14,8 +14,11 @@ from flowtrace import Scrubber
 
 from . import _scrub_samples as samples
 
-SETTINGS = settings(max_examples=100, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 leaves = st.one_of(
     st.none(),
@@ -86,14 +89,23 @@ def test_report_only_returns_input_unchanged(data: Any) -> None:
     seed=st.integers(0, 2**32),
     before=words,
     after=words,
-    path=st.lists(st.tuples(st.sampled_from(["dict", "list", "key", "tuple"]),
-                            st.text(min_size=1, max_size=8)), max_size=5),
+    path=st.lists(
+        st.tuples(
+            st.sampled_from(["dict", "list", "key", "tuple"]), st.text(min_size=1, max_size=8)
+        ),
+        max_size=5,
+    ),
     in_bytes=st.booleans(),
 )
 @SETTINGS
 def test_planted_secret_never_survives(
-    noise: Any, kind: str, seed: int, before: list[str], after: list[str],
-    path: list[tuple[str, str]], in_bytes: bool,
+    noise: Any,
+    kind: str,
+    seed: int,
+    before: list[str],
+    after: list[str],
+    path: list[tuple[str, str]],
+    in_bytes: bool,
 ) -> None:
     """A secret of any detector category, planted in free text at any nesting position
     (value, list item, dict key, bytes), is never in the output."""
