@@ -158,8 +158,12 @@ def _phone_span(m: re.Match[str]) -> list[Span]:
             return [(start, end)]
         return [(start, start + best)]
     digits = sum(ch.isdigit() for ch in main)
-    if main.startswith("0"):
-        ok = 10 <= digits <= 11 and any(ch in " -." for ch in main)
+    if main.startswith("(0"):
+        ok = 10 <= digits <= 11
+    elif main.startswith("0"):
+        # National trunk prefix: 10-11 digits; without separators only if it does not look
+        # zero-padded ("00...").
+        ok = 10 <= digits <= 11 and (any(ch in " -." for ch in main) or main[1] != "0")
     else:
         ok = digits in (10, 11)
     return [(start, end)] if ok else []
@@ -325,7 +329,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "card",
         Category.PCI,
-        r"[2-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{1,19}+){0,5}+))",
+        r"[1-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{1,19}+){0,5}+))",
         validate=card_spans,
         rule="13-19 digits (spaces/dashes allowed), a known IIN range and length (Visa incl. "
         "19-digit, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, "
@@ -348,12 +352,13 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"(?<![A-Za-z0-9+])(?:"
         r"(?:\+|00)[1-9][0-9]{0,3}(?:[ .\-]{0,2}\(?[0-9]{1,5}\)?){1,6}+"
         r"|(?:1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
+        r"|\(0[0-9]{2,4}\) ?[0-9]{3,4}[ \-]?[0-9]{3,4}"
         r"|0[0-9]{2,4}[ \-]?[0-9]{3,4}[ \-]?[0-9]{3,4}"
         r")(?:\s?(?:x|ext\.?)\s?[0-9]{1,6})?(?![0-9])",
         validate=_phone_span,
-        rule="E.164 / `00` international (8-15 digits), North American `(AAA) BBB-CCCC` / "
-        "`AAA-BBB-CCCC` / `AAA.BBB.CCCC`, or national trunk `0...` with separators (10-11 "
-        "digits); optional extension",
+        rule="E.164 / `00` international (8-15 digits, `(0)` allowed), North American "
+        "`(AAA) BBB-CCCC` / `AAA-BBB-CCCC` / `AAA.BBB.CCCC`, or national trunk `0...` / "
+        "`(0..) ...` (10-11 digits); optional extension",
         gate=lambda v, nd: nd >= 8,
     ),
 )
