@@ -146,12 +146,12 @@ BENIGN = [
     "version 2.14.1-rc.1 build 20240501",
     "luhn-failing 4111 1111 1111 1112",
     "luhn-failing 4111111111111112",
-    "iban-failing DE89 3704 1044 0532 0130 01",
+    "iban-failing DE89 3704 1044 1532 1130 01",
     "ssn-invalid 666-12-3456 and 123-00-4567",
     "time 12:34:56 and mac 00:1a:2b:3c:4d:5e",
     "session expired, auth_method=sso, tokens_used: 512",
     "basic settings updated, token expired",
-    "epoch 1714567890 and id 9876543210",
+    "epoch 1714567890 and id 1234567890",
     "password: true",
 ]
 

@@ -91,7 +91,7 @@ def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
         while e < len(group_end) and group_end[e] - first <= 19:
             e += 1
         for last in reversed(group_end[b:e]):
-            if last - first < 13:
+            if last - first < 12:
                 break
             candidate = "".join(digits[first:last])
             if card_brand(candidate) and luhn_valid(candidate):
@@ -329,12 +329,12 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "card",
         Category.PCI,
-        r"[1-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{1,19}+){0,5}+))",
+        r"[0-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{1,19}+){0,5}+))",
         validate=card_spans,
         rule="13-19 digits (spaces/dashes allowed), a known IIN range and length (Visa incl. "
         "19-digit, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, "
         "Maestro), Luhn-valid; also integers",
-        gate=lambda v, nd: nd >= 13,
+        gate=lambda v, nd: nd >= 12,
     ),
     Detector(
         "ssn",
@@ -352,13 +352,15 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"(?<![A-Za-z0-9+])(?:"
         r"(?:\+|00)[1-9][0-9]{0,3}(?:[ .\-]{0,2}\(?[0-9]{1,5}\)?){1,6}+"
         r"|(?:1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
-        r"|\(0[0-9]{2,4}\) ?[0-9]{3,4}[ \-]?[0-9]{3,4}"
-        r"|0[0-9]{2,4}[ \-]?[0-9]{3,4}[ \-]?[0-9]{3,4}"
+        r"|\(0[0-9]{2,4}\) ?[0-9]{3,8}(?:[ \-]?[0-9]{2,4})?"
+        r"|[2-9][0-9]{2}[2-9][0-9]{6}"
+        r"|0[0-9]{2,5}[ \-/]?[0-9]{3,8}(?:[ \-][0-9]{2,4})?"
         r")(?:\s?(?:x|ext\.?)\s?[0-9]{1,6})?(?![0-9])",
         validate=_phone_span,
         rule="E.164 / `00` international (8-15 digits, `(0)` allowed), North American "
-        "`(AAA) BBB-CCCC` / `AAA-BBB-CCCC` / `AAA.BBB.CCCC`, or national trunk `0...` / "
-        "`(0..) ...` (10-11 digits); optional extension",
+        "`(AAA) BBB-CCCC` / `AAA-BBB-CCCC` / `AAA.BBB.CCCC` / bare `AAABBBCCCC` (area and "
+        "exchange starting 2-9), or national trunk `0...` / `(0..) ...` (10-11 digits); "
+        "optional extension",
         gate=lambda v, nd: nd >= 8,
     ),
 )
@@ -373,18 +375,29 @@ def _trigger() -> re.Pattern[str]:
     """A necessary condition for any built-in detector to match, as one fast expression.
 
     Every alternative starts with a literal so that ``re`` skips other characters in C:
-    digits that come with three more digits nearby or a long base64 run (cards, IBANs,
-    SSNs, phones, IPs, JWTs, keys), ``@``, ``=``, ``:``, provider-token separators, and the
-    last letter of ``bearer`` / ``basic`` / ``token``.
+    a digit followed by six more digits within two separator characters each (cards,
+    IBANs, SSNs, phones), a dotted quad (IPv4), ``::`` or eight colon groups (IPv6), ``@``,
+    a JWT's ``.eyJ``, provider-token separators, AWS key-id prefixes, ``:`` / ``=`` right
+    after a credential word, and the last letter of ``bearer`` / ``basic`` / ``token``.
+    (AWS secret keys — 40 base64 characters — are checked separately.)
     """
+    four = "word|sswd|cret|oken|tion|WORD|SSWD|CRET|OKEN|TION"
+    three = "pwd|key|PWD|KEY|Key"
+    after_word = "|".join(
+        f"(?<=(?:{words}){q}{sep})"
+        for words in (four, three)
+        for q in ("", '"', "'")
+        for sep in ("SEP",)
+    )
     branches = [
-        d + r"(?:(?=(?:[^0-9]{0,3}[0-9]){3}|[A-Za-z0-9/+]{10})|(?<=[A-Za-z0-9/+]{11}))"
+        d + r"(?:(?=(?:[ .\-()/+]{0,2}[0-9]){6})|(?=[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]))"
         for d in "0123456789"
     ]
     branches += [
         "@",
-        "=",
-        ":",
+        r"\.(?=eyJ)",
+        r":(?:(?=:)|(?=(?:[0-9A-Fa-f]{1,4}:){6})|" + after_word.replace("SEP", ":") + ")",
+        r"=(?:" + after_word.replace("SEP", "=") + ")",
         r"-(?:(?=----BEGIN)|(?<=xox[abposr]-)|(?<=glpat-)|(?<=sk-))",
         r"_(?:(?<=[sr]k_)|(?<=whsec_)|(?<=npm_)|(?<=gh[pousr]_)|(?<=github_pat_))",
         "A(?=KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA|Iza)",
@@ -397,6 +410,18 @@ def _trigger() -> re.Pattern[str]:
 
 
 TRIGGER = _trigger()
+
+# AWS secret keys: 40 base64 characters (only looked for in mixed-case values of 40+).
+B64_RUN = re.compile(r"[A-Za-z0-9/+]{40}")
+
+# Whole values of these shapes cannot hold anything the built-in detectors look for:
+# ISO-8601 dates/timestamps, UUIDs, hex digests (MD5/SHA-1/SHA-256/SHA-512).
+BENIGN_SHAPE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
+    r"(?:Z|[+\-][0-9]{2}:?[0-9]{2})?)?"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128})"
+)
 
 # Not a sensitive value, but neutralized on its way to logs: CR, LF, NEL, LS, PS, ESC, CSI
 # and the other C0/C1 controls except TAB.
@@ -412,4 +437,4 @@ def compile_detectors(detectors: Sequence[Detector]) -> list[tuple[Detector, re.
 
 
 CONTROL_RE = re.compile(CONTROL_PATTERN)
-CARD_WHOLE = re.compile(r"(?P<card>)(?P<card_run>[0-9]{13,19})")
+CARD_WHOLE = re.compile(r"(?P<card>)(?P<card_run>[0-9]{12,19})")

@@ -21,7 +21,15 @@ from typing import Any
 
 from ..classify import DEFAULT_SCHEMA, Category, Classification, Level, Schema
 from ..errors import ScrubBudgetExceeded
-from ._detectors import BUILTIN_DETECTORS, TRIGGER, Detector, card_spans, compile_detectors
+from ._detectors import (
+    B64_RUN,
+    BENIGN_SHAPE,
+    BUILTIN_DETECTORS,
+    TRIGGER,
+    Detector,
+    card_spans,
+    compile_detectors,
+)
 from ._report import ScrubReport
 from ._strategies import DROP, Redact, Strategy, _DropMarker
 
@@ -374,7 +382,7 @@ class _Run:
         return out
 
     def integer(self, value: int, path: tuple[str | int, ...]) -> Any:
-        if self.s._has_card and 10**12 <= value < 10**19:
+        if self.s._has_card and 10**11 <= value < 10**19:
             text = str(value)
             if card_spans_whole(text):
                 return self.replace(text, "card", (Category.PCI,), None, path, in_text=False)
@@ -451,7 +459,15 @@ class _Run:
             self.report.budget_exceeded += 1
             self.report.add(_render(path), "oversize", None)
             return "[REDACTED:oversize]"
-        if s._all_builtin and value.isprintable() and TRIGGER.search(value) is None:
+        if (
+            s._all_builtin
+            and value.isprintable()
+            and not (s.scan_json and value[:1] in "{[" and value[-1:] in "}]")
+            and TRIGGER.search(value) is None
+            and (len(value) < 40 or value.islower() or B64_RUN.search(value) is None)
+        ):
+            return value
+        if s._all_builtin and len(value) <= 128 and BENIGN_SHAPE.fullmatch(value):
             return value
         result: Any = value
         if s.scan_json and value[:1] in "{[" and depth < 4:
