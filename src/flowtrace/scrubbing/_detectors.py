@@ -236,7 +236,9 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         rule="well-known prefixes: GitHub `ghp_/gho_/ghu_/ghs_/ghr_/github_pat_`, Slack "
         "`xox?-`, Stripe `sk_/rk_live|test_`, `whsec_`, Google `AIza`+35, GitLab `glpat-`, "
         "npm `npm_`, OpenAI `sk-`",
-        gate=lambda v, nd: len(v) >= 14 and ("_" in v or "-" in v or "AIza" in v),
+        gate=lambda v, nd: (
+            len(v) >= 14 and ("_" in v or "xox" in v or "AIza" in v or "glpat-" in v or "sk-" in v)
+        ),
     ),
     Detector(
         "aws_access_key_id",
@@ -298,7 +300,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"[A-Z](?<![A-Za-z0-9].)[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,30}+",
         validate=_iban_span,
         rule="country code with its ISO 13616 length, mod-97 checksum == 1; spaces allowed",
-        gate=lambda v, nd: nd >= 4 and len(v) >= 15,
+        gate=lambda v, nd: nd >= 4 and len(v) >= 15 and not v.isdigit(),
     ),
     Detector(
         "aws_secret_key",
@@ -344,7 +346,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         validate=_ssn_span,
         rule="`AAA-GG-SSSS` (dashes or spaces); area not 000/666/900-999, group not 00, "
         "serial not 0000",
-        gate=lambda v, nd: nd >= 9,
+        gate=lambda v, nd: nd >= 9 and ("-" in v or " " in v),
     ),
     Detector(
         "phone",
@@ -361,7 +363,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         "`(AAA) BBB-CCCC` / `AAA-BBB-CCCC` / `AAA.BBB.CCCC` / bare `AAABBBCCCC` (area and "
         "exchange starting 2-9), or national trunk `0...` / `(0..) ...` (10-11 digits); "
         "optional extension",
-        gate=lambda v, nd: nd >= 8,
+        gate=lambda v, nd: nd >= 8 and not (len(v) > 11 and v.isdigit()),
     ),
 )
 

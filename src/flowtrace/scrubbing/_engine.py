@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import decimal
 import enum
+import itertools
 import json
 import time
 import uuid
@@ -124,6 +125,7 @@ class Scrubber:
         self.clock = clock
         self._has_card = any(d.name == "card" for d in self.detectors)
         self._key_cache: dict[str, Classification | None] = {}
+        self._benign_keys: set[str] = set()
 
     # -- public API ------------------------------------------------------------------------
 
@@ -353,23 +355,62 @@ class _Run:
         s = self.s
         out: dict[Any, Any] = {}
         paths = s.schema.has_paths
-        for i, (k, v) in enumerate(obj.items()):
-            if i >= s.max_items:
-                self.report.truncated += 1
-                out["[TRUNCATED]"] = f"{len(obj) - i} more"
-                break
+        benign_keys = s._benign_keys
+        key_cache = s._key_cache
+        # Hot path: values that certainly hold nothing are copied without a call.
+        fast = s._all_builtin and not self.expired
+        trigger = TRIGGER.search
+        b64 = B64_RUN.search
+        max_string = s.max_string
+        items: Iterable[tuple[Any, Any]] = obj.items()
+        if len(obj) > s.max_items:
+            self.report.truncated += 1
+            items = itertools.islice(items, s.max_items)
+            out["[TRUNCATED]"] = f"{len(obj) - s.max_items} more"
+        for k, v in items:
             if type(k) is str:
-                sub = (*path, k)
                 cls: Classification | None
                 if inherited is not None:
                     cls = inherited
                 elif paths:
+                    sub = (*path, k)
                     cls = s.schema.lookup(".".join(p for p in sub if isinstance(p, str)))
                     if cls is not None and cls.level < s.min_level:
                         cls = None
                 else:
-                    cls = s.classify(k)
-                nk: Any = self.text(k, (*path, "<key>"), 0)
+                    hit = key_cache.get(k, _MISS)
+                    cls = s.classify(k) if hit is _MISS else hit  # type: ignore[assignment]
+                if k in benign_keys:
+                    nk: Any = k
+                else:
+                    before = self.report.total
+                    nk = self.text(k, (*path, "<key>"), 0)
+                    if nk is k and self.report.total == before and len(benign_keys) < 4096:
+                        benign_keys.add(k)
+                if cls is None:
+                    tv = type(v)
+                    if tv is str:
+                        if (
+                            fast
+                            and trigger(v) is None
+                            and v.isprintable()
+                            and (
+                                len(v) < 40
+                                or (len(v) <= max_string and (v.islower() or b64(v) is None))
+                            )
+                            and not (v[:1] in "{[" and v[-1:] in "}]")
+                        ):
+                            out[k if nk is k else nk] = v
+                            continue
+                    elif (
+                        tv is float
+                        or tv is bool
+                        or v is None
+                        or (tv is int and not 10**11 <= v < 10**19)
+                    ):
+                        out[nk] = v
+                        continue
+                sub = (*path, k)
             else:
                 sub = (*path, str(k))
                 cls = inherited
@@ -527,7 +568,7 @@ class _Run:
                 last = end
         out.append(value[last:])
         result = "".join(out) if spans else value
-        if self.s.neutralize:
+        if self.s.neutralize and not value.isprintable():
             result = self.neutralize(result)
         return result
 
