@@ -555,7 +555,7 @@ class _Run:
         out: list[str] = []
         last = 0
         if spans:
-            spans.sort(key=lambda x: (x[0], x[1], x[2]))
+            spans.sort(key=lambda x: (x[0], x[2], x[1]))
             for start, neg_end, _rank, det in spans:
                 end = -neg_end
                 if start < last:
