@@ -170,3 +170,14 @@ def test_bulk_valid_values_are_caught() -> None:
             value = gen(rnd)
             out = SCRUBBER.scrub_text(f"x {value} y")
             assert value not in out, (kind, value, out)
+
+
+def test_docs_table_lists_every_builtin_detector() -> None:
+    """docs/scrubbing.md documents each built-in detector's validation rule."""
+    from pathlib import Path
+
+    from flowtrace.scrubbing import BUILTIN_DETECTORS
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "scrubbing.md").read_text()
+    for det in BUILTIN_DETECTORS:
+        assert f"| `{det.name}` | {det.category.value} |" in docs, det.name

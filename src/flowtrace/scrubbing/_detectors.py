@@ -333,7 +333,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         Category.PCI,
         r"[0-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{1,19}+){0,5}+))",
         validate=card_spans,
-        rule="13-19 digits (spaces/dashes allowed), a known IIN range and length (Visa incl. "
+        rule="12-19 digits (spaces/dashes allowed), a known IIN range and length (Visa incl. "
         "19-digit, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, "
         "Maestro), Luhn-valid; also integers",
         gate=lambda v, nd: nd >= 12,
