@@ -30,6 +30,7 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
+from .propagation import FlowtracePropagator, extract, inject
 
 __all__ = [
     "ConfigError",
@@ -39,6 +40,7 @@ __all__ = [
     "FlowContext",
     "FlowEvent",
     "FlowtraceError",
+    "FlowtracePropagator",
     "InvalidContextValueError",
     "MissingExtraError",
     "MissingTenantError",
@@ -54,6 +56,8 @@ __all__ = [
     "cross_tenant",
     "cross_tenant_reason",
     "current",
+    "extract",
+    "inject",
     "notify",
     "remove_observer",
     "require_tenant",
