@@ -30,12 +30,15 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
+from .executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
 from .propagation import FlowtracePropagator, extract, inject
 
 __all__ = [
     "ConfigError",
     "ContextError",
+    "ContextProcessPoolExecutor",
     "ContextPropagationError",
+    "ContextThreadPoolExecutor",
     "EventKind",
     "FlowContext",
     "FlowEvent",
@@ -51,6 +54,7 @@ __all__ = [
     "TenantSwitchError",
     "__version__",
     "add_observer",
+    "bind",
     "configure",
     "context",
     "cross_tenant",
