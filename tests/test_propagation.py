@@ -273,7 +273,7 @@ def test_member_over_4096_bytes_is_refused() -> None:
         ("flowtrace.baggage.=x", "must be 1-64 characters"),
         ("flowtrace.tenant=acme,bad key=1", "is not key=value"),
         ("flowtrace.tenant=acme,novalue", "has no '='"),
-        ("flowtrace.tenant=acme;p=\"q\"", "invalid properties"),
+        ('flowtrace.tenant=acme;p="q"', "invalid properties"),
         ("flowtrace.tenant=acmé", "non-ASCII"),
     ],
 )
@@ -341,8 +341,9 @@ def test_inject_refuses_a_member_over_4096_bytes() -> None:
 def test_inject_refuses_when_foreign_members_push_over_180() -> None:
     """Merging into a full carrier raises rather than dropping anyone's members."""
     headers = {"baggage": _members(179)}
-    with ft.context(tenant="acme", user="u"), pytest.raises(
-        ContextPropagationError, match="181 members"
+    with (
+        ft.context(tenant="acme", user="u"),
+        pytest.raises(ContextPropagationError, match="181 members"),
     ):
         inject(headers)
 
