@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -458,3 +461,20 @@ def test_otel_global_inject_and_extract_carry_flow_context() -> None:
         propagate.inject(headers)
     assert extract(headers) == ft.FlowContext(tenant="acme", user="u-1")
     assert flow_context_from_otel(propagate.extract(headers)) == extract(headers)
+
+
+def test_otel_propagators_env_var_installs_flowtrace() -> None:
+    """OTEL_PROPAGATORS=tracecontext,baggage,flowtrace builds the composite (entry point)."""
+    code = (
+        "from opentelemetry import propagate\n"
+        "import flowtrace as ft\n"
+        "headers = {}\n"
+        "with ft.context(tenant='acme'):\n"
+        "    propagate.inject(headers)\n"
+        "assert headers == {'baggage': 'flowtrace.tenant=acme'}, headers\n"
+    )
+    env = {**os.environ, "OTEL_PROPAGATORS": "tracecontext,baggage,flowtrace"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
