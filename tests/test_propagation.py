@@ -478,3 +478,26 @@ def test_otel_propagators_env_var_installs_flowtrace() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_propagator_inject_through_a_custom_setter() -> None:
+    """Non-dict carriers work through the OTel Setter the instrumentation passes."""
+    pairs: list[tuple[str, str]] = []
+    with ft.context(tenant="acme"):
+        FlowtracePropagator().inject(pairs, setter=_PairsSetter())
+    assert pairs == [("baggage", "flowtrace.tenant=acme")]
+    otel = FlowtracePropagator().extract(pairs, getter=_PairsGetter())
+    assert flow_context_from_otel(otel) == ft.FlowContext(tenant="acme")
+
+
+def test_propagator_records_an_unreadable_carrier() -> None:
+    """A carrier the default getter cannot read is recorded as an error, not raised in OTel."""
+    otel = FlowtracePropagator().extract([("baggage", "flowtrace.tenant=acme")])
+    with pytest.raises(ContextPropagationError, match="pass getter="):
+        flow_context_from_otel(otel)
+
+
+def test_inject_needs_a_flow_context() -> None:
+    """Passing a dict instead of a FlowContext is a TypeError, not a silent empty inject."""
+    with pytest.raises(TypeError, match="must be a FlowContext"):
+        inject({}, {"tenant": "acme"})  # type: ignore[arg-type]

@@ -97,7 +97,9 @@ def _header(carrier: Any, name: str, getter: Getter[Any] | None) -> str | None:
     """
     if getter is not None and getter is not default_getter:
         values = getter.get(carrier, name)
-        return None if values is None else _text(name, list(values))
+        if values is None:
+            return None
+        return _text(name, values if isinstance(values, str) else list(values))
     if type(carrier) is not dict and not isinstance(carrier, Mapping):
         raise TypeError(
             f"carrier must be a mapping of header names to values, got "
@@ -148,7 +150,7 @@ def inject(
     (nothing is written then): flowtrace never truncates. Returns ``carrier``.
     """
     flow = current() if context is None else context
-    if not isinstance(flow, FlowContext):
+    if type(flow) is not FlowContext:
         raise TypeError(f"context must be a FlowContext, got {type(flow).__name__}")
     baggage = _baggage_for(carrier, flow)
     _TRACE_CONTEXT.inject(carrier, setter=default_setter if setter is None else setter)
@@ -157,7 +159,7 @@ def inject(
 
 
 def _baggage_for(carrier: Any, flow: FlowContext) -> str:
-    if isinstance(carrier, Mapping) and carrier:
+    if carrier and (type(carrier) is dict or isinstance(carrier, Mapping)):
         existing = _header(carrier, BAGGAGE_HEADER, None)
         if existing:
             return encode(flow, foreign_members(existing))
@@ -165,17 +167,22 @@ def _baggage_for(carrier: Any, flow: FlowContext) -> str:
 
 
 def _write_baggage(carrier: Any, baggage: str, setter: Setter[Any] | None) -> None:
-    if isinstance(carrier, MutableMapping) and len(carrier) > 1:
+    mutable = type(carrier) is dict or isinstance(carrier, MutableMapping)
+    if mutable and len(carrier) > 1:
         # Drop other spellings ("Baggage") so the carrier holds one merged header.
-        for key in [k for k in carrier if isinstance(k, str) and k.lower() == BAGGAGE_HEADER]:
-            if key != BAGGAGE_HEADER:
-                del carrier[key]
+        size = len(BAGGAGE_HEADER)
+        for key in [
+            k
+            for k in carrier
+            if type(k) is str and len(k) == size and k != BAGGAGE_HEADER and k.lower() == "baggage"
+        ]:
+            del carrier[key]
     if baggage:
         if setter is None:
             carrier[BAGGAGE_HEADER] = baggage
         else:
             setter.set(carrier, BAGGAGE_HEADER, baggage)
-    elif isinstance(carrier, MutableMapping) and BAGGAGE_HEADER in carrier:
+    elif mutable and BAGGAGE_HEADER in carrier:
         del carrier[BAGGAGE_HEADER]  # it only held stale flowtrace members
 
 
