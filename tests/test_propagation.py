@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import baggage, propagate, trace
@@ -501,3 +502,13 @@ def test_inject_needs_a_flow_context() -> None:
     """Passing a dict instead of a FlowContext is a TypeError, not a silent empty inject."""
     with pytest.raises(TypeError, match="must be a FlowContext"):
         inject({}, {"tenant": "acme"})  # type: ignore[arg-type]
+
+
+def test_demo_step_runs(tmp_path: Path) -> None:
+    """The 'propagation' demo step proves its claims offline and writes the wire file."""
+    said: list[str] = []
+    from flowtrace._demo import propagation as step
+
+    step.run(tmp_path, said.append)
+    assert (tmp_path / "propagation-headers.json").exists()
+    assert len(said) == 5
