@@ -272,7 +272,8 @@ def test_member_over_4096_bytes_is_refused() -> None:
         ("flowtrace.tenant=%FF", "invalid UTF-8"),
         ('flowtrace.tenant=a"b', "outside W3C baggage-octets"),
         ("flowtrace.tenant=a b", "outside W3C baggage-octets"),
-        ("flowtrace.tenant=a%0Ab", "control or line-separator"),
+        ("flowtrace.tenant=a%0Ab", "control, line-separator"),
+        ("flowtrace.tenant=%ED%A0%80", "invalid UTF-8"),
         ("flowtrace.tenant=" + "a" * 257, "limit is 256"),
         ("flowtrace.baggage.=x", "must be 1-64 characters"),
         ("flowtrace.tenant=acme,bad key=1", "is not key=value"),
@@ -512,3 +513,9 @@ def test_demo_step_runs(tmp_path: Path) -> None:
     step.run(tmp_path, said.append)
     assert (tmp_path / "propagation-headers.json").exists()
     assert len(said) == 5
+
+
+def test_a_lone_surrogate_never_reaches_the_wire() -> None:
+    """FlowContext refuses lone surrogates (they are not UTF-8: OTLP and baggage would fail)."""
+    with pytest.raises(ft.InvalidContextValueError, match="lone-surrogate"):
+        ft.FlowContext(tenant="a\ud800")
