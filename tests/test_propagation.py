@@ -519,3 +519,25 @@ def test_a_lone_surrogate_never_reaches_the_wire() -> None:
     """FlowContext refuses lone surrogates (they are not UTF-8: OTLP and baggage would fail)."""
     with pytest.raises(ft.InvalidContextValueError, match="lone-surrogate"):
         ft.FlowContext(tenant="a\ud800")
+
+
+SPEC = Path(__file__).resolve().parent.parent / "docs" / "spec" / "baggage.md"
+SPEC_EXAMPLE = (
+    "flowtrace.tenant=acme,flowtrace.user=%C3%BC%20ser,flowtrace.purpose=billing,"
+    "flowtrace.lineage=ds%3Aorders|a%7Cb,flowtrace.baggage.plan=gold,vendor=1"
+)
+
+
+def test_spec_example_is_what_inject_writes() -> None:
+    """The example in docs/spec/baggage.md is exactly the codec's output (a test vector)."""
+    ctx = ft.FlowContext(
+        tenant="acme",
+        user="ü ser",
+        purpose="billing",
+        lineage_parents=["ds:orders", "a|b"],
+        baggage={"plan": "gold"},
+    )
+    headers = inject({"baggage": "vendor=1"}, ctx)
+    assert headers["baggage"] == SPEC_EXAMPLE
+    assert f"baggage: {SPEC_EXAMPLE}" in SPEC.read_text(encoding="utf-8")
+    assert extract(headers) == ctx
