@@ -541,3 +541,22 @@ def test_spec_example_is_what_inject_writes() -> None:
     assert headers["baggage"] == SPEC_EXAMPLE
     assert f"baggage: {SPEC_EXAMPLE}" in SPEC.read_text(encoding="utf-8")
     assert extract(headers) == ctx
+
+
+def test_public_namespaces_export_what_they_list() -> None:
+    """flowtrace.propagation and flowtrace.executors export exactly their sorted names."""
+    from flowtrace import executors, propagation
+
+    for module in (propagation, executors):
+        assert module.__all__ == sorted(module.__all__)
+        assert all(getattr(module, name) is not None for name in module.__all__)
+    assert {
+        "ContextProcessPoolExecutor",
+        "ContextThreadPoolExecutor",
+        "FlowtracePropagator",
+        "bind",
+        "extract",
+        "inject",
+    } <= set(ft.__all__)
+    assert ft.inject is inject
+    assert ft.extract is extract

@@ -46,9 +46,9 @@ from .errors import ContextPropagationError
 
 __all__ = [
     "BAGGAGE_HEADER",
+    "FlowtracePropagator",
     "TRACEPARENT_HEADER",
     "TRACESTATE_HEADER",
-    "FlowtracePropagator",
     "extract",
     "flow_context_from_otel",
     "inject",
