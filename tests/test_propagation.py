@@ -560,3 +560,49 @@ def test_public_namespaces_export_what_they_list() -> None:
     } <= set(ft.__all__)
     assert ft.inject is inject
     assert ft.extract is extract
+
+
+def test_email_message_headers_combine_repeated_fields() -> None:
+    """http.client / email headers: repeated baggage fields are combined, names any case."""
+    from email.message import Message
+
+    message = Message()
+    message["Baggage"] = "flowtrace.tenant=acme"
+    message["baggage"] = "flowtrace.user=u-1"
+    message["Traceparent"] = TP
+    assert extract(message) == ft.FlowContext(tenant="acme", user="u-1")
+    assert remote_span_context(message) is not None
+    message["BAGGAGE"] = "flowtrace.tenant=evil"
+    with pytest.raises(ContextPropagationError, match="more than once"):
+        extract(message)
+
+
+def test_werkzeug_headers_are_read_with_every_field() -> None:
+    """Flask/werkzeug Headers (not a Mapping) work; a second baggage field is not ignored."""
+    datastructures = pytest.importorskip("werkzeug.datastructures")
+    headers = datastructures.Headers(
+        [("Baggage", "flowtrace.tenant=acme"), ("baggage", "flowtrace.tenant=evil")]
+    )
+    with pytest.raises(ContextPropagationError, match="more than once"):
+        extract(headers)
+    single = datastructures.Headers([("BAGGAGE", "flowtrace.tenant=acme")])
+    assert extract(single).tenant == "acme"
+
+
+def test_case_insensitive_mappings_are_not_read_twice() -> None:
+    """requests' CaseInsensitiveDict: one 'Baggage' field is one field, not a duplicate."""
+    structures = pytest.importorskip("requests.structures")
+    headers = structures.CaseInsensitiveDict({"Baggage": "flowtrace.tenant=acme"})
+    assert extract(headers) == ft.FlowContext(tenant="acme")
+    with ft.context(tenant="acme", user="u-1"):
+        inject(headers)
+    assert dict(headers) == {"baggage": "flowtrace.tenant=acme,flowtrace.user=u-1"}
+
+
+def test_inject_merges_into_werkzeug_headers() -> None:
+    """Foreign members already in a werkzeug Headers carrier are kept."""
+    datastructures = pytest.importorskip("werkzeug.datastructures")
+    headers = datastructures.Headers([("Baggage", "vendor=1")])
+    with ft.context(tenant="acme"):
+        inject(headers)
+    assert headers.getlist("baggage") == ["flowtrace.tenant=acme,vendor=1"]

@@ -92,19 +92,18 @@ def _text(name: str, raw: object) -> str:
 def _header(carrier: Any, name: str, getter: Getter[Any] | None) -> str | None:
     """The value of header ``name`` in ``carrier``, all fields combined; ``None`` if absent.
 
-    Without a getter the carrier must be a mapping; its keys match case-insensitively and
-    every spelling of the header is combined, as HTTP combines repeated header fields.
+    Without a getter the carrier must be a mapping (or a multi-value header object with
+    ``getlist``/``getall``/``get_all``: werkzeug, starlette, multidict, ``email.message``);
+    names match case-insensitively and every field of the header is combined, as HTTP
+    combines repeated header fields.
     """
     if getter is not None and getter is not default_getter:
         values = getter.get(carrier, name)
         if values is None:
             return None
         return _text(name, values if isinstance(values, str) else list(values))
-    if type(carrier) is not dict and not isinstance(carrier, Mapping):
-        raise TypeError(
-            f"carrier must be a mapping of header names to values, got "
-            f"{type(carrier).__name__}; pass getter= for other carriers"
-        )
+    if type(carrier) is not dict:
+        return _header_of_object(carrier, name)
     raw = carrier.get(name)
     size = len(name)
     # Other spellings of the header ("Baggage", "BAGGAGE") are combined with it.
@@ -117,6 +116,43 @@ def _header(carrier: Any, name: str, getter: Getter[Any] | None) -> str | None:
         return None if raw is None else _text(name, raw)
     found = [] if raw is None else [_text(name, raw)]
     found.extend(_text(name, carrier[key]) for key in others if carrier[key] is not None)
+    return ",".join(found) if found else None
+
+
+_MULTI_GETTERS: Final = ("getlist", "getall", "get_all")
+
+
+def _header_of_object(carrier: Any, name: str) -> str | None:
+    """Header lookup in a non-dict carrier, which may itself be case-insensitive."""
+    many = None
+    for attr in _MULTI_GETTERS:
+        method = getattr(carrier, attr, None)
+        if callable(method):
+            many = method
+            break
+    if many is None and not isinstance(carrier, Mapping):
+        raise TypeError(
+            f"carrier must be a mapping of header names to values, got "
+            f"{type(carrier).__name__}; pass getter= for other carriers"
+        )
+    # keys(), not iteration: werkzeug's Headers iterates over (name, value) pairs.
+    keys = carrier.keys()
+    spellings = dict.fromkeys([name, *(k for k in keys if type(k) is str and k.lower() == name)])
+    # A case-insensitive carrier answers every spelling with the same fields: count once.
+    groups: list[list[Any]] = []
+    for spelling in spellings:
+        if many is not None:
+            try:
+                values = many(spelling)
+            except KeyError:
+                continue
+            values = [] if values is None else [v for v in values if v is not None]
+        else:
+            value = carrier.get(spelling)
+            values = [] if value is None else [value]
+        if values and values not in groups:
+            groups.append(values)
+    found = [_text(name, value) for group in groups for value in group]
     return ",".join(found) if found else None
 
 
@@ -159,8 +195,12 @@ def inject(
 
 
 def _baggage_for(carrier: Any, flow: FlowContext) -> str:
-    if carrier and (type(carrier) is dict or isinstance(carrier, Mapping)):
-        existing = _header(carrier, BAGGAGE_HEADER, None)
+    """Our members, merged with the foreign members of a baggage header already there."""
+    if carrier:
+        try:
+            existing = _header(carrier, BAGGAGE_HEADER, None)
+        except TypeError:  # a carrier only a custom setter understands: nothing to merge
+            existing = None
         if existing:
             return encode(flow, foreign_members(existing))
     return encode(flow)
