@@ -33,6 +33,8 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
+from .executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
+from .propagation import FlowtracePropagator, extract, inject
 from .scrubbing import Scrubber, scrub
 
 __all__ = [
@@ -40,11 +42,14 @@ __all__ = [
     "Classification",
     "ConfigError",
     "ContextError",
+    "ContextProcessPoolExecutor",
     "ContextPropagationError",
+    "ContextThreadPoolExecutor",
     "EventKind",
     "FlowContext",
     "FlowEvent",
     "FlowtraceError",
+    "FlowtracePropagator",
     "InvalidContextValueError",
     "Level",
     "MissingExtraError",
@@ -60,11 +65,14 @@ __all__ = [
     "TenantSwitchError",
     "__version__",
     "add_observer",
+    "bind",
     "configure",
     "context",
     "cross_tenant",
     "cross_tenant_reason",
     "current",
+    "extract",
+    "inject",
     "notify",
     "remove_observer",
     "require_tenant",
