@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import CATEGORIES, LabeledEvent, generate  # noqa: E402
+from corpus import CATEGORIES, LabeledEvent, generate
 
-from flowtrace import Scrubber  # noqa: E402
+from flowtrace import Scrubber
 
 N_EVENTS = 2000
 N_PRESIDIO = 300  # Presidio is ~1000x slower; it gets the first N_PRESIDIO of the same events
@@ -67,15 +67,22 @@ def presidio_scrubber() -> Callable[[dict[str, Any]], Any]:
         "T", (), {"extract": staticmethod(tldextract.TLDExtract(suffix_list_urls=()))}
     )
     recognizers = [
-        EmailRecognizer(), CreditCardRecognizer(), IbanRecognizer(), IpRecognizer(),
-        PhoneRecognizer(), UrlRecognizer(), UsSsnRecognizer(),
+        EmailRecognizer(),
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        IpRecognizer(),
+        PhoneRecognizer(),
+        UrlRecognizer(),
+        UsSsnRecognizer(),
     ]
 
     def text(value: str) -> str:
         spans = []
         for rec in recognizers:
-            spans += [(r.start, r.end, r.entity_type)
-                      for r in rec.analyze(value, rec.supported_entities, None)]
+            spans += [
+                (r.start, r.end, r.entity_type)
+                for r in rec.analyze(value, rec.supported_entities, None)
+            ]
         for start, end, entity in sorted(spans, reverse=True):
             value = value[:start] + f"<{entity}>" + value[end:]
         return value
@@ -122,8 +129,9 @@ def accuracy(events: list[LabeledEvent], scrub: Callable[[dict[str, Any]], Any])
     }
 
 
-def throughput(events: list[LabeledEvent], scrub: Callable[[dict[str, Any]], Any],
-               repeat: int) -> float:
+def throughput(
+    events: list[LabeledEvent], scrub: Callable[[dict[str, Any]], Any], repeat: int
+) -> float:
     """Median events/s over ``repeat`` passes."""
     payload = [e.event for e in events]
     times = timeit.repeat(lambda: [scrub(e) for e in payload], number=1, repeat=repeat)
@@ -150,8 +158,10 @@ def adversarial() -> None:
     default = Scrubber()
     start = time.perf_counter()
     out = default.scrub("4444 " * 200_000)
-    print(f"  default 1 s budget on '4444 ' * 200k: {time.perf_counter() - start:.3f} s -> "
-          f"{out[:20]!r} (fail closed)")
+    print(
+        f"  default 1 s budget on '4444 ' * 200k: {time.perf_counter() - start:.3f} s -> "
+        f"{out[:20]!r} (fail closed)"
+    )
 
 
 def engine_choice() -> None:
@@ -204,9 +214,11 @@ def main() -> None:
     print(f"\nflowtrace / logfire throughput: {ft['eps'] / lf['eps']:.2f}x")
     print(f"flowtrace / presidio throughput: {ft['eps'] / pr['eps']:.0f}x")
     ok_recall = all(v >= 0.995 for v in ft["recall"].values())
-    print(f"targets: recall>=0.995 per category: {ok_recall}; FP<=0.005: "
-          f"{ft['fp_rate'] <= 0.005}; >= logfire: {ft['eps'] >= lf['eps']}; "
-          f">= 100x presidio: {ft['eps'] >= 100 * pr['eps']}")
+    print(
+        f"targets: recall>=0.995 per category: {ok_recall}; FP<=0.005: "
+        f"{ft['fp_rate'] <= 0.005}; >= logfire: {ft['eps'] >= lf['eps']}; "
+        f">= 100x presidio: {ft['eps'] >= 100 * pr['eps']}"
+    )
     adversarial()
     engine_choice()
 

@@ -58,8 +58,10 @@ def main() -> None:
     n = 20_000
 
     def run(logger: Any) -> float:
-        return min(timeit.repeat(lambda: logger.info("order created", **EVENT), number=n,
-                                 repeat=3)) / n
+        return (
+            min(timeit.repeat(lambda: logger.info("order created", **EVENT), number=n, repeat=3))
+            / n
+        )
 
     ratios = []
     rows = []

@@ -68,9 +68,25 @@ class Corpus:
         f, r = self.fake, self.rnd
         kind = r.choice(
             [
-                "email", "phone", "ssn", "card", "card_spaced", "card_int", "iban",
-                "password", "jwt", "aws_key_id", "aws_secret", "github", "slack", "stripe",
-                "bearer", "dsn", "private_key", "ipv4", "ipv6",
+                "email",
+                "phone",
+                "ssn",
+                "card",
+                "card_spaced",
+                "card_int",
+                "iban",
+                "password",
+                "jwt",
+                "aws_key_id",
+                "aws_secret",
+                "github",
+                "slack",
+                "stripe",
+                "bearer",
+                "dsn",
+                "private_key",
+                "ipv4",
+                "ipv6",
             ]
         )
         if kind == "email":
@@ -95,10 +111,16 @@ class Corpus:
             return "credential", kind, f.password(length=r.randint(10, 16))
         if kind == "jwt":
             payload = _alnum(r, 40)
-            return "credential", kind, f"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{payload}.{_alnum(r, 43)}"
+            return (
+                "credential",
+                kind,
+                f"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ{payload}.{_alnum(r, 43)}",
+            )
         if kind == "aws_key_id":
-            return "credential", kind, "AKIA" + "".join(
-                r.choice(string.ascii_uppercase + "234567") for _ in range(16)
+            return (
+                "credential",
+                kind,
+                "AKIA" + "".join(r.choice(string.ascii_uppercase + "234567") for _ in range(16)),
             )
         if kind == "aws_secret":
             base = _alnum(r, 36) + r.choice(string.digits) + r.choice("ABC") + "a/"
@@ -155,8 +177,18 @@ class Corpus:
             "user": {"id": r.randint(1, 10**7), "plan": r.choice(["free", "pro"])},
             **{k: benign[k] for k in ("order_id", "request_id", "timestamp", "amount")},
             "build": {"version": benign["version"], "commit": benign["commit"]},
-            "meta": {k: benign[k] for k in ("checksum", "reference", "session", "auth_method",
-                                            "tokens_used", "status", "duration_ms")},
+            "meta": {
+                k: benign[k]
+                for k in (
+                    "checksum",
+                    "reference",
+                    "session",
+                    "auth_method",
+                    "tokens_used",
+                    "status",
+                    "duration_ms",
+                )
+            },
         }
         labeled = LabeledEvent(ev)
         labeled.benign = [str(v) for v in benign.values() if isinstance(v, str)]

@@ -61,8 +61,10 @@ def run(out: Path, say: Callable[[str], None]) -> None:
     (out / "leaked.scrubbed.log").write_text(cleaned)
     if "jane@example.com" in cleaned:
         raise AssertionError("demo: flowtrace scrub left an email in the log")
-    say(f"flowtrace scrub: purged {rep.total} values from {leaked.name} -> "
-        f"leaked.scrubbed.log ({rep.by_category()})")
+    say(
+        f"flowtrace scrub: purged {rep.total} values from {leaked.name} -> "
+        f"leaked.scrubbed.log ({rep.by_category()})"
+    )
 
     _, dry = Scrubber(report_only=True).scrub_with_report(event)
     say(f"report-only rollout: would scrub {dry.total} values, changed nothing")

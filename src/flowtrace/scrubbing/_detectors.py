@@ -413,6 +413,49 @@ def _trigger() -> re.Pattern[str]:
 
 TRIGGER = _trigger()
 
+
+def builtin_candidates(v: str, nd: int) -> list[str]:
+    """Names of the built-in detectors that can possibly match ``v`` (``nd`` digits), in
+    detector order. One function instead of sixteen gate calls: this is the hot path."""
+    out: list[str] = []
+    n = len(v)
+    if "PRIVATE KEY" in v:
+        out.append("private_key")
+    if "eyJ" in v:
+        out.append("jwt")
+    if n >= 14 and ("_" in v or "xox" in v or "AIza" in v or "glpat-" in v or "sk-" in v):
+        out.append("provider_token")
+    if n >= 20 and "A" in v:
+        out.append("aws_access_key_id")
+    at = "@" in v
+    if at and "://" in v:
+        out.append("url_credentials")
+    if "uthorization" in v or "UTHORIZATION" in v:
+        out.append("authorization")
+    if "earer" in v or "asic" in v or "oken" in v or "EARER" in v or "ASIC" in v or "OKEN" in v:
+        out.append("bearer")
+    if "=" in v or ":" in v:
+        out.append("assignment")
+    if at:
+        out.append("email")
+    digits_only = nd == n
+    if nd >= 4 and n >= 15 and not digits_only:
+        out.append("iban")
+    if nd and n >= 40:
+        out.append("aws_secret_key")
+    if nd >= 4 and "." in v:
+        out.append("ipv4")
+    if v.count(":") >= 2:
+        out.append("ipv6")
+    if nd >= 12:
+        out.append("card")
+    if nd >= 9 and ("-" in v or " " in v):
+        out.append("ssn")
+    if nd >= 8 and not (digits_only and n > 11):
+        out.append("phone")
+    return out
+
+
 # AWS secret keys: 40 base64 characters (only looked for in mixed-case values of 40+).
 B64_RUN = re.compile(r"[A-Za-z0-9/+]{40}")
 

@@ -28,6 +28,7 @@ from ._detectors import (
     BUILTIN_DETECTORS,
     TRIGGER,
     Detector,
+    builtin_candidates,
     card_spans,
     compile_detectors,
 )
@@ -112,6 +113,10 @@ class Scrubber:
         self.detectors = tuple(BUILTIN_DETECTORS if detectors is None else detectors)
         self._each = compile_detectors(self.detectors)
         self._all_builtin = all(d.builtin for d in self.detectors)
+        self._by_name = {
+            d.name: (rank, d, p) for rank, (d, p) in enumerate(self._each) if d.builtin
+        }
+        self._custom = [(rank, d, p) for rank, (d, p) in enumerate(self._each) if not d.builtin]
         self.strategies: dict[StrategyKey, Strategy] = dict(strategies or {})
         self.default: Strategy = default or Redact()
         self.min_level = min_level
@@ -543,8 +548,11 @@ class _Run:
         spans: list[tuple[int, int, int, Detector]] = []
         checks = 0
         nd = len(value) - len(value.translate(_NO_DIGITS))
-        for rank, (det, pattern) in enumerate(self.s._each):
-            if det.gate is not None and not det.gate(value, nd):
+        by_name = self.s._by_name
+        selected = [by_name[name] for name in builtin_candidates(value, nd) if name in by_name]
+        selected += self.s._custom
+        for rank, det, pattern in selected:
+            if not det.builtin and det.gate is not None and not det.gate(value, nd):
                 continue
             for m in pattern.finditer(value):
                 checks += 1
