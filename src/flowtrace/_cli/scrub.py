@@ -13,7 +13,7 @@ import io
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..scrubbing import Scrubber, ScrubReport, default_scrubber
 
@@ -111,12 +111,12 @@ def _run(args: argparse.Namespace) -> int:
                 if args.output != "-":
                     dst.close()
                 else:
-                    dst.detach()
+                    cast(io.TextIOWrapper, dst).detach()
     finally:
         if args.file != "-":
             src.close()
         else:
-            src.detach()
+            cast(io.TextIOWrapper, src).detach()
     _summary(report, lines, args.report_only)
     return 0
 

@@ -131,6 +131,7 @@ class Scrubber:
         self._has_card = any(d.name == "card" for d in self.detectors)
         self._key_cache: dict[str, Classification | None] = {}
         self._benign_keys: set[str] = set()
+        self._benign_values: set[str] = set()
 
     # -- public API ------------------------------------------------------------------------
 
@@ -196,6 +197,7 @@ class Scrubber:
 
 
 _MISS = object()
+_EMPTY: set[str] = set()
 
 
 def _render(path: tuple[str | int, ...]) -> str:
@@ -361,11 +363,15 @@ class _Run:
         out: dict[Any, Any] = {}
         paths = s.schema.has_paths
         benign_keys = s._benign_keys
+        # Short values already found to hold nothing (enums, levels, methods...); only
+        # consulted for unclassified values, and only while no budget is exceeded.
+        benign_values = s._benign_values if s._all_builtin and not self.expired else _EMPTY
         key_cache = s._key_cache
         # Hot path: values that certainly hold nothing are copied without a call.
         fast = s._all_builtin and not self.expired
         trigger = TRIGGER.search
         b64 = B64_RUN.search
+        benign_shape = BENIGN_SHAPE.fullmatch
         max_string = s.max_string
         items: Iterable[tuple[Any, Any]] = obj.items()
         if len(obj) > s.max_items:
@@ -395,6 +401,12 @@ class _Run:
                 if cls is None:
                     tv = type(v)
                     if tv is str:
+                        if v in benign_values:
+                            out[nk] = v
+                            continue
+                        if fast and len(v) <= 128 and benign_shape(v) is not None:
+                            out[nk] = v
+                            continue
                         if (
                             fast
                             and trigger(v) is None
@@ -405,7 +417,11 @@ class _Run:
                             )
                             and not (v[:1] in "{[" and v[-1:] in "}]")
                         ):
-                            out[k if nk is k else nk] = v
+                            out[nk] = v
+                            if len(v) <= 64:
+                                if len(benign_values) >= 4096:
+                                    benign_values.clear()
+                                benign_values.add(v)
                             continue
                     elif (
                         tv is float
