@@ -159,7 +159,7 @@ def adversarial() -> None:
     start = time.perf_counter()
     out = default.scrub("4444 " * 200_000)
     print(
-        f"  default 1 s budget on '4444 ' * 200k: {time.perf_counter() - start:.3f} s -> "
+        f"  default 0.5 s budget on '4444 ' * 200k: {time.perf_counter() - start:.3f} s -> "
         f"{out[:20]!r} (fail closed)"
     )
 
@@ -199,9 +199,16 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     for name, scrub in tools.items():
         subset = events[:N_PRESIDIO] if name == "presidio" else events
-        acc = accuracy(subset, scrub)
-        eps = throughput(subset, scrub, repeat=1 if name == "presidio" else 5)
-        results[name] = {**acc, "eps": eps, "n": len(subset)}
+        results[name] = {**accuracy(subset, scrub), "n": len(subset)}
+    # The machine is shared: interleave flowtrace and logfire passes and keep medians.
+    rounds: dict[str, list[float]] = {"flowtrace": [], "logfire": []}
+    for _ in range(7):
+        for name in rounds:
+            rounds[name].append(throughput(events, tools[name], repeat=1))
+    for name, values in rounds.items():
+        results[name]["eps"] = statistics.median(values)
+    ratio_rounds = [a / b for a, b in zip(rounds["flowtrace"], rounds["logfire"], strict=True)]
+    results["presidio"]["eps"] = throughput(events[:N_PRESIDIO], tools["presidio"], repeat=1)
     header = " ".join(f"{c:>10s}" for c in CATEGORIES)
     print(f"\n{'':10s} {'events':>7s} {header} {'FP rate':>8s} {'events/s':>10s}")
     for name, r in results.items():
@@ -211,7 +218,10 @@ def main() -> None:
         if r["missed"]:
             print(f"  {name} most missed kinds: {r['missed']}")
     ft, lf, pr = results["flowtrace"], results["logfire"], results["presidio"]
-    print(f"\nflowtrace / logfire throughput: {ft['eps'] / lf['eps']:.2f}x")
+    print(
+        f"\nflowtrace / logfire throughput: {ft['eps'] / lf['eps']:.2f}x (median events/s); "
+        f"per interleaved round: {', '.join(f'{r:.2f}' for r in ratio_rounds)}"
+    )
     print(f"flowtrace / presidio throughput: {ft['eps'] / pr['eps']:.0f}x")
     ok_recall = all(v >= 0.995 for v in ft["recall"].values())
     print(

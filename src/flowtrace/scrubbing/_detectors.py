@@ -57,53 +57,30 @@ _AR = r"(?![A-Za-z0-9])"  # right alnum boundary
 
 
 def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
-    """Luhn-valid cards with a known IIN range inside a run of digit groups.
+    """A Luhn-valid card with a known IIN range starting at this digit group.
 
-    A run may hold a card next to other numbers ("1234 4111 1111 1111 1111"): candidates
-    start and end only at group separators (or the run's ends), longest first, left to
-    right. A contiguous digit string is only ever tried whole.
+    The pattern matches (zero-width) at every digit group that starts a run of groups, so
+    a card next to other numbers ("1234 4111 1111 1111 1111") is tried from its own
+    group. Candidates end at a group boundary, longest first; a contiguous digit string is
+    only ever tried whole.
     """
     start = m.start(group)
-    end = m.end(group + "_run")
-    s = m.string
-    digits: list[str] = []
-    ends: list[int] = []  # offset after each digit
-    bounds: list[int] = []  # digit indexes where a group starts
-    prev_digit = False
-    for i in range(start, end):
-        ch = s[i]
-        if "0" <= ch <= "9":
-            if not prev_digit:
-                bounds.append(len(digits))
-            digits.append(ch)
-            ends.append(i + 1)
-            prev_digit = True
-        else:
-            prev_digit = False
-    # Candidate ends: a group end (digit count at the end of each group).
-    group_end = [*bounds[1:], len(digits)]
-    out: list[Span] = []
-    b = 0
-    while b < len(bounds):
-        first = bounds[b]
-        found = 0
-        e = b
-        while e < len(group_end) and group_end[e] - first <= 19:
-            e += 1
-        for last in reversed(group_end[b:e]):
-            if last - first < 12:
-                break
-            candidate = "".join(digits[first:last])
-            if card_brand(candidate) and luhn_valid(candidate):
-                found = last
-                break
-        if found:
-            out.append((ends[first] - 1, ends[found - 1]))
-            while b < len(bounds) and bounds[b] < found:
-                b += 1
-        else:
-            b += 1
-    return out
+    run = m.string[start : m.end(group + "_run")]
+    digits = ""
+    offset = start
+    candidates: list[tuple[str, int]] = []
+    for part in run.replace("-", " ").split(" "):
+        digits += part
+        offset += len(part)
+        if len(digits) > 19:
+            break
+        if len(digits) >= 12:
+            candidates.append((digits, offset))
+        offset += 1  # the separator
+    for number, end in reversed(candidates):
+        if card_brand(number) and luhn_valid(number):
+            return [(start, end)]
+    return []
 
 
 def _iban_span(m: re.Match[str]) -> list[Span]:

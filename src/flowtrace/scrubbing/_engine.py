@@ -100,7 +100,7 @@ class Scrubber:
         max_depth: int = 32,
         max_items: int = 10_000,
         max_string: int = 4 * 1024 * 1024,
-        time_budget: float = 1.0,
+        time_budget: float = 0.5,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if schema is None:
