@@ -30,6 +30,7 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
+from .lineage._step import step
 
 __all__ = [
     "ConfigError",
@@ -58,4 +59,5 @@ __all__ = [
     "remove_observer",
     "require_tenant",
     "settings",
+    "step",
 ]

@@ -1,0 +1,152 @@
+"""Read lineage edges back from what was exported.
+
+* :func:`edges_from_spans` — SDK ``ReadableSpan`` objects (an in-memory capture).
+* :func:`edges_from_otlp_json` — the OTLP/JSON encoding (a Collector ``file`` exporter
+  writes one ``ExportTraceServiceRequest`` object per line).
+* :func:`edges_from_otlp_proto` — protobuf ``ExportTraceServiceRequest`` bytes (what an
+  OTLP/HTTP receiver gets; needs ``flowtrace[otlp]``).
+* :func:`read_edges` — a path: buffer directory, JSON-lines edges, or OTLP JSON.
+
+Spans that are not lineage edges are skipped. Duplicates are kept here; the graph drops them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import LineageError, require_extra
+from ._buffer import read_buffer
+from ._edge import LineageEdge, edge_from_attributes
+
+__all__ = ["edges_from_otlp_json", "edges_from_otlp_proto", "edges_from_spans", "read_edges"]
+
+
+def edges_from_spans(spans: Iterable[Any]) -> Iterator[LineageEdge]:
+    """Edges carried by SDK spans (e.g. ``InMemorySpanExporter().get_finished_spans()``)."""
+    from opentelemetry.trace import StatusCode
+
+    for span in spans:
+        parent = span.parent
+        resource = getattr(span, "resource", None)
+        service = resource.attributes.get("service.name") if resource is not None else None
+        edge = edge_from_attributes(
+            span.attributes or {},
+            start_ns=span.start_time or 0,
+            end_ns=span.end_time or 0,
+            span_parent=f"{parent.span_id:016x}" if parent is not None else None,
+            service=str(service) if service else None,
+            error=span.status.status_code is StatusCode.ERROR,
+        )
+        if edge is not None:
+            yield edge
+
+
+def _any_value(value: Mapping[str, Any]) -> Any:
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "arrayValue" in value:
+        return [_any_value(v) for v in value["arrayValue"].get("values", [])]
+    if "boolValue" in value:
+        return bool(value["boolValue"])
+    if "intValue" in value:
+        return int(value["intValue"])
+    if "doubleValue" in value:
+        return float(value["doubleValue"])
+    return None
+
+
+def _attrs(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    return {item["key"]: _any_value(item.get("value", {})) for item in items}
+
+
+def edges_from_otlp_json(data: Mapping[str, Any]) -> Iterator[LineageEdge]:
+    """Edges in one OTLP/JSON ``ExportTraceServiceRequest`` object."""
+    if not isinstance(data, Mapping) or "resourceSpans" not in data:
+        raise LineageError("not OTLP JSON: expected an object with 'resourceSpans'")
+    for rs in data["resourceSpans"]:
+        resource = _attrs(rs.get("resource", {}).get("attributes", []))
+        service = resource.get("service.name")
+        for ss in rs.get("scopeSpans", []):
+            for span in ss.get("spans", []):
+                parent = span.get("parentSpanId") or None
+                edge = edge_from_attributes(
+                    _attrs(span.get("attributes", [])),
+                    start_ns=int(span.get("startTimeUnixNano", 0)),
+                    end_ns=int(span.get("endTimeUnixNano", 0)),
+                    span_parent=parent,
+                    service=service,
+                    error=span.get("status", {}).get("code") in (2, "STATUS_CODE_ERROR"),
+                )
+                if edge is not None:
+                    yield edge
+
+
+def _proto_value(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_proto_value(v) for v in value.array_value.values]
+    return getattr(value, kind) if kind else None
+
+
+def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
+    """Edges in an ``ExportTraceServiceRequest`` (protobuf bytes or the decoded message)."""
+    module: Any = require_extra(
+        "opentelemetry.proto.collector.trace.v1.trace_service_pb2", "otlp", "reading OTLP protobuf"
+    )
+    if isinstance(request, bytes | bytearray):
+        message = module.ExportTraceServiceRequest()
+        try:
+            message.ParseFromString(bytes(request))
+        except Exception as exc:
+            raise LineageError(f"not an OTLP ExportTraceServiceRequest: {exc}") from None
+        request = message
+    for rs in request.resource_spans:
+        resource = {kv.key: _proto_value(kv.value) for kv in rs.resource.attributes}
+        service = resource.get("service.name")
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                edge = edge_from_attributes(
+                    {kv.key: _proto_value(kv.value) for kv in span.attributes},
+                    start_ns=span.start_time_unix_nano,
+                    end_ns=span.end_time_unix_nano,
+                    span_parent=span.parent_span_id.hex() or None,
+                    service=service,
+                    error=span.status.code == 2,
+                )
+                if edge is not None:
+                    yield edge
+
+
+def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
+    """Edges from a buffer directory, a JSON-lines file of edges, or an OTLP JSON file.
+
+    OTLP JSON files may hold one request object, or one request per line (Collector file
+    exporter). Raises :class:`LineageError` naming the file and line when unreadable.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise LineageError(f"lineage source {p} does not exist")
+    if p.is_dir():
+        yield from read_buffer(p)
+        return
+    with open(p, encoding="utf-8") as f:
+        head = f.read(4096)
+    if '"resourceSpans"' in head:
+        text = p.read_text(encoding="utf-8")
+        try:
+            yield from edges_from_otlp_json(json.loads(text))
+            return
+        except ValueError:
+            pass
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    yield from edges_from_otlp_json(json.loads(line))
+                except ValueError as exc:
+                    raise LineageError(f"{p}:{number}: not OTLP JSON ({exc})") from None
+        return
+    yield from read_buffer(p)

@@ -1,0 +1,426 @@
+"""``@flowtrace.step`` and ``flowtrace.lineage.record``: how edges are recorded.
+
+A step call is one edge. Before the body runs, flowtrace opens the edge span (it never
+becomes the current span, so forcing it sampled never drags the body's spans along), takes
+its span context as the lineage id, and runs the body with
+``FlowContext.lineage_parents == (that id,)``: anything the body publishes, and any
+nested step, descends from this edge, in this process or (through propagation) another.
+When the body returns, outputs are computed and the span ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, Literal, TypeVar, cast
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
+
+from .._tracing import get_tracer
+from .._wrapping import wrap_in_scope
+from ..context import _reset_current, _set_current, current
+from ..errors import LineageError
+from ._edge import ATTR, FORMAT_VERSION, LineageEdge, as_identifiers, canonical_json
+from ._ids import format_lineage_id, granularity, new_lineage_id, parse_lineage_id
+from ._pseudonym import require_pseudonymizer
+from ._runtime import emit, lineage_config
+
+__all__ = ["record", "step"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Identifiers = str | Sequence[str] | Callable[..., Iterable[str] | str] | None
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_ORDER = {"dataset": 0, "record": 1, "field": 2}
+
+
+def _links(parents: tuple[str, ...]) -> list[Link]:
+    links = []
+    for parent in parents:
+        ids = parse_lineage_id(parent)
+        if ids is not None:
+            links.append(Link(SpanContext(ids[0], ids[1], True, _SAMPLED)))
+    return links
+
+
+def _finest(identifiers: Iterable[str]) -> str:
+    best = "dataset"
+    for identifier in identifiers:
+        g = granularity(identifier)
+        if _ORDER[g] > _ORDER[best]:
+            best = g
+    return best
+
+
+class _Spec:
+    """What a ``@step`` decoration fixed once: name, static attributes, callables."""
+
+    __slots__ = (
+        "base",
+        "code_version",
+        "hashes",
+        "inputs",
+        "name",
+        "outputs",
+        "params",
+        "subjects",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        inputs: Identifiers,
+        outputs: Identifiers,
+        code_version: str | None,
+        params: Mapping[str, Any] | None,
+        subjects: Identifiers,
+        hashes: Mapping[str, str] | None,
+    ) -> None:
+        if type(name) is not str or not name or not name.isprintable():
+            raise LineageError(f"a step name must be a non-empty printable str, got {name!r}")
+        if code_version is not None and (type(code_version) is not str or not code_version):
+            raise LineageError(f"code_version must be a non-empty str, got {code_version!r}")
+        self.name = name
+        self.code_version = code_version
+        self.params = dict(params or {})
+        self.hashes = dict(hashes or {})
+        self.inputs = inputs if callable(inputs) else as_identifiers(inputs, "input")
+        self.outputs = outputs if callable(outputs) else as_identifiers(outputs, "output")
+        self.subjects: Any = subjects if callable(subjects) else as_identifiers(subjects, "subject")
+        base: dict[str, Any] = {ATTR.VERSION: FORMAT_VERSION, ATTR.STEP: name}
+        if code_version:
+            base[ATTR.CODE_VERSION] = code_version
+        if self.params:
+            base[ATTR.PARAMS] = canonical_json(self.params, "params")
+        if self.hashes:
+            base[ATTR.HASHES] = canonical_json(self.hashes, "hashes")
+        self.base = base
+
+
+class _Run:
+    """One edge in flight: opened before the body, finished after it."""
+
+    __slots__ = (
+        "cfg",
+        "id",
+        "inputs",
+        "outputs",
+        "parents",
+        "span",
+        "span_parent",
+        "spec",
+        "start_ns",
+        "subject_omitted",
+        "subjects",
+        "tenant",
+    )
+
+    def __init__(
+        self,
+        spec: _Spec,
+        inputs: tuple[str, ...],
+        subjects: tuple[str, ...],
+        parents: tuple[str, ...] | None = None,
+        edge_id: str | None = None,
+    ) -> None:
+        ctx = current()
+        cfg = lineage_config()
+        self.spec = spec
+        self.cfg = cfg
+        self.tenant = ctx.tenant
+        self.parents = ctx.lineage_parents if parents is None else parents
+        self.inputs = inputs
+        self.outputs: list[str] = []
+        self.subject_omitted = False
+        if ctx.subject is not None and ctx.subject not in subjects:
+            if cfg.pseudonymizer is None:
+                self.subject_omitted = True
+            else:
+                subjects = (*subjects, ctx.subject)
+        if subjects:
+            p = require_pseudonymizer(cfg.pseudonymizer)
+            subjects = tuple(dict.fromkeys(p.pseudonym(s, ctx.tenant) for s in subjects))
+        self.subjects = subjects
+        attrs = dict(spec.base)
+        if inputs:
+            attrs[ATTR.INPUTS] = inputs
+        if self.parents:
+            attrs[ATTR.PARENTS] = self.parents
+        if self.tenant:
+            attrs[ATTR.TENANT] = self.tenant
+        self.start_ns = time.time_ns()
+        parent_sc = trace.get_current_span().get_span_context()
+        span = get_tracer().start_span(
+            f"lineage {spec.name}",
+            attributes=attrs,
+            links=_links(self.parents) if self.parents else None,
+            start_time=self.start_ns,
+        )
+        sc = span.get_span_context()
+        self.span = span
+        self.span_parent = f"{parent_sc.span_id:016x}" if parent_sc.is_valid else None
+        if edge_id is not None:
+            self.id = edge_id
+        elif sc.is_valid and sc.span_id != parent_sc.span_id:
+            self.id = format_lineage_id(sc.trace_id, sc.span_id)
+        else:  # no SDK tracer: a random id, still a valid span context for shipping
+            self.id = new_lineage_id()
+            if parent_sc.is_valid:
+                self.id = format_lineage_id(parent_sc.trace_id, int(self.id[33:], 16))
+
+    def collect(self, result: Any) -> None:
+        outputs = self.spec.outputs
+        if callable(outputs):
+            self.outputs.extend(as_identifiers(outputs(result), "output"))
+        elif not self.outputs:
+            self.outputs.extend(outputs)
+
+    def finish(
+        self,
+        status: Literal["ok", "error"] = "ok",
+        exc: BaseException | None = None,
+        want_edge: bool = False,
+    ) -> LineageEdge | None:
+        span = self.span
+        outputs = tuple(dict.fromkeys(self.outputs))
+        attrs: dict[str, Any] = {
+            ATTR.ID: self.id,
+            ATTR.GRANULARITY: _finest(outputs or self.inputs),
+        }
+        if outputs:
+            attrs[ATTR.OUTPUTS] = outputs
+        if self.subjects:
+            attrs[ATTR.SUBJECTS] = self.subjects
+        if self.subject_omitted:
+            attrs[ATTR.SUBJECT_OMITTED] = True
+        error_type = None
+        if status == "error" and exc is not None:
+            error_type = type(exc).__qualname__
+            attrs[ATTR.STATUS] = "error"
+            attrs[ATTR.ERROR_TYPE] = error_type
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        span.set_attributes(attrs)
+        end_ns = time.time_ns()
+        span.end(end_time=end_ns)
+        cfg = self.cfg
+        if not cfg.needs_edges:
+            return self.edge(outputs, status, error_type, end_ns) if want_edge else None
+        edge = self.edge(outputs, status, error_type, end_ns)
+        emit(edge, cfg)
+        return edge
+
+    def edge(
+        self,
+        outputs: tuple[str, ...],
+        status: Literal["ok", "error"],
+        error_type: str | None,
+        end_ns: int,
+    ) -> LineageEdge:
+        from .._config import settings
+
+        spec = self.spec
+        return LineageEdge(
+            id=self.id,
+            name=spec.name,
+            inputs=self.inputs,
+            outputs=outputs,
+            parents=self.parents,
+            code_version=spec.code_version,
+            params=spec.params,
+            hashes=spec.hashes,
+            subjects=self.subjects,
+            tenant=self.tenant,
+            status=status,
+            error_type=error_type,
+            start_ns=self.start_ns,
+            end_ns=end_ns,
+            span_parent=self.span_parent,
+            service=settings().service,
+            subject_omitted=self.subject_omitted,
+        )
+
+
+def _begin(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Run:
+    inputs = spec.inputs
+    ins = as_identifiers(inputs(*args, **kwargs), "input") if callable(inputs) else inputs
+    subjects = spec.subjects
+    subs = as_identifiers(subjects(*args, **kwargs), "subject") if callable(subjects) else subjects
+    return _Run(spec, ins, subs)
+
+
+class _LineageScope:
+    """Runs a body with ``lineage_parents == (edge id,)``."""
+
+    __slots__ = ("_id", "_token")
+
+    def __init__(self, edge_id: str) -> None:
+        self._id = edge_id
+
+    def __enter__(self) -> None:
+        self._token = _set_current(current().replace(lineage_parents=(self._id,)))
+
+    def __exit__(self, *exc: object) -> None:
+        _reset_current(self._token)
+
+
+def step(
+    name: str,
+    *,
+    inputs: Identifiers = None,
+    outputs: Identifiers = None,
+    code_version: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    subjects: Identifiers = None,
+    hashes: Mapping[str, str] | None = None,
+) -> Callable[[F], F]:
+    """Decorate a transformation so every call records one lineage edge.
+
+    ``inputs`` and ``subjects`` are identifiers or a callable of the call's arguments;
+    ``outputs`` are identifiers or a callable of the result (for generator functions, of
+    each yielded item). ``params`` (JSON) and ``hashes`` (identifier -> ``sha256:...``)
+    are recorded as given. Subjects become per-tenant keyed pseudonyms: configure
+    ``flowtrace.lineage.configure(pseudonym_key=...)`` first or recording raises
+    :class:`~flowtrace.errors.PseudonymKeyError` (before the body runs).
+
+    Works on plain, async, generator and async-generator functions.
+    """
+    spec = _Spec(name, inputs, outputs, code_version, params, subjects, hashes)
+
+    def decorate(func: F) -> F:
+        if inspect.isasyncgenfunction(func):
+            return cast(F, _wrap_async_gen(func, spec))
+        if inspect.isgeneratorfunction(func):
+            return cast(F, _wrap_gen(func, spec))
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                run = _begin(spec, args, kwargs)
+                token = _set_current(current().replace(lineage_parents=(run.id,)))
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as exc:
+                    _reset_current(token)
+                    run.finish("error", exc)
+                    raise
+                _reset_current(token)
+                run.collect(result)
+                run.finish()
+                return result
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = _begin(spec, args, kwargs)
+            token = _set_current(current().replace(lineage_parents=(run.id,)))
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                _reset_current(token)
+                run.finish("error", exc)
+                raise
+            _reset_current(token)
+            run.collect(result)
+            run.finish()
+            return result
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def _wrap_gen(func: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        run = _begin(spec, args, kwargs)
+        gen = wrap_in_scope(func, lambda: _LineageScope(run.id))(*args, **kwargs)
+        value: Any = None
+        throw: BaseException | None = None
+        try:
+            while True:
+                try:
+                    item = gen.send(value) if throw is None else gen.throw(throw)
+                except StopIteration as stop:
+                    run.finish()
+                    return stop.value
+                throw = None
+                run.collect(item)
+                try:
+                    value = yield item
+                except GeneratorExit:
+                    gen.close()
+                    run.finish()
+                    raise
+                except BaseException as exc:
+                    throw = exc
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            run.finish("error", exc)
+            raise
+
+    return gen_wrapper
+
+
+def _wrap_async_gen(func: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
+    @functools.wraps(func)
+    async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        run = _begin(spec, args, kwargs)
+        agen = wrap_in_scope(func, lambda: _LineageScope(run.id))(*args, **kwargs)
+        value: Any = None
+        throw: BaseException | None = None
+        try:
+            while True:
+                try:
+                    item = await (agen.asend(value) if throw is None else agen.athrow(throw))
+                except StopAsyncIteration:
+                    run.finish()
+                    return
+                throw = None
+                run.collect(item)
+                try:
+                    value = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    run.finish()
+                    raise
+                except BaseException as exc:
+                    throw = exc
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            run.finish("error", exc)
+            raise
+
+    return agen_wrapper
+
+
+def record(
+    name: str,
+    *,
+    inputs: str | Sequence[str] = (),
+    outputs: str | Sequence[str] = (),
+    code_version: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    subjects: str | Sequence[str] = (),
+    hashes: Mapping[str, str] | None = None,
+    parents: Sequence[str] | None = None,
+) -> LineageEdge:
+    """Record one edge now (no function to wrap) and return it.
+
+    ``parents`` defaults to the current ``FlowContext.lineage_parents``. To make later work
+    descend from this edge, run it in ``flowtrace.context(lineage_parents=[edge.id])``.
+    """
+    spec = _Spec(name, inputs, outputs, code_version, params, subjects, hashes)
+    parent_ids = None if parents is None else as_identifiers(parents, "parent id")
+    run = _Run(
+        spec, cast(tuple[str, ...], spec.inputs), cast(tuple[str, ...], spec.subjects), parent_ids
+    )
+    run.outputs.extend(cast(tuple[str, ...], spec.outputs))
+    edge = run.finish(want_edge=True)
+    assert edge is not None
+    return edge
