@@ -45,7 +45,8 @@ def test_trace_prints_a_tree_and_sources(store: Path, capsys: pytest.CaptureFixt
     assert main(["lineage", "trace", "s3://reports/2026-01.json", "--from", str(store)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "s3://reports/2026-01.json"
-    assert "-< report" in out and "-< normalize etl-1 tenant=acme" in out
+    assert "-< report" in out
+    assert "-< normalize etl-1 tenant=acme" in out
     assert "sources (2): stripe:charge/ch_1, stripe:charge/ch_2" in out
 
 

@@ -122,7 +122,8 @@ def test_live_spans_through_otlp_http_rebuild_the_graph(receiver: Receiver) -> N
     assert len(graph) == 21
     assert sorted(graph.sources(target)) == sorted(f"stripe:charge/ch_{i}" for i in range(20))
     (agg,) = graph.producers(target)
-    assert agg.tenant == "acme" and agg.service == "billing"
+    assert agg.tenant == "acme"
+    assert agg.service == "billing"
     assert agg.span_parent is not None  # placed under the 'batch' span of the trace
 
 
@@ -139,7 +140,8 @@ def test_buffer_ships_through_otlp_http_after_the_receiver_recovers(
     receiver.refuse = True
     target = pipeline()
     assert buffer.ship() == 0
-    assert receiver.refused == 1 and buffer.stats().pending == 21
+    assert receiver.refused == 1
+    assert buffer.stats().pending == 21
     receiver.refuse = False
     assert buffer.ship() == 21
     buffer.close()

@@ -118,7 +118,8 @@ def test_edge_span_is_never_the_current_span(spans: InMemorySpanExporter) -> Non
         work()
     body = next(s for s in spans.get_finished_spans() if s.name == "body")
     edge_span = next(s for s in spans.get_finished_spans() if s.name == "lineage work")
-    assert body.parent is not None and body.parent.span_id == handler.get_span_context().span_id
+    assert body.parent is not None
+    assert body.parent.span_id == handler.get_span_context().span_id
     assert edge_span.parent is not None
     assert edge_span.parent.span_id == handler.get_span_context().span_id
 
@@ -225,7 +226,8 @@ def test_subjects_are_pseudonyms_per_tenant(spans: InMemorySpanExporter) -> None
         a = lineage.record("x", outputs=["mem:a"], subjects=["alice@example.com"])
     with ft.context(tenant="globex"):
         b = lineage.record("x", outputs=["mem:b"], subjects=["alice@example.com"])
-    assert a.subjects[0].startswith("sp1:") and len(a.subjects[0]) == 36
+    assert a.subjects[0].startswith("sp1:")
+    assert len(a.subjects[0]) == 36
     assert a.subjects != b.subjects
     assert all("alice" not in repr(s.attributes) for s in spans.get_finished_spans())
     p = lineage.Pseudonymizer(KEY)
@@ -247,7 +249,8 @@ def test_context_subject_recorded_when_keyed_and_flagged_when_not(
         unkeyed = lineage.record("read", inputs=["ehr:patient#42"])
         lineage.configure(pseudonym_key=KEY)
         keyed = lineage.record("read", inputs=["ehr:patient#42"])
-    assert unkeyed.subjects == () and unkeyed.subject_omitted
+    assert unkeyed.subjects == ()
+    assert unkeyed.subject_omitted
     assert keyed.subjects == (lineage.Pseudonymizer(KEY).pseudonym("patient-42", "acme"),)
     assert not keyed.subject_omitted
     assert "patient-42" not in repr([s.attributes for s in spans.get_finished_spans()])
