@@ -61,8 +61,11 @@ class LineageGraph:
         self._nodes: list[str] = []
         self._inputs: list[tuple[int, ...]] = []
         self._outputs: list[tuple[int, ...]] = []
-        self._produced_by: dict[int, list[int]] = {}
-        self._consumed_by: dict[int, list[int]] = {}
+        self._tenants: list[str | None] = []
+        # Indexed by node int: the edges producing / consuming it (None: no edge).
+        self._produced_by: list[list[int] | None] = []
+        self._consumed_by: list[list[int] | None] = []
+        self._parent_ids: dict[int, tuple[str, ...]] = {}  # sparse: edges with parents
         self._children: dict[str, list[int]] = {}
         self._by_subject: dict[str, list[int]] = {}
         self.duplicates = 0
@@ -76,6 +79,8 @@ class LineageGraph:
         if index is None:
             index = self._node_index[identifier] = len(self._nodes)
             self._nodes.append(identifier)
+            self._produced_by.append(None)
+            self._consumed_by.append(None)
         return index
 
     def add(self, edge: LineageEdge) -> bool:
@@ -91,12 +96,24 @@ class LineageGraph:
         outs = tuple(node(o) for o in edge.outputs)
         self._inputs.append(ins)
         self._outputs.append(outs)
+        self._tenants.append(edge.tenant)
+        produced_by, consumed_by = self._produced_by, self._consumed_by
         for o in outs:
-            self._produced_by.setdefault(o, []).append(e)
+            edges = produced_by[o]
+            if edges is None:
+                produced_by[o] = [e]
+            else:
+                edges.append(e)
         for i in ins:
-            self._consumed_by.setdefault(i, []).append(e)
-        for p in edge.parents:
-            self._children.setdefault(p, []).append(e)
+            edges = consumed_by[i]
+            if edges is None:
+                consumed_by[i] = [e]
+            else:
+                edges.append(e)
+        if edge.parents:
+            self._parent_ids[e] = edge.parents
+            for p in edge.parents:
+                self._children.setdefault(p, []).append(e)
         for s in edge.subjects:
             self._by_subject.setdefault(s, []).append(e)
         return True
@@ -133,15 +150,17 @@ class LineageGraph:
     def producers(self, identifier: str) -> list[LineageEdge]:
         """The edges that output ``identifier``."""
         node = self._node_index.get(identifier)
-        return [self._edges[e] for e in self._produced_by.get(node, ())] if node is not None else []
+        if node is None:
+            return []
+        return [self._edges[e] for e in self._produced_by[node] or ()]
 
-    def _start(self, identifier: str, index: dict[int, list[int]]) -> tuple[list[int], set[int]]:
+    def _start(self, identifier: str, index: list[list[int] | None]) -> tuple[list[int], list[int]]:
         node = self._node_index.get(identifier)
         if node is not None:
-            return list(index.get(node, ())), {node}
+            return list(index[node] or ()), [node]
         e = self._edge_index.get(identifier)
         if e is not None:
-            return [e], set()
+            return [e], []
         raise LineageError(
             f"{identifier!r} is neither a data identifier nor an edge id in this graph"
         )
@@ -151,70 +170,83 @@ class LineageGraph:
 
         Nearest first (breadth-first). ``tenant`` restricts the walk to that tenant's edges.
         """
-        stack, seen_nodes = self._start(identifier, self._produced_by)
-        edges, inputs, produced_by = self._edges, self._inputs, self._produced_by
-        edge_index, nodes = self._edge_index, self._nodes
-        seen_edges: set[int] = set()
-        out: list[str] = []
-        frontier = stack
+        frontier, start = self._start(identifier, self._produced_by)
+        inputs, produced_by, tenants = self._inputs, self._produced_by, self._tenants
+        parent_ids, edge_index = self._parent_ids, self._edge_index
+        seen_edges = bytearray(len(self._edges))
+        seen_nodes = bytearray(len(self._nodes))
+        for n in start:
+            seen_nodes[n] = 1
+        out: list[int] = []
         while frontier:
             next_frontier: list[int] = []
+            extend = next_frontier.extend
             for e in frontier:
-                if e in seen_edges:
+                if seen_edges[e]:
                     continue
-                seen_edges.add(e)
-                edge = edges[e]
-                if tenant is not None and edge.tenant != tenant:
+                seen_edges[e] = 1
+                if tenant is not None and tenants[e] != tenant:
                     continue
                 for i in inputs[e]:
-                    if i not in seen_nodes:
-                        seen_nodes.add(i)
-                        out.append(nodes[i])
-                        next_frontier.extend(produced_by.get(i, ()))
-                for parent in edge.parents:
-                    p = edge_index.get(parent)
-                    if p is not None:
-                        next_frontier.append(p)
+                    if not seen_nodes[i]:
+                        seen_nodes[i] = 1
+                        out.append(i)
+                        producers = produced_by[i]
+                        if producers is not None:
+                            extend(producers)
+                if e in parent_ids:
+                    for parent in parent_ids[e]:
+                        p = edge_index.get(parent)
+                        if p is not None:
+                            next_frontier.append(p)
             frontier = next_frontier
-        return out
+        nodes = self._nodes
+        return [nodes[i] for i in out]
 
     def sources(self, identifier: str, *, tenant: str | None = None) -> list[str]:
         """The upstream identifiers that no edge produced: the original source records."""
         return [
             i
             for i in self.upstream(identifier, tenant=tenant)
-            if not self._produced_by.get(self._node_index[i])
+            if not self._produced_by[self._node_index[i]]
         ]
 
     def downstream(self, identifier: str, *, tenant: str | None = None) -> list[str]:
         """Every identifier derived from ``identifier`` (an identifier or edge id)."""
-        frontier, seen_nodes = self._start(identifier, self._consumed_by)
-        return self._walk_down(frontier, seen_nodes, tenant)
+        frontier, start = self._start(identifier, self._consumed_by)
+        return self._walk_down(frontier, start, tenant)
 
-    def _walk_down(
-        self, frontier: list[int], seen_nodes: set[int], tenant: str | None
-    ) -> list[str]:
-        edges, outputs, consumed_by = self._edges, self._outputs, self._consumed_by
-        children, nodes = self._children, self._nodes
-        seen_edges: set[int] = set()
-        out: list[str] = []
+    def _walk_down(self, frontier: list[int], start: list[int], tenant: str | None) -> list[str]:
+        outputs, consumed_by, tenants = self._outputs, self._consumed_by, self._tenants
+        children, edges = self._children, self._edges
+        seen_edges = bytearray(len(edges))
+        seen_nodes = bytearray(len(self._nodes))
+        for n in start:
+            seen_nodes[n] = 1
+        out: list[int] = []
         while frontier:
             next_frontier: list[int] = []
+            extend = next_frontier.extend
             for e in frontier:
-                if e in seen_edges:
+                if seen_edges[e]:
                     continue
-                seen_edges.add(e)
-                edge = edges[e]
-                if tenant is not None and edge.tenant != tenant:
+                seen_edges[e] = 1
+                if tenant is not None and tenants[e] != tenant:
                     continue
                 for o in outputs[e]:
-                    if o not in seen_nodes:
-                        seen_nodes.add(o)
-                        out.append(nodes[o])
-                        next_frontier.extend(consumed_by.get(o, ()))
-                next_frontier.extend(children.get(edge.id, ()))
+                    if not seen_nodes[o]:
+                        seen_nodes[o] = 1
+                        out.append(o)
+                        consumers = consumed_by[o]
+                        if consumers is not None:
+                            extend(consumers)
+                if children:
+                    kids = children.get(edges[e].id)
+                    if kids:
+                        extend(kids)
             frontier = next_frontier
-        return out
+        nodes = self._nodes
+        return [nodes[o] for o in out]
 
     def derived_from(
         self,
@@ -238,15 +270,14 @@ class LineageGraph:
             from ._pseudonym import require_pseudonymizer
 
             subject = require_pseudonymizer(pseudonymizer).pseudonym(subject, tenant)
-        start = [e for e in self._by_subject.get(subject, ()) if self._edges[e].tenant == tenant]
+        start = [e for e in self._by_subject.get(subject, ()) if self._tenants[e] == tenant]
         out: list[str] = []
-        seen_nodes: set[int] = set()
+        seen: dict[int, None] = {}
         for e in start:
             for i in self._inputs[e]:
-                if i not in seen_nodes:
-                    seen_nodes.add(i)
-                    out.append(self._nodes[i])
-        out.extend(self._walk_down(start, seen_nodes, tenant))
+                seen.setdefault(i, None)
+        out = [self._nodes[i] for i in seen]
+        out.extend(self._walk_down(start, list(seen), tenant))
         return out
 
     def trace(
