@@ -173,7 +173,7 @@ def test_concurrent_appends_from_threads_are_all_intact(tmp_path: Path) -> None:
         t.join()
     buffer.close()
     assert len(backend.received) == 2400
-    assert len({s.attributes["flowtrace.lineage.id"] for s in backend.received}) == 2400  # type: ignore[index]
+    assert len({e.id for e in edges_from_spans(backend.received)}) == 2400
     assert buffer.stats().quarantined == 0
 
 

@@ -126,3 +126,15 @@ def test_unknown_id_and_missing_file(store: Path, capsys: pytest.CaptureFixture[
     assert "'nope'" in capsys.readouterr().err
     assert main(["lineage", "trace", "x", "--from", str(store / "missing")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_demo_step_output_is_queryable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo step passes and the CLI answers from the buffer it leaves behind."""
+    from flowtrace._demo import lineage as demo
+
+    said: list[str] = []
+    demo.run(tmp_path, said.append)
+    assert any("201 of 201 edges delivered" in line for line in said)
+    argv = ["lineage", "trace", "warehouse://revenue#2026-01", "--from", str(tmp_path / "lineage")]
+    assert main([*argv, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["sources"]) == 200

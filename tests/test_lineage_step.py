@@ -62,10 +62,10 @@ def test_step_records_one_edge_with_inputs_outputs_and_metadata(
     assert attrs[ATTR.PARAMS] == '{"currency":"EUR","round":2}'
     assert attrs[ATTR.HASHES] == '{"stripe:charge/ch_1":"sha256:00"}'
     assert attrs[ATTR.TENANT] == "acme"
-    assert attrs[ATTR.GRANULARITY] == "record"
     assert attrs[ATTR.VERSION] == 1
-    ids = parse_lineage_id(str(attrs[ATTR.ID]))
-    assert ids == (span.context.trace_id, span.context.span_id)
+    (edge,) = edges(spans)
+    assert parse_lineage_id(edge.id) == (span.context.trace_id, span.context.span_id)
+    assert edge.granularity == "record"
 
 
 def test_body_runs_with_the_edge_as_lineage_parent(spans: InMemorySpanExporter) -> None:

@@ -15,7 +15,14 @@ from ._buffer import BufferStats, LineageBuffer, read_buffer
 from ._edge import ATTR, FORMAT_VERSION, LineageEdge, edge_attributes, edge_from_attributes
 from ._export import edge_to_span
 from ._graph import LineageGraph, TraceNode
-from ._ids import content_hash, granularity, new_lineage_id, parse_lineage_id, ref
+from ._ids import (
+    content_hash,
+    format_lineage_id,
+    granularity,
+    new_lineage_id,
+    parse_lineage_id,
+    ref,
+)
 from ._pseudonym import Pseudonymizer
 from ._readers import edges_from_otlp_json, edges_from_otlp_proto, edges_from_spans, read_edges
 from ._runtime import LineageConfig, LineageSink, configure, lineage_config
@@ -46,6 +53,7 @@ __all__ = [
     "edges_from_otlp_json",
     "edges_from_otlp_proto",
     "edges_from_spans",
+    "format_lineage_id",
     "granularity",
     "lineage_config",
     "new_lineage_id",

@@ -26,6 +26,7 @@ class ATTR:
 
     VERSION: Final = "flowtrace.lineage.version"
     ID: Final = "flowtrace.lineage.id"
+    """Only for readers of foreign data: the id is normally the span context itself."""
     STEP: Final = "flowtrace.lineage.step"
     INPUTS: Final = "flowtrace.lineage.inputs"
     OUTPUTS: Final = "flowtrace.lineage.outputs"
@@ -35,7 +36,6 @@ class ATTR:
     HASHES: Final = "flowtrace.lineage.hashes"
     SUBJECTS: Final = "flowtrace.lineage.subjects"
     SUBJECT_OMITTED: Final = "flowtrace.lineage.subject_omitted"
-    GRANULARITY: Final = "flowtrace.lineage.granularity"
     STATUS: Final = "flowtrace.lineage.status"
     ERROR_TYPE: Final = "error.type"
     TENANT: Final = "flowtrace.tenant"
@@ -182,12 +182,7 @@ def _opt(data: Mapping[str, Any], key: str) -> str | None:
 
 def edge_attributes(edge: LineageEdge) -> dict[str, Any]:
     """The span attributes that carry ``edge`` (docs/spec/lineage.md)."""
-    attrs: dict[str, Any] = {
-        ATTR.VERSION: FORMAT_VERSION,
-        ATTR.ID: edge.id,
-        ATTR.STEP: edge.name,
-        ATTR.GRANULARITY: edge.granularity,
-    }
+    attrs: dict[str, Any] = {ATTR.VERSION: FORMAT_VERSION, ATTR.STEP: edge.name}
     if edge.inputs:
         attrs[ATTR.INPUTS] = list(edge.inputs)
     if edge.outputs:
@@ -236,14 +231,19 @@ def _loads(value: Any, what: str) -> dict[str, Any]:
 def edge_from_attributes(
     attributes: Mapping[str, Any],
     *,
+    lineage_id: str | None = None,
     start_ns: int = 0,
     end_ns: int = 0,
     span_parent: str | None = None,
     service: str | None = None,
     error: bool = False,
 ) -> LineageEdge | None:
-    """Rebuild an edge from span attributes; ``None`` if the span is not a lineage edge."""
-    edge_id = attributes.get(ATTR.ID)
+    """Rebuild an edge from span attributes; ``None`` if the span is not a lineage edge.
+
+    ``lineage_id`` is the span's ``<trace id>-<span id>``, the edge id (an explicit
+    ``flowtrace.lineage.id`` attribute wins).
+    """
+    edge_id = attributes.get(ATTR.ID, lineage_id)
     name = attributes.get(ATTR.STEP)
     if not isinstance(edge_id, str) or not isinstance(name, str):
         return None

@@ -21,6 +21,7 @@ from ..errors import LineageError
 __all__ = [
     "Granularity",
     "content_hash",
+    "format_lineage_id",
     "granularity",
     "new_lineage_id",
     "parse_lineage_id",

@@ -33,8 +33,10 @@ def edges_from_spans(spans: Iterable[Any]) -> Iterator[LineageEdge]:
         parent = span.parent
         resource = getattr(span, "resource", None)
         service = resource.attributes.get("service.name") if resource is not None else None
+        sc = span.context
         edge = edge_from_attributes(
             span.attributes or {},
+            lineage_id=f"{sc.trace_id:032x}-{sc.span_id:016x}" if sc is not None else None,
             start_ns=span.start_time or 0,
             end_ns=span.end_time or 0,
             span_parent=f"{parent.span_id:016x}" if parent is not None else None,
@@ -73,8 +75,10 @@ def edges_from_otlp_json(data: Mapping[str, Any]) -> Iterator[LineageEdge]:
         for ss in rs.get("scopeSpans", []):
             for span in ss.get("spans", []):
                 parent = span.get("parentSpanId") or None
+                trace_id, span_id = span.get("traceId", ""), span.get("spanId", "")
                 edge = edge_from_attributes(
                     _attrs(span.get("attributes", [])),
+                    lineage_id=f"{trace_id.lower()}-{span_id.lower()}" if trace_id else None,
                     start_ns=int(span.get("startTimeUnixNano", 0)),
                     end_ns=int(span.get("endTimeUnixNano", 0)),
                     span_parent=parent,
@@ -111,6 +115,7 @@ def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
             for span in ss.spans:
                 edge = edge_from_attributes(
                     {kv.key: _proto_value(kv.value) for kv in span.attributes},
+                    lineage_id=f"{span.trace_id.hex()}-{span.span_id.hex()}",
                     start_ns=span.start_time_unix_nano,
                     end_ns=span.end_time_unix_nano,
                     span_parent=span.parent_span_id.hex() or None,

@@ -24,7 +24,7 @@ from .._wrapping import wrap_in_scope
 from ..context import _reset_current, _set_current, current
 from ..errors import LineageError
 from ._edge import ATTR, FORMAT_VERSION, LineageEdge, as_identifiers, canonical_json
-from ._ids import format_lineage_id, granularity, new_lineage_id, parse_lineage_id
+from ._ids import format_lineage_id, new_lineage_id, parse_lineage_id
 from ._pseudonym import require_pseudonymizer
 from ._runtime import emit, lineage_config
 
@@ -34,7 +34,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 Identifiers = str | Sequence[str] | Callable[..., Iterable[str] | str] | None
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_ORDER = {"dataset": 0, "record": 1, "field": 2}
 
 
 def _links(parents: tuple[str, ...]) -> list[Link]:
@@ -46,26 +45,19 @@ def _links(parents: tuple[str, ...]) -> list[Link]:
     return links
 
 
-def _finest(identifiers: Iterable[str]) -> str:
-    best = "dataset"
-    for identifier in identifiers:
-        g = granularity(identifier)
-        if _ORDER[g] > _ORDER[best]:
-            best = g
-    return best
-
-
 class _Spec:
     """What a ``@step`` decoration fixed once: name, static attributes, callables."""
 
     __slots__ = (
         "base",
         "code_version",
+        "dynamic_outputs",
         "hashes",
         "inputs",
         "name",
         "outputs",
         "params",
+        "span_name",
         "subjects",
     )
 
@@ -90,7 +82,11 @@ class _Spec:
         self.inputs = inputs if callable(inputs) else as_identifiers(inputs, "input")
         self.outputs = outputs if callable(outputs) else as_identifiers(outputs, "output")
         self.subjects: Any = subjects if callable(subjects) else as_identifiers(subjects, "subject")
+        self.span_name = f"lineage {name}"
+        self.dynamic_outputs = callable(outputs)
         base: dict[str, Any] = {ATTR.VERSION: FORMAT_VERSION, ATTR.STEP: name}
+        if self.outputs and not self.dynamic_outputs:
+            base[ATTR.OUTPUTS] = self.outputs
         if code_version:
             base[ATTR.CODE_VERSION] = code_version
         if self.params:
@@ -124,7 +120,6 @@ class _Run:
         inputs: tuple[str, ...],
         subjects: tuple[str, ...],
         parents: tuple[str, ...] | None = None,
-        edge_id: str | None = None,
     ) -> None:
         ctx = current()
         cfg = lineage_config()
@@ -151,20 +146,27 @@ class _Run:
             attrs[ATTR.PARENTS] = self.parents
         if self.tenant:
             attrs[ATTR.TENANT] = self.tenant
+        if subjects:
+            attrs[ATTR.SUBJECTS] = subjects
+        if self.subject_omitted:
+            attrs[ATTR.SUBJECT_OMITTED] = True
         self.start_ns = time.time_ns()
-        parent_sc = trace.get_current_span().get_span_context()
         span = get_tracer().start_span(
-            f"lineage {spec.name}",
+            spec.span_name,
             attributes=attrs,
             links=_links(self.parents) if self.parents else None,
             start_time=self.start_ns,
         )
-        sc = span.get_span_context()
         self.span = span
+        sc = span.get_span_context()
+        if span.is_recording():  # an SDK span: its context is fresh
+            parent = getattr(span, "parent", None)
+            self.span_parent = f"{parent.span_id:016x}" if parent is not None else None
+            self.id = format_lineage_id(sc.trace_id, sc.span_id)
+            return
+        parent_sc = trace.get_current_span().get_span_context()
         self.span_parent = f"{parent_sc.span_id:016x}" if parent_sc.is_valid else None
-        if edge_id is not None:
-            self.id = edge_id
-        elif sc.is_valid and sc.span_id != parent_sc.span_id:
+        if sc.is_valid and sc.span_id != parent_sc.span_id:  # SDK, sampled out
             self.id = format_lineage_id(sc.trace_id, sc.span_id)
         else:  # no SDK tracer: a random id, still a valid span context for shipping
             self.id = new_lineage_id()
@@ -186,30 +188,25 @@ class _Run:
     ) -> LineageEdge | None:
         span = self.span
         outputs = tuple(dict.fromkeys(self.outputs))
-        attrs: dict[str, Any] = {
-            ATTR.ID: self.id,
-            ATTR.GRANULARITY: _finest(outputs or self.inputs),
-        }
-        if outputs:
-            attrs[ATTR.OUTPUTS] = outputs
-        if self.subjects:
-            attrs[ATTR.SUBJECTS] = self.subjects
-        if self.subject_omitted:
-            attrs[ATTR.SUBJECT_OMITTED] = True
         error_type = None
         if status == "error" and exc is not None:
             error_type = type(exc).__qualname__
-            attrs[ATTR.STATUS] = "error"
-            attrs[ATTR.ERROR_TYPE] = error_type
+            attrs: dict[str, Any] = {ATTR.STATUS: "error", ATTR.ERROR_TYPE: error_type}
+            if not self.spec.dynamic_outputs and self.spec.outputs:
+                attrs[ATTR.OUTPUTS] = ()  # a failed step produced nothing
+            span.set_attributes(attrs)
             span.set_status(Status(StatusCode.ERROR, error_type))
-        span.set_attributes(attrs)
+        elif outputs and self.spec.dynamic_outputs:
+            span.set_attribute(ATTR.OUTPUTS, outputs)
+        cfg = self.cfg
+        if not cfg.needs_edges and not want_edge:
+            span.end()
+            return None
         end_ns = time.time_ns()
         span.end(end_time=end_ns)
-        cfg = self.cfg
-        if not cfg.needs_edges:
-            return self.edge(outputs, status, error_type, end_ns) if want_edge else None
         edge = self.edge(outputs, status, error_type, end_ns)
-        emit(edge, cfg)
+        if cfg.needs_edges:
+            emit(edge, cfg)
         return edge
 
     def edge(
