@@ -36,7 +36,7 @@ MAX_IDENTIFIER_LENGTH: Final = 2048
 
 def format_lineage_id(trace_id: int, span_id: int) -> str:
     """The lineage id of the span ``(trace_id, span_id)``."""
-    return f"{trace_id:032x}-{span_id:016x}"
+    return trace_id.to_bytes(16, "big").hex() + "-" + span_id.to_bytes(8, "big").hex()
 
 
 def new_lineage_id() -> str:

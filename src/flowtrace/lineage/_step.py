@@ -19,9 +19,10 @@ from typing import Any, Literal, TypeVar, cast
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 
+from .._config import settings
 from .._tracing import get_tracer
 from .._wrapping import wrap_in_scope
-from ..context import _reset_current, _set_current, current
+from ..context import FlowContext, _reset_current, _set_current, current
 from ..errors import LineageError
 from ._edge import ATTR, FORMAT_VERSION, LineageEdge, as_identifiers, canonical_json
 from ._ids import format_lineage_id, new_lineage_id, parse_lineage_id
@@ -36,13 +37,33 @@ Identifiers = str | Sequence[str] | Callable[..., Iterable[str] | str] | None
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
+_link_cache: dict[tuple[str, ...], list[Link]] = {}
+
+
 def _links(parents: tuple[str, ...]) -> list[Link]:
-    links = []
-    for parent in parents:
-        ids = parse_lineage_id(parent)
-        if ids is not None:
-            links.append(Link(SpanContext(ids[0], ids[1], True, _SAMPLED)))
+    """Links to the spans of ``parents`` (cached: a scope's steps share their parents)."""
+    links = _link_cache.get(parents)
+    if links is None:
+        links = []
+        for parent in parents:
+            ids = parse_lineage_id(parent)
+            if ids is not None:
+                links.append(Link(SpanContext(ids[0], ids[1], True, _SAMPLED)))
+        if len(_link_cache) >= 4096:
+            _link_cache.clear()
+        _link_cache[parents] = links
     return links
+
+
+def _with_parent(ctx: FlowContext, edge_id: str) -> FlowContext:
+    """``ctx`` with ``lineage_parents == (edge_id,)``.
+
+    Skips re-validation: ``edge_id`` is a lineage id this module just formatted (49 hex
+    characters and a dash), and FlowContext documents slot 7 as the lineage parents.
+    """
+    values = list(ctx)
+    values[7] = (edge_id,)
+    return tuple.__new__(FlowContext, values)
 
 
 class _Spec:
@@ -216,8 +237,6 @@ class _Run:
         error_type: str | None,
         end_ns: int,
     ) -> LineageEdge:
-        from .._config import settings
-
         spec = self.spec
         return LineageEdge(
             id=self.id,
@@ -257,7 +276,7 @@ class _LineageScope:
         self._id = edge_id
 
     def __enter__(self) -> None:
-        self._token = _set_current(current().replace(lineage_parents=(self._id,)))
+        self._token = _set_current(_with_parent(current(), self._id))
 
     def __exit__(self, *exc: object) -> None:
         _reset_current(self._token)
@@ -296,7 +315,7 @@ def step(
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 run = _begin(spec, args, kwargs)
-                token = _set_current(current().replace(lineage_parents=(run.id,)))
+                token = _set_current(_with_parent(current(), run.id))
                 try:
                     result = await func(*args, **kwargs)
                 except BaseException as exc:
@@ -313,7 +332,7 @@ def step(
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             run = _begin(spec, args, kwargs)
-            token = _set_current(current().replace(lineage_parents=(run.id,)))
+            token = _set_current(_with_parent(current(), run.id))
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
