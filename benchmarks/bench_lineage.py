@@ -110,11 +110,13 @@ def bench_step() -> None:
             lineage.configure()
     ratio = ratios["step"]
     print(
-        "step() edge vs bare OTel span (4 attributes, 2 links), SimpleSpanProcessor + no-op exporter"
+        "step() edge vs bare OTel span (4 attributes, 2 links),"
+        " SimpleSpanProcessor + no-op exporter"
     )
     print(f"  bare span        median {results['bare']:7.2f} us")
     print(
-        f"  step() edge      median {results['step']:7.2f} us   ratio {ratio:.2f}x  (target <= 1.5x)"
+        f"  step() edge      median {results['step']:7.2f} us   ratio {ratio:.2f}x"
+        "  (target <= 1.5x)"
     )
     print(
         f"  step() + buffer  median {results['step+buffer']:7.2f} us   ratio "
