@@ -1,0 +1,449 @@
+"""``@flowtrace.handler`` and ``@flowtrace.consumer``: the flow context at every entry point.
+
+A **handler** serves a request. The tenant and user come from *your* resolvers (verified
+JWT claims, an API key lookup, the mTLS peer...), never from the untrusted request
+headers. If the request's headers (the ``carrier``) also name a tenant and it differs,
+the call is refused with :class:`~flowtrace.errors.TenantMismatchError` and reported::
+
+    @flowtrace.handler(
+        tenant=lambda request: request.state.claims["tenant"],
+        user=lambda request: request.state.claims["sub"],
+        purpose="billing",
+        carrier=lambda request: request.headers,
+    )
+    async def get_invoice(request): ...
+
+A **consumer** handles a message. Its flow context is extracted from the message headers
+(written by :func:`flowtrace.inject` on the producer side) into an *empty* context, never
+merged with whatever the consuming thread had. A message without a tenant is refused
+(:class:`~flowtrace.errors.MissingTenantError`) or handed, intact, to ``on_missing``::
+
+    @flowtrace.consumer(on_missing=dead_letter.append, allowed_tenants={"acme", "globex"})
+    def on_invoice(message): ...
+
+Both work on plain, async, generator and async-generator functions and methods, keep the
+function's name, docstring, signature and ``inspect`` kind, and open an OpenTelemetry span
+(SERVER for handlers, CONSUMER for consumers, linked to the producer's span) when tracing
+is configured. With tracing not configured they do no span work at all.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, TypeVar, overload
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from ._observe import EventKind, notify
+from ._otel_instrument import Plan, instrument
+from .context import EMPTY, FIELDS, FlowContext, _current, _derive
+from .errors import (
+    ContextPropagationError,
+    InvalidContextValueError,
+    MissingTenantError,
+    TenantMismatchError,
+    TenantNotAllowedError,
+)
+
+__all__ = ["Resolver", "consumer", "handler"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Resolver = str | Callable[..., "str | None"] | None
+"""A constant value, or a callable receiving the call's own arguments and returning one."""
+
+HeadersSource = str | Callable[..., "Mapping[str, Any] | None"]
+
+
+
+def _name_of(func: Callable[..., Any]) -> str:
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    return name if isinstance(name, str) else repr(func)
+
+
+def _extract(carrier: Mapping[str, Any]) -> FlowContext:
+    from .propagation import extract
+
+    return extract(carrier)
+
+
+def _remote_parent(carrier: Mapping[str, Any] | None) -> Any:
+    if carrier is None:
+        return None
+    from .propagation import remote_span_context
+
+    try:
+        return remote_span_context(carrier)
+    except ContextPropagationError:
+        return None
+
+
+# --- handler ---------------------------------------------------------------------------------
+
+
+class _HandlerSpec:
+    __slots__ = ("callables", "carrier", "constants", "name", "require_tenant", "resolve")
+
+    def __init__(
+        self,
+        name: str,
+        fields: dict[str, Resolver],
+        resolve: Callable[..., Mapping[str, str | None]] | None,
+        carrier: Callable[..., Mapping[str, Any] | None] | None,
+    ) -> None:
+        self.name = name
+        self.constants: dict[str, str] = {}
+        self.callables: list[tuple[str, Callable[..., str | None]]] = []
+        for field, value in fields.items():
+            if value is None:
+                continue
+            if callable(value):
+                self.callables.append((field, value))
+            else:
+                # Validate constants once, at decoration time.
+                FlowContext().replace(**{field: value})
+                self.constants[field] = value
+        self.resolve = resolve
+        self.carrier = carrier
+        # A tenant source was declared: it must produce a tenant (fail closed).
+        self.require_tenant = fields.get("tenant") is not None or resolve is not None
+
+    def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext | Plan:
+        fields: dict[str, object] = {}
+        if self.resolve is not None:
+            resolved = self.resolve(*args, **kwargs)
+            if not isinstance(resolved, Mapping):
+                raise InvalidContextValueError(
+                    "resolve", f"must return a mapping of field names, got {type(resolved)!r}"
+                )
+            for key, value in resolved.items():
+                if key not in FIELDS:
+                    raise InvalidContextValueError(
+                        key, f"is not a field a handler resolves; use one of {', '.join(FIELDS)}"
+                    )
+                fields[key] = value
+        if self.constants:
+            fields.update(self.constants)
+        for field, resolver in self.callables:
+            fields[field] = resolver(*args, **kwargs)
+        if self.require_tenant and fields.get("tenant") is None:
+            raise MissingTenantError(
+                f"handler {self.name!r}: the tenant resolver returned no tenant; refusing the "
+                "request (check the credentials the resolver reads)"
+            )
+        ctx = _derive(_current.get(), fields)
+        if self.carrier is None:
+            return ctx
+        raw = self.carrier(*args, **kwargs)
+        if raw is None:
+            return ctx
+        remote = _extract(raw)  # untrusted: ContextPropagationError when malformed
+        if ctx.correlation_id is None and remote.correlation_id is not None:
+            ctx = ctx.replace(correlation_id=remote.correlation_id)
+        check = None
+        if remote.tenant is not None and ctx.tenant is not None and remote.tenant != ctx.tenant:
+            check = _mismatch(self.name, ctx.tenant, remote.tenant)
+        return Plan(ctx, check=check, span_setup=lambda: _child_of(raw))
+
+
+def _mismatch(name: str, resolved: str, claimed: str) -> Callable[[], None]:
+    def check() -> None:
+        notify(
+            EventKind.TENANT_MISMATCH,
+            {"handler": name, "resolved_tenant": resolved, "carrier_tenant": claimed},
+        )
+        raise TenantMismatchError(
+            f"handler {name!r}: the request headers name tenant {claimed!r} but the "
+            f"credentials resolve to tenant {resolved!r}; refusing the request"
+        )
+
+    return check
+
+
+def _child_of(carrier: Mapping[str, Any]) -> tuple[Context | None, tuple[Link, ...]]:
+    remote = _remote_parent(carrier)
+    if remote is None:
+        return None, ()
+    return trace.set_span_in_context(NonRecordingSpan(remote)), ()
+
+
+@overload
+def handler(name: F, /) -> F: ...
+
+
+@overload
+def handler(
+    name: str | None = None,
+    /,
+    *,
+    tenant: Resolver = None,
+    user: Resolver = None,
+    subject: Resolver = None,
+    purpose: Resolver = None,
+    legal_basis: Resolver = None,
+    region: Resolver = None,
+    correlation_id: Resolver = None,
+    resolve: Callable[..., Mapping[str, str | None]] | None = None,
+    carrier: Callable[..., Mapping[str, Any] | None] | None = None,
+    kind: SpanKind = SpanKind.SERVER,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> Callable[[F], F]: ...
+
+
+def handler(
+    name: Any = None,
+    /,
+    *,
+    tenant: Resolver = None,
+    user: Resolver = None,
+    subject: Resolver = None,
+    purpose: Resolver = None,
+    legal_basis: Resolver = None,
+    region: Resolver = None,
+    correlation_id: Resolver = None,
+    resolve: Callable[..., Mapping[str, str | None]] | None = None,
+    carrier: Callable[..., Mapping[str, Any] | None] | None = None,
+    kind: SpanKind = SpanKind.SERVER,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> Any:
+    """Decorate a request handler: resolve its flow context, enter it, open a span.
+
+    Each field (``tenant``, ``user``, ``subject``, ``purpose``, ``legal_basis``, ``region``,
+    ``correlation_id``) is a constant or a *resolver*: a callable called with the handler's
+    own arguments (``*args, **kwargs``) that returns the value (or ``None``). ``resolve``
+    is one callable returning a mapping of several fields at once (e.g. from verified JWT
+    claims); per-field resolvers win over it. The context is derived from the current one,
+    so a different tenant inside a tenant scope raises
+    :class:`~flowtrace.errors.TenantSwitchError`.
+
+    When a tenant source (``tenant=`` or ``resolve=``) is declared and yields no tenant, the
+    call raises :class:`~flowtrace.errors.MissingTenantError` before the body runs.
+
+    ``carrier`` returns the request's untrusted headers. They are parsed with
+    :func:`flowtrace.extract` (malformed -> :class:`~flowtrace.errors.ContextPropagationError`);
+    if they name a tenant other than the resolved one, a ``tenant_mismatch`` event is
+    reported and :class:`~flowtrace.errors.TenantMismatchError` raised. A tenant in the
+    headers is never adopted; only ``correlation_id`` is taken from them when no resolver
+    set it, and the span continues the caller's trace (its ``traceparent``).
+
+    The span is named ``name`` (default: the function's ``__qualname__``), of ``kind``
+    SERVER, records exceptions and sets error status. Use as ``@handler``,
+    ``@handler("name")`` or ``@handler(tenant=..., ...)``.
+    """
+    if callable(name):
+        return handler()(name)
+    fields: dict[str, Resolver] = {
+        "tenant": tenant,
+        "user": user,
+        "subject": subject,
+        "purpose": purpose,
+        "legal_basis": legal_basis,
+        "region": region,
+        "correlation_id": correlation_id,
+    }
+    span_attributes = dict(attributes) if attributes else None
+
+    def decorate(func: F) -> F:
+        span_name = name or _name_of(func)
+        spec = _HandlerSpec(span_name, fields, resolve, carrier)
+        return instrument(func, spec.prepare, name=span_name, kind=kind, attributes=span_attributes)
+
+    return decorate
+
+
+# --- consumer --------------------------------------------------------------------------------
+
+
+def _find_headers(args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> Any:
+    """Find the headers among the call's arguments (``x.headers`` or ``x["headers"]``)."""
+    for arg in (*args, *kwargs.values()):
+        if isinstance(arg, Mapping):
+            if key in arg:
+                return arg[key]
+            continue
+        if isinstance(arg, str | bytes | bytearray | memoryview | int | float):
+            continue
+        found = getattr(arg, key, _MISSING)
+        if found is not _MISSING and not callable(found):
+            return found
+    raise ContextPropagationError(
+        f"no argument of the consumer has a {key!r} attribute or key; pass "
+        "headers=callable(*args, **kwargs) returning the message headers"
+    )
+
+
+_MISSING: Final = object()
+
+
+class _ConsumerSpec:
+    __slots__ = ("allowed", "headers", "name", "on_missing")
+
+    def __init__(
+        self,
+        name: str,
+        headers: HeadersSource,
+        on_missing: Callable[..., Any] | None,
+        allowed_tenants: Iterable[str] | None,
+    ) -> None:
+        if not (isinstance(headers, str) or callable(headers)):
+            raise TypeError("consumer(headers=...) takes an attribute name or a callable")
+        if isinstance(allowed_tenants, str):
+            raise TypeError(
+                "consumer(allowed_tenants=...) takes a collection of tenants, not a str"
+            )
+        self.name = name
+        self.headers = headers
+        self.on_missing = on_missing
+        self.allowed = frozenset(allowed_tenants) if allowed_tenants is not None else None
+
+    def _carrier(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if isinstance(self.headers, str):
+            return _find_headers(args, kwargs, self.headers)
+        return self.headers(*args, **kwargs)
+
+    def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan:
+        try:
+            raw = self._carrier(args, kwargs)
+            if raw is not None and not isinstance(raw, Mapping):
+                raise ContextPropagationError(
+                    f"consumer {self.name!r}: message headers must be a mapping, "
+                    f"got {type(raw).__name__}"
+                )
+            ctx = _extract(raw) if raw else EMPTY
+        except ContextPropagationError as exc:
+            return self._refuse(EMPTY, "malformed_headers", exc, None)
+        setup = _linked_to(raw)
+        if ctx.tenant is None:
+            error = MissingTenantError(
+                f"consumer {self.name!r} refused a message without a tenant in its headers; "
+                "inject the flow context on the producer side (flowtrace.inject) or pass "
+                "on_missing= to dead-letter such messages"
+            )
+            return self._refuse(ctx, "missing_tenant", error, setup)
+        if self.allowed is not None and ctx.tenant not in self.allowed:
+            refused = TenantNotAllowedError(
+                f"consumer {self.name!r} does not accept tenant {ctx.tenant!r}; "
+                "add it to allowed_tenants if this is intended"
+            )
+            return Plan(
+                ctx,
+                check=_refusal(self.name, "tenant_not_allowed", refused, dead_lettered=False),
+                span_setup=setup,
+            )
+        return Plan(ctx, span_setup=setup)
+
+    def _refuse(
+        self,
+        ctx: FlowContext,
+        reason: str,
+        error: Exception,
+        setup: Callable[[], tuple[Context | None, tuple[Link, ...]]] | None,
+    ) -> Plan:
+        if self.on_missing is None:
+            return Plan(
+                ctx,
+                check=_refusal(self.name, reason, error, dead_lettered=False),
+                span_setup=setup or _root,
+            )
+        return Plan(
+            ctx,
+            check=_refusal(self.name, reason, None, dead_lettered=True),
+            substitute=self.on_missing,
+            span_setup=setup or _root,
+        )
+
+
+def _refusal(
+    name: str, reason: str, error: Exception | None, *, dead_lettered: bool
+) -> Callable[[], None]:
+    def check() -> None:
+        notify(
+            EventKind.MESSAGE_REFUSED,
+            {"consumer": name, "reason": reason, "dead_lettered": dead_lettered},
+        )
+        if error is not None:
+            raise error
+
+    return check
+
+
+def _root() -> tuple[Context | None, tuple[Link, ...]]:
+    return Context(), ()
+
+
+def _linked_to(
+    carrier: Mapping[str, Any] | None,
+) -> Callable[[], tuple[Context | None, tuple[Link, ...]]]:
+    def setup() -> tuple[Context | None, tuple[Link, ...]]:
+        remote = _remote_parent(carrier)
+        links = (Link(remote),) if remote is not None else ()
+        # A new trace, linked to the producer's span: never the consuming thread's span.
+        return Context(), links
+
+    return setup
+
+
+@overload
+def consumer(name: F, /) -> F: ...
+
+
+@overload
+def consumer(
+    name: str | None = None,
+    /,
+    *,
+    headers: HeadersSource = "headers",
+    on_missing: Callable[..., Any] | None = None,
+    allowed_tenants: Iterable[str] | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> Callable[[F], F]: ...
+
+
+def consumer(
+    name: Any = None,
+    /,
+    *,
+    headers: HeadersSource = "headers",
+    on_missing: Callable[..., Any] | None = None,
+    allowed_tenants: Iterable[str] | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> Any:
+    """Decorate a message consumer: extract the producer's flow context, refuse tenant-less.
+
+    ``headers`` says where the message headers are: a callable receiving the consumer's
+    own arguments (``*args, **kwargs``) and returning a mapping (or ``None``), or an
+    attribute/key name (default ``"headers"``) looked up on each argument in turn, so
+    ``message.headers``, ``{"headers": ...}`` and pika's ``properties.headers`` (the
+    ``(channel, method, properties, body)`` callback) work as they are.
+
+    The headers are parsed with :func:`flowtrace.extract` into an *empty* context,
+    installed as-is (never merged with the consuming thread's context). Then:
+
+    * no tenant (or malformed headers): a ``message_refused`` event is reported and the
+      call raises :class:`~flowtrace.errors.MissingTenantError`
+      (:class:`~flowtrace.errors.ContextPropagationError` for malformed headers), or, when
+      ``on_missing`` is given, ``on_missing`` is called instead of the body with the very
+      same arguments (the message intact) and its result returned;
+    * a tenant outside ``allowed_tenants``: reported, then
+      :class:`~flowtrace.errors.TenantNotAllowedError`.
+
+    The span (``name``, default the function's ``__qualname__``) is a CONSUMER span in a
+    new trace with a link to the producer's span (from ``traceparent``).
+    """
+    if callable(name):
+        return consumer()(name)
+    span_attributes = dict(attributes) if attributes else None
+
+    def decorate(func: F) -> F:
+        span_name = name or _name_of(func)
+        spec = _ConsumerSpec(span_name, headers, on_missing, allowed_tenants)
+        return instrument(
+            func, spec.prepare, name=span_name, kind=SpanKind.CONSUMER, attributes=span_attributes
+        )
+
+    return decorate
