@@ -105,8 +105,6 @@ class _HandlerSpec:
             if callable(value):
                 self.callables.append((field, value))
             else:
-                # Validate constants once, at decoration time.
-                FlowContext().replace(**{field: value})
                 self.constants[field] = value
         self.resolve = resolve
         self.carrier = carrier
@@ -247,6 +245,9 @@ def handler(
         "correlation_id": correlation_id,
     }
     span_attributes = dict(attributes) if attributes else None
+    for field, value in fields.items():
+        if value is not None and not callable(value):
+            EMPTY.replace(**{field: value})  # constants are validated here, once
 
     def decorate(func: F) -> F:
         span_name = name or _name_of(func)
@@ -271,7 +272,7 @@ def _find_headers(args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> An
         found = getattr(arg, key, _MISSING)
         if found is not _MISSING and not callable(found):
             return found
-    raise ContextPropagationError(
+    raise TypeError(
         f"no argument of the consumer has a {key!r} attribute or key; pass "
         "headers=callable(*args, **kwargs) returning the message headers"
     )
@@ -307,8 +308,8 @@ class _ConsumerSpec:
         return self.headers(*args, **kwargs)
 
     def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan:
+        raw = self._carrier(args, kwargs)  # a consumer without headers is a coding error
         try:
-            raw = self._carrier(args, kwargs)
             if raw is not None and not isinstance(raw, Mapping):
                 raise ContextPropagationError(
                     f"consumer {self.name!r}: message headers must be a mapping, "
