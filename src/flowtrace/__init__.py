@@ -32,15 +32,20 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
+from .executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
+from .propagation import FlowtracePropagator, extract, inject
 
 __all__ = [
     "ConfigError",
     "ContextError",
+    "ContextProcessPoolExecutor",
     "ContextPropagationError",
+    "ContextThreadPoolExecutor",
     "EventKind",
     "FlowContext",
     "FlowEvent",
     "FlowtraceError",
+    "FlowtracePropagator",
     "InvalidContextValueError",
     "MissingExtraError",
     "MissingTenantError",
@@ -51,13 +56,16 @@ __all__ = [
     "TenantSwitchError",
     "__version__",
     "add_observer",
+    "bind",
     "configure",
     "consumer",
     "context",
     "cross_tenant",
     "cross_tenant_reason",
     "current",
+    "extract",
     "handler",
+    "inject",
     "notify",
     "remove_observer",
     "require_tenant",
