@@ -168,26 +168,22 @@ def test_isolation_catches_work_on_a_bare_pool_thread(flowtrace_capture: Capture
     assert "captured under 'tenant-a' was emitted in tenant None" in message
 
 
-def test_isolation_passes_when_the_tenant_is_carried_to_the_thread(
-    flowtrace_capture: Capture,
-) -> None:
-    """Carrying the submitter's context into the worker (contextvars.copy_context) passes."""
-    import contextvars
-
-    pool = ThreadPoolExecutor(max_workers=1)
+def test_isolation_passes_with_flowtrace_context_pool(flowtrace_capture: Capture) -> None:
+    """The same work on flowtrace's ContextThreadPoolExecutor keeps its tenant: passes."""
+    pool = ft.ContextThreadPoolExecutor(max_workers=1)
 
     def audit(name: str) -> None:
-        log.warning("audit entry for %s", name)
+        with get_tracer().start_as_current_span("audit.write"):
+            log.warning("audit entry for %s", name)
 
     def code_path(run: TenantRun) -> None:
-        ctx = contextvars.copy_context()
-        pool.submit(ctx.run, audit, f"name-{run.canary}").result()
+        pool.submit(audit, f"name-{run.canary}").result()
 
     try:
         report = assert_tenant_isolation(code_path, capture=flowtrace_capture)
     finally:
         pool.shutdown()
-    assert [len(r.logs) for r in report.runs] == [1, 1]
+    assert [(len(r.spans), len(r.logs)) for r in report.runs] == [(1, 1), (1, 1)]
 
 
 def test_isolation_catches_a_message_published_for_the_wrong_tenant() -> None:
