@@ -87,9 +87,11 @@ def test_flow_attributes_arrive_through_otlp_http(receiver: Receiver) -> None:
 
     @ft.handler("invoices.create", tenant="acme", user="u-1", purpose="billing")
     def create_invoice() -> None:
-        with tracer.start_as_current_span("db.insert"):
-            with ft.cross_tenant(reason="fx rates are shared"):
-                pass
+        with (
+            tracer.start_as_current_span("db.insert"),
+            ft.cross_tenant(reason="fx rates are shared"),
+        ):
+            pass
 
     create_invoice()
     assert settings.tracer_provider.force_flush(10_000)
