@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from typing import Any, TypeVar, cast
 
@@ -35,18 +36,35 @@ from ._otel_attributes import _attributes_of
 from ._tracing import get_tracer
 from .context import FlowContext, _current
 
-__all__ = ["Plan", "active_tracer", "instrument"]
+__all__ = ["Plan", "SpanSetup", "active_tracer", "instrument"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NOOP_PROVIDERS = (ProxyTracerProvider, NoOpTracerProvider)
 _get_global_provider = trace.get_tracer_provider
+# OTel loads a global provider named by this variable lazily; only then is the slow
+# lookup needed to know whether tracing is on.
+_PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
+
+if hasattr(trace, "_TRACER_PROVIDER") and not _PROVIDER_FROM_ENV:
+
+    def _no_global_provider() -> bool:
+        """True when OTel's global provider was never set (reads OTel's set-once global)."""
+        return trace._TRACER_PROVIDER is None
+
+else:  # pragma: no cover - other OTel layouts, or a provider named in the environment
+
+    def _no_global_provider() -> bool:
+        return isinstance(_get_global_provider(), ProxyTracerProvider)
 
 
 def active_tracer() -> Tracer | None:
     """The tracer in force, or ``None`` when tracing is not configured (cheap check)."""
     provider = _config._settings.tracer_provider
     if provider is None:
+        if _no_global_provider():
+            return None
         provider = _get_global_provider()
     if isinstance(provider, _NOOP_PROVIDERS):
         return None
@@ -54,15 +72,14 @@ def active_tracer() -> Tracer | None:
 
 
 class Plan:
-    """What one call needs: the flow context, span options, a check and a substitute.
+    """What one call needs beyond its flow context: a check and a substitute.
 
     ``check`` runs inside the context and span before the body and may raise;
     ``substitute`` (e.g. a dead-letter callback) is called with the same arguments
-    instead of the body. ``span_setup`` computes ``(parent, links)`` lazily, only when a
-    span is actually started.
+    instead of the body.
     """
 
-    __slots__ = ("check", "ctx", "span_setup", "substitute")
+    __slots__ = ("check", "ctx", "substitute")
 
     def __init__(
         self,
@@ -70,34 +87,47 @@ class Plan:
         *,
         check: Callable[[], None] | None = None,
         substitute: Callable[..., Any] | None = None,
-        span_setup: Callable[[], tuple[otel_context.Context | None, Sequence[Link]]]
-        | None = None,
     ) -> None:
         self.ctx = ctx
         self.check = check
         self.substitute = substitute
-        self.span_setup = span_setup
 
+
+SpanSetup = Callable[
+    [tuple[Any, ...], dict[str, Any]], tuple[otel_context.Context | None, Sequence[Link]]
+]
+"""Computes ``(parent context, links)`` from the call's arguments, only when tracing."""
 
 PlanFactory = Callable[[tuple[Any, ...], dict[str, Any]], "FlowContext | Plan"]
 
 
 class _SpanOptions:
-    __slots__ = ("attributes", "kind", "name")
+    __slots__ = ("attributes", "kind", "name", "setup")
 
     def __init__(
-        self, name: str, kind: SpanKind, attributes: dict[str, AttributeValue] | None
+        self,
+        name: str,
+        kind: SpanKind,
+        attributes: dict[str, AttributeValue] | None,
+        setup: SpanSetup | None,
     ) -> None:
         self.name = name
         self.kind = kind
         self.attributes = attributes
+        self.setup = setup
 
 
-def _start_span(tracer: Tracer, opts: _SpanOptions, ctx: FlowContext, plan: Plan | None) -> Span:
+def _start_span(
+    tracer: Tracer,
+    opts: _SpanOptions,
+    ctx: FlowContext,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Span:
     parent: otel_context.Context | None = None
     links: Sequence[Link] = ()
-    if plan is not None and plan.span_setup is not None:
-        parent, links = plan.span_setup()
+    if opts.setup is not None:
+        parent, links = opts.setup(args, kwargs)
     # The span carries its flow context even on providers without FlowContextSpanProcessor.
     flow = _attributes_of(ctx)
     attributes = {**opts.attributes, **flow} if opts.attributes else flow
@@ -126,9 +156,10 @@ def instrument(
     name: str,
     kind: SpanKind,
     attributes: dict[str, AttributeValue] | None = None,
+    span_setup: SpanSetup | None = None,
 ) -> F:
     """Wrap ``func`` so each call runs under ``prepare(args, kwargs)`` and a span ``name``."""
-    opts = _SpanOptions(name, kind, attributes)
+    opts = _SpanOptions(name, kind, attributes, span_setup)
     if inspect.isasyncgenfunction(func):
         return cast(F, _wrap_asyncgen(func, prepare, opts))
     if inspect.isgeneratorfunction(func):
@@ -139,9 +170,24 @@ def instrument(
 
 
 def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptions) -> Any:
+    settings_holder = _config
+    no_global_provider = _no_global_provider
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx, plan = _split(prepare(args, kwargs))
+        prepared = prepare(args, kwargs)
+        if (
+            type(prepared) is FlowContext
+            and settings_holder._settings.tracer_provider is None
+            and no_global_provider()
+        ):
+            # Fast path: tracing not configured, nothing but the context to enter.
+            fast = _current.set(prepared)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _current.reset(fast)
+        ctx, plan = _split(prepared)
         tracer = active_tracer()
         token = _current.set(ctx)
         try:
@@ -151,7 +197,7 @@ def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOption
                 if plan.check is not None:
                     plan.check()
                 return (plan.substitute or func)(*args, **kwargs)
-            span = _start_span(tracer, opts, ctx, plan)
+            span = _start_span(tracer, opts, ctx, args, kwargs)
             with trace.use_span(span, end_on_exit=True, record_exception=False,
                                 set_status_on_exception=False):
                 try:
@@ -180,7 +226,7 @@ def _wrap_async(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptio
         tracer = active_tracer()
         token = _current.set(ctx)
         try:
-            span = _start_span(tracer, opts, ctx, plan) if tracer is not None else None
+            span = _start_span(tracer, opts, ctx, args, kwargs) if tracer is not None else None
             with (
                 trace.use_span(span, end_on_exit=True, record_exception=False,
                                set_status_on_exception=False)
@@ -247,7 +293,7 @@ def _begin(
 ) -> tuple[Plan | None, Span | None, _Step]:
     ctx, plan = _split(prepare(args, kwargs))
     tracer = active_tracer()
-    span = _start_span(tracer, opts, ctx, plan) if tracer is not None else None
+    span = _start_span(tracer, opts, ctx, args, kwargs) if tracer is not None else None
     return plan, span, _Step(ctx, span)
 
 

@@ -39,6 +39,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from ._baggage_codec import decode as _decode_baggage
 from ._observe import EventKind, notify
 from ._otel_instrument import Plan, instrument
 from .context import EMPTY, FIELDS, FlowContext, _current, _derive
@@ -49,6 +50,8 @@ from .errors import (
     TenantMismatchError,
     TenantNotAllowedError,
 )
+from .propagation import BAGGAGE_HEADER, remote_span_context
+from .propagation import _header as _baggage_header
 
 __all__ = ["Resolver", "consumer", "handler"]
 
@@ -66,17 +69,32 @@ def _name_of(func: Callable[..., Any]) -> str:
     return name if isinstance(name, str) else repr(func)
 
 
-def _extract(carrier: Mapping[str, Any]) -> FlowContext:
-    from .propagation import extract
+_MEMO_SIZE: Final = 1024
+_decoded: dict[str, FlowContext] = {}
 
-    return extract(carrier)
+
+def _extract(carrier: Mapping[str, Any]) -> FlowContext:
+    """``flowtrace.extract(carrier)``, memoizing the (pure) parse of each baggage header.
+
+    Messages of one tenant/user carry the same baggage string, so consumers parse each
+    distinct header once. Exactly ``extract``: same header lookup, same decoder, and
+    errors are never memoized.
+    """
+    header = _baggage_header(carrier, BAGGAGE_HEADER, None)
+    if header is None:
+        return EMPTY
+    ctx = _decoded.get(header)
+    if ctx is None:
+        ctx = _decode_baggage(header)
+        if len(_decoded) >= _MEMO_SIZE:
+            _decoded.clear()
+        _decoded[header] = ctx
+    return ctx
 
 
 def _remote_parent(carrier: Mapping[str, Any] | None) -> Any:
     if carrier is None:
         return None
-    from .propagation import remote_span_context
-
     try:
         return remote_span_context(carrier)
     except ContextPropagationError:
@@ -87,7 +105,20 @@ def _remote_parent(carrier: Mapping[str, Any] | None) -> Any:
 
 
 class _HandlerSpec:
-    __slots__ = ("callables", "carrier", "constants", "name", "require_tenant", "resolve")
+    """Per-decoration state. Resolved contexts are memoized per (resolved values, outer
+    context) so a hot handler pays validation once per distinct caller, not per call."""
+
+    __slots__ = (
+        "carrier",
+        "constants",
+        "last",
+        "memo",
+        "name",
+        "require_tenant",
+        "resolve",
+        "resolver_names",
+        "resolvers",
+    )
 
     def __init__(
         self,
@@ -98,43 +129,102 @@ class _HandlerSpec:
     ) -> None:
         self.name = name
         self.constants: dict[str, str] = {}
-        self.callables: list[tuple[str, Callable[..., str | None]]] = []
+        names: list[str] = []
+        resolvers: list[Callable[..., str | None]] = []
         for field, value in fields.items():
             if value is None:
                 continue
             if callable(value):
-                self.callables.append((field, value))
+                names.append(field)
+                resolvers.append(value)
             else:
                 self.constants[field] = value
+        self.resolver_names = tuple(names)
+        self.resolvers = tuple(resolvers)
         self.resolve = resolve
         self.carrier = carrier
         # A tenant source was declared: it must produce a tenant (fail closed).
         self.require_tenant = fields.get("tenant") is not None or resolve is not None
+        self.last: tuple[FlowContext, FlowContext] | None = None
+        self.memo: dict[tuple[object, ...], tuple[FlowContext, FlowContext]] = {}
 
-    def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext | Plan:
-        fields: dict[str, object] = {}
-        if self.resolve is not None:
-            resolved = self.resolve(*args, **kwargs)
-            if not isinstance(resolved, Mapping):
-                raise InvalidContextValueError(
-                    "resolve", f"must return a mapping of field names, got {type(resolved)!r}"
-                )
-            for key, value in resolved.items():
-                if key not in FIELDS:
-                    raise InvalidContextValueError(
-                        key, f"is not a field a handler resolves; use one of {', '.join(FIELDS)}"
-                    )
-                fields[key] = value
-        if self.constants:
-            fields.update(self.constants)
-        for field, resolver in self.callables:
-            fields[field] = resolver(*args, **kwargs)
+    def _build(self, cur: FlowContext, fields: dict[str, object]) -> FlowContext:
         if self.require_tenant and fields.get("tenant") is None:
             raise MissingTenantError(
                 f"handler {self.name!r}: the tenant resolver returned no tenant; refusing the "
                 "request (check the credentials the resolver reads)"
             )
-        ctx = _derive(_current.get(), fields)
+        return _derive(cur, fields)
+
+    def constant_context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
+        """Fast ``prepare`` for handlers with constant fields only and no carrier."""
+        cur = _current.get()
+        last = self.last
+        if last is not None and last[0] is cur:
+            return last[1]
+        ctx = self._build(cur, dict(self.constants))
+        if _memoizable(cur, ctx):
+            self.last = (cur, ctx)
+        return ctx
+
+    def context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
+        """The resolved flow context for one call (also ``prepare`` without a carrier)."""
+        cur = _current.get()
+        if self.resolve is not None:
+            fields = self._resolve_mapping(args, kwargs)
+            fields.update(self.constants)
+            for field, resolver in zip(self.resolver_names, self.resolvers, strict=True):
+                fields[field] = resolver(*args, **kwargs)
+            return self._build(cur, fields)
+        resolvers = self.resolvers
+        if not resolvers:
+            last = self.last
+            if last is not None and last[0] is cur:
+                return last[1]
+            ctx = self._build(cur, dict(self.constants))
+            if _memoizable(cur, ctx):
+                self.last = (cur, ctx)
+            return ctx
+        if len(resolvers) == 1:
+            values: tuple[object, ...] = (resolvers[0](*args, **kwargs),)
+        elif len(resolvers) == 2:
+            values = (resolvers[0](*args, **kwargs), resolvers[1](*args, **kwargs))
+        else:
+            values = tuple([resolver(*args, **kwargs) for resolver in resolvers])
+        memo = self.memo
+        try:
+            hit = memo.get(values)
+        except TypeError:  # unhashable value: validation below names the field
+            hit = None
+        if hit is not None and hit[0] is cur:
+            return hit[1]
+        fields = dict(self.constants)
+        fields.update(zip(self.resolver_names, values, strict=True))
+        ctx = self._build(cur, fields)
+        if _memoizable(cur, ctx):
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[values] = (cur, ctx)
+        return ctx
+
+    def _resolve_mapping(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, object]:
+        assert self.resolve is not None
+        resolved = self.resolve(*args, **kwargs)
+        if not isinstance(resolved, Mapping):
+            raise InvalidContextValueError(
+                "resolve", f"must return a mapping of field names, got {type(resolved)!r}"
+            )
+        fields: dict[str, object] = {}
+        for key, value in resolved.items():
+            if key not in FIELDS:
+                raise InvalidContextValueError(
+                    key, f"is not a field a handler resolves; use one of {', '.join(FIELDS)}"
+                )
+            fields[key] = value
+        return fields
+
+    def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext | Plan:
+        ctx = self.context(args, kwargs)
         if self.carrier is None:
             return ctx
         raw = self.carrier(*args, **kwargs)
@@ -146,7 +236,19 @@ class _HandlerSpec:
         check = None
         if remote.tenant is not None and ctx.tenant is not None and remote.tenant != ctx.tenant:
             check = _mismatch(self.name, ctx.tenant, remote.tenant)
-        return Plan(ctx, check=check, span_setup=lambda: _child_of(raw))
+        return ctx if check is None else Plan(ctx, check=check)
+
+    def span_setup(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Context | None, tuple[Link, ...]]:
+        """Continue the caller's trace (its ``traceparent``), if the carrier names one."""
+        assert self.carrier is not None
+        return _child_of(self.carrier(*args, **kwargs))
+
+
+def _memoizable(cur: FlowContext, ctx: FlowContext) -> bool:
+    """Only derivations that report nothing (no cross-tenant switch) may be replayed."""
+    return cur[0] is None or cur[0] == ctx[0]
 
 
 def _mismatch(name: str, resolved: str, claimed: str) -> Callable[[], None]:
@@ -163,7 +265,7 @@ def _mismatch(name: str, resolved: str, claimed: str) -> Callable[[], None]:
     return check
 
 
-def _child_of(carrier: Mapping[str, Any]) -> tuple[Context | None, tuple[Link, ...]]:
+def _child_of(carrier: Mapping[str, Any] | None) -> tuple[Context | None, tuple[Link, ...]]:
     remote = _remote_parent(carrier)
     if remote is None:
         return None, ()
@@ -252,7 +354,21 @@ def handler(
     def decorate(func: F) -> F:
         span_name = name or _name_of(func)
         spec = _HandlerSpec(span_name, fields, resolve, carrier)
-        return instrument(func, spec.prepare, name=span_name, kind=kind, attributes=span_attributes)
+        prepare: Callable[[tuple[Any, ...], dict[str, Any]], FlowContext | Plan]
+        if carrier is not None:
+            prepare = spec.prepare
+        elif resolve is None and not spec.resolvers:
+            prepare = spec.constant_context
+        else:
+            prepare = spec.context
+        return instrument(
+            func,
+            prepare,
+            name=span_name,
+            kind=kind,
+            attributes=span_attributes,
+            span_setup=spec.span_setup if carrier is not None else None,
+        )
 
     return decorate
 
@@ -260,18 +376,24 @@ def handler(
 # --- consumer --------------------------------------------------------------------------------
 
 
+_SCALARS: Final = frozenset({str, bytes, bytearray, memoryview, int, float, bool, type(None)})
+
+
 def _find_headers(args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> Any:
     """Find the headers among the call's arguments (``x.headers`` or ``x["headers"]``)."""
-    for arg in (*args, *kwargs.values()):
-        if isinstance(arg, Mapping):
+    for arg in (*args, *kwargs.values()) if kwargs else args:
+        kind = type(arg)
+        if kind is dict:
             if key in arg:
                 return arg[key]
             continue
-        if isinstance(arg, str | bytes | bytearray | memoryview | int | float):
+        if kind in _SCALARS:
             continue
         found = getattr(arg, key, _MISSING)
         if found is not _MISSING and not callable(found):
             return found
+        if isinstance(arg, Mapping) and key in arg:
+            return arg[key]
     raise TypeError(
         f"no argument of the consumer has a {key!r} attribute or key; pass "
         "headers=callable(*args, **kwargs) returning the message headers"
@@ -302,61 +424,63 @@ class _ConsumerSpec:
         self.on_missing = on_missing
         self.allowed = frozenset(allowed_tenants) if allowed_tenants is not None else None
 
-    def _carrier(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if isinstance(self.headers, str):
-            return _find_headers(args, kwargs, self.headers)
-        return self.headers(*args, **kwargs)
+    def carrier(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        headers = self.headers
+        if type(headers) is str:
+            return _find_headers(args, kwargs, headers)
+        return headers(*args, **kwargs)  # type: ignore[operator]
 
-    def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan:
-        raw = self._carrier(args, kwargs)  # a consumer without headers is a coding error
+    def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext | Plan:
+        raw = self.carrier(args, kwargs)  # a consumer without headers is a coding error
         try:
-            if raw is not None and not isinstance(raw, Mapping):
+            if not raw:
+                ctx = EMPTY
+            elif type(raw) is dict or isinstance(raw, Mapping):
+                ctx = _extract(raw)
+            else:
                 raise ContextPropagationError(
                     f"consumer {self.name!r}: message headers must be a mapping, "
                     f"got {type(raw).__name__}"
                 )
-            ctx = _extract(raw) if raw else EMPTY
         except ContextPropagationError as exc:
-            return self._refuse(EMPTY, "malformed_headers", exc, None)
-        setup = _linked_to(raw)
-        if ctx.tenant is None:
+            return self._refuse(EMPTY, "malformed_headers", exc)
+        tenant = ctx[0]
+        if tenant is None:
             error = MissingTenantError(
                 f"consumer {self.name!r} refused a message without a tenant in its headers; "
                 "inject the flow context on the producer side (flowtrace.inject) or pass "
                 "on_missing= to dead-letter such messages"
             )
-            return self._refuse(ctx, "missing_tenant", error, setup)
-        if self.allowed is not None and ctx.tenant not in self.allowed:
+            return self._refuse(ctx, "missing_tenant", error)
+        if self.allowed is not None and tenant not in self.allowed:
             refused = TenantNotAllowedError(
-                f"consumer {self.name!r} does not accept tenant {ctx.tenant!r}; "
+                f"consumer {self.name!r} does not accept tenant {tenant!r}; "
                 "add it to allowed_tenants if this is intended"
             )
             return Plan(
-                ctx,
-                check=_refusal(self.name, "tenant_not_allowed", refused, dead_lettered=False),
-                span_setup=setup,
+                ctx, check=_refusal(self.name, "tenant_not_allowed", refused, dead_lettered=False)
             )
-        return Plan(ctx, span_setup=setup)
+        return ctx
 
-    def _refuse(
-        self,
-        ctx: FlowContext,
-        reason: str,
-        error: Exception,
-        setup: Callable[[], tuple[Context | None, tuple[Link, ...]]] | None,
-    ) -> Plan:
+    def _refuse(self, ctx: FlowContext, reason: str, error: Exception) -> Plan:
         if self.on_missing is None:
-            return Plan(
-                ctx,
-                check=_refusal(self.name, reason, error, dead_lettered=False),
-                span_setup=setup or _root,
-            )
+            return Plan(ctx, check=_refusal(self.name, reason, error, dead_lettered=False))
         return Plan(
             ctx,
             check=_refusal(self.name, reason, None, dead_lettered=True),
             substitute=self.on_missing,
-            span_setup=setup or _root,
         )
+
+    def span_setup(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Context | None, tuple[Link, ...]]:
+        """A new trace, linked to the producer's span: never the consuming thread's span."""
+        try:
+            raw = self.carrier(args, kwargs)
+        except TypeError:
+            raw = None
+        remote = _remote_parent(raw) if raw and isinstance(raw, Mapping) else None
+        return Context(), ((Link(remote),) if remote is not None else ())
 
 
 def _refusal(
@@ -371,22 +495,6 @@ def _refusal(
             raise error
 
     return check
-
-
-def _root() -> tuple[Context | None, tuple[Link, ...]]:
-    return Context(), ()
-
-
-def _linked_to(
-    carrier: Mapping[str, Any] | None,
-) -> Callable[[], tuple[Context | None, tuple[Link, ...]]]:
-    def setup() -> tuple[Context | None, tuple[Link, ...]]:
-        remote = _remote_parent(carrier)
-        links = (Link(remote),) if remote is not None else ()
-        # A new trace, linked to the producer's span: never the consuming thread's span.
-        return Context(), links
-
-    return setup
 
 
 @overload
@@ -444,7 +552,12 @@ def consumer(
         span_name = name or _name_of(func)
         spec = _ConsumerSpec(span_name, headers, on_missing, allowed_tenants)
         return instrument(
-            func, spec.prepare, name=span_name, kind=SpanKind.CONSUMER, attributes=span_attributes
+            func,
+            spec.prepare,
+            name=span_name,
+            kind=SpanKind.CONSUMER,
+            attributes=span_attributes,
+            span_setup=spec.span_setup,
         )
 
     return decorate
