@@ -540,3 +540,63 @@ def test_async_and_generator_consumers() -> None:
     assert asyncio.run(on_message(orphan)) is None
     assert dead == [orphan]
     assert list(split(Message(b"x", headers_for(tenant="acme")))) == ["acme"]
+
+
+# --- fast paths stay exact -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "carrier",
+    [
+        {"baggage": "flowtrace.tenant=acme,flowtrace.user=u-1"},
+        {"baggage": "flowtrace.tenant=acme", "Baggage": "flowtrace.user=u-2"},
+        {"baggage": b"flowtrace.tenant=acme", "traceparent": "x"},
+        {"BAGGAGE": "flowtrace.tenant=acme", "x-other": "1"},
+        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        {},
+    ],
+)
+def test_consumer_parse_matches_extract(carrier: dict[str, Any]) -> None:
+    """The consumer's memoized parse gives exactly what flowtrace.extract gives, twice."""
+    from flowtrace.decorators import _extract
+
+    expected = ft.extract(carrier)
+    assert _extract(carrier) == expected
+    assert _extract(carrier) == expected
+
+
+def test_consumer_parse_never_memoizes_errors() -> None:
+    """A malformed header raises every time, never served from the memo."""
+    from flowtrace.decorators import _extract
+
+    for _ in range(2):
+        with pytest.raises(ft.ContextPropagationError):
+            _extract({"baggage": "flowtrace.tenant=a,flowtrace.tenant=b"})
+
+
+def test_memoized_handler_still_reports_every_tenant_switch(flowtrace_capture: Capture) -> None:
+    """Memoization never skips a reported cross-tenant switch."""
+
+    @ft.handler(tenant=lambda t: t)
+    def serve(tenant: str) -> str | None:
+        return ft.current().tenant
+
+    with ft.context(tenant="acme"), ft.cross_tenant(reason="support"):
+        assert serve("globex") == "globex"
+        assert serve("globex") == "globex"
+    assert len(flowtrace_capture.events(ft.EventKind.TENANT_SWITCH)) == 2
+
+
+def test_memoized_handler_follows_the_outer_context() -> None:
+    """The same resolved values under different outer contexts give different contexts."""
+
+    @ft.handler(tenant=lambda t: t)
+    def serve(tenant: str) -> ft.FlowContext:
+        return ft.current()
+
+    assert serve("acme") == ft.FlowContext(tenant="acme")
+    with ft.context(purpose="billing"):
+        assert serve("acme") == ft.FlowContext(tenant="acme", purpose="billing")
+    with ft.context(tenant="other"), pytest.raises(ft.TenantSwitchError):
+        serve("acme")
+    assert serve("acme") == ft.FlowContext(tenant="acme")

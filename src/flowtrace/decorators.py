@@ -70,6 +70,7 @@ def _name_of(func: Callable[..., Any]) -> str:
 
 
 _MEMO_SIZE: Final = 1024
+_W3C_KEYS: Final = frozenset({"baggage", "traceparent", "tracestate"})
 _decoded: dict[str, FlowContext] = {}
 
 
@@ -80,6 +81,15 @@ def _extract(carrier: Mapping[str, Any]) -> FlowContext:
     distinct header once. Exactly ``extract``: same header lookup, same decoder, and
     errors are never memoized.
     """
+    if type(carrier) is dict and carrier.keys() <= _W3C_KEYS:
+        # Only W3C keys, so no other spelling of "baggage" to combine: read it directly.
+        header = carrier.get(BAGGAGE_HEADER)
+        if header is None:
+            return EMPTY
+        if type(header) is str:
+            hit = _decoded.get(header)
+            if hit is not None:
+                return hit
     header = _baggage_header(carrier, BAGGAGE_HEADER, None)
     if header is None:
         return EMPTY
@@ -431,7 +441,11 @@ class _ConsumerSpec:
         return headers(*args, **kwargs)  # type: ignore[operator]
 
     def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext | Plan:
-        raw = self.carrier(args, kwargs)  # a consumer without headers is a coding error
+        headers = self.headers  # a consumer without headers is a coding error (TypeError)
+        if type(headers) is str:
+            raw = _find_headers(args, kwargs, headers)
+        else:
+            raw = headers(*args, **kwargs)  # type: ignore[operator]
         try:
             if not raw:
                 ctx = EMPTY
