@@ -86,7 +86,8 @@ def main() -> None:
     # A message without a tenant goes, intact, to the dead-letter list.
     orphan = Message({"amount": 7})
     process_invoice(orphan)
-    assert len(DEAD_LETTERS) == 1 and DEAD_LETTERS[0] is orphan
+    assert len(DEAD_LETTERS) == 1
+    assert DEAD_LETTERS[0] is orphan
 
     # A tenant this consumer does not serve is refused.
     with ft.context(tenant="initech"):
