@@ -74,7 +74,10 @@ def _scenario(say: Callable[[str], None]) -> None:
     assert dead_letters == [orphan]
     assert dead_letters[0]["body"] == b"\x00no tenant here\xff"
     assert len(handled) == 1
-    strict = ft.consumer("orders.process.strict")(lambda message: None)
+    @ft.consumer("orders.process.strict")
+    def strict(message: dict[str, Any]) -> None:
+        raise AssertionError("a tenant-less message must never reach the body")
+
     try:
         strict(orphan)
     except ft.MissingTenantError:
