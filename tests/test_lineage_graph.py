@@ -255,3 +255,13 @@ def test_span_roundtrip(edge: LineageEdge) -> None:
         edge.tenant or None,
     )
     assert back.status == edge.status
+
+
+def test_public_namespace_exports_exactly_its_all() -> None:
+    """Every name in flowtrace.lineage.__all__ resolves; no public name is missing from it."""
+    for name in lineage.__all__:
+        assert getattr(lineage, name) is not None
+    names = set(dir(lineage))
+    # ("@py_*" names: pytest rewrites the flowtrace package, a pytest11 plugin.)
+    public = {n for n in names if n[0] not in "_@"} - {"annotations", "TYPE_CHECKING", "Any"}
+    assert public == set(lineage.__all__) - {"OpenLineageBridge"}  # the bridge loads lazily
