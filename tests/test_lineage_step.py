@@ -14,6 +14,7 @@ from opentelemetry.trace import StatusCode
 
 import flowtrace as ft
 from flowtrace import lineage
+from flowtrace._tracing import get_tracer
 from flowtrace.errors import LineageError, MissingTenantError, PseudonymKeyError
 from flowtrace.lineage import ATTR, LineageGraph, edges_from_spans, parse_lineage_id
 
@@ -107,7 +108,6 @@ def test_edge_span_links_to_parent_edge_spans(spans: InMemorySpanExporter) -> No
 
 def test_edge_span_is_never_the_current_span(spans: InMemorySpanExporter) -> None:
     """Spans opened inside the body are children of the caller's span, not of the edge span."""
-    from flowtrace._tracing import get_tracer
 
     @ft.step("work", outputs=["mem:x"])
     def work() -> None:
@@ -308,3 +308,24 @@ def test_step_is_exported_at_top_level() -> None:
     """flowtrace.step is lineage.step."""
     assert ft.step is lineage.step
     assert "step" in ft.__all__
+
+
+def test_flow_context_stamping_never_copies_a_raw_subject_onto_edges() -> None:
+    """With flowtrace.otel's stamping processor, edge spans still hold no raw subject."""
+    from flowtrace.otel import FlowContextSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(FlowContextSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    ft.configure(tracer_provider=provider)
+    lineage.configure(pseudonym_key=KEY)
+    with ft.context(tenant="acme", subject="patient-42"):
+        lineage.record("read", inputs=["ehr:patient#42"])
+        with get_tracer().start_as_current_span("ordinary"):
+            pass
+    edge_span, ordinary = exporter.get_finished_spans()
+    assert "patient-42" not in repr(dict(edge_span.attributes or {}))
+    assert edge_span.attributes["flowtrace.tenant"] == "acme"  # type: ignore[index]
+    # The context was restored: the next ordinary span is stamped as before.
+    assert (ordinary.attributes or {}).get("flowtrace.subject") == "patient-42"

@@ -66,6 +66,13 @@ def _with_parent(ctx: FlowContext, edge_id: str) -> FlowContext:
     return tuple.__new__(FlowContext, values)
 
 
+def _without_subject(ctx: FlowContext) -> FlowContext:
+    """``ctx`` with no subject (slot 2 of the FlowContext tuple)."""
+    values = list(ctx)
+    values[2] = None
+    return tuple.__new__(FlowContext, values)
+
+
 class _Spec:
     """What a ``@step`` decoration fixed once: name, static attributes, callables."""
 
@@ -172,12 +179,19 @@ class _Run:
         if self.subject_omitted:
             attrs[ATTR.SUBJECT_OMITTED] = True
         self.start_ns = time.time_ns()
-        span = get_tracer().start_span(
-            spec.span_name,
-            attributes=attrs,
-            links=_links(self.parents) if self.parents else None,
-            start_time=self.start_ns,
-        )
+        # Span processors that stamp the flow context (flowtrace.otel) must not copy a raw
+        # subject onto the edge span: lineage holds subjects only as pseudonyms.
+        hide = _set_current(_without_subject(ctx)) if ctx.subject is not None else None
+        try:
+            span = get_tracer().start_span(
+                spec.span_name,
+                attributes=attrs,
+                links=_links(self.parents) if self.parents else None,
+                start_time=self.start_ns,
+            )
+        finally:
+            if hide is not None:
+                _reset_current(hide)
         self.span = span
         sc = span.get_span_context()
         if span.is_recording():  # an SDK span: its context is fresh
