@@ -329,3 +329,15 @@ def test_flow_context_stamping_never_copies_a_raw_subject_onto_edges() -> None:
     assert edge_span.attributes["flowtrace.tenant"] == "acme"  # type: ignore[index]
     # The context was restored: the next ordinary span is stamped as before.
     assert (ordinary.attributes or {}).get("flowtrace.subject") == "patient-42"
+
+
+def test_works_with_the_flowtrace_capture_fixture(flowtrace_capture: Any) -> None:
+    """The pytest plugin's capture holds edge spans a LineageGraph can be built from."""
+
+    @ft.step("copy", inputs=["mem:a"], outputs=["mem:b"])
+    def copy() -> None:
+        pass
+
+    copy()
+    graph = LineageGraph(edges_from_spans(flowtrace_capture.spans()))
+    assert graph.upstream("mem:b") == ["mem:a"]
