@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -341,3 +342,23 @@ def test_works_with_the_flowtrace_capture_fixture(flowtrace_capture: Any) -> Non
     copy()
     graph = LineageGraph(edges_from_spans(flowtrace_capture.spans()))
     assert graph.upstream("mem:b") == ["mem:a"]
+
+
+def test_content_hashes_from_the_result(spans: InMemorySpanExporter) -> None:
+    """hashes= may be a callable of the result; the edge records identifier -> sha256."""
+
+    @ft.step(
+        "export",
+        outputs=["s3://reports/r.json"],
+        hashes=lambda data: {"s3://reports/r.json": lineage.content_hash(data)},
+    )
+    def export() -> bytes:
+        return b'{"eur": 1}'
+
+    export()
+    (edge,) = edges(spans)
+    assert edge.hashes == {
+        "s3://reports/r.json": "sha256:" + hashlib.sha256(b"{\"eur\": 1}").hexdigest()
+    }
+    with pytest.raises(LineageError, match="hashes"):
+        ft.step("bad", hashes={"x": 1})  # type: ignore[dict-item]

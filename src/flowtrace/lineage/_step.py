@@ -33,6 +33,21 @@ __all__ = ["record", "step"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Identifiers = str | Sequence[str] | Callable[..., Iterable[str] | str] | None
+Hashes = Mapping[str, str] | Callable[[Any], Mapping[str, str]] | None
+
+
+def _check_hashes(hashes: object) -> dict[str, str]:
+    if hashes is None:
+        return {}
+    if not isinstance(hashes, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
+    ):
+        raise LineageError(
+            "lineage hashes must map identifiers (str) to hashes (str), e.g. "
+            "{'s3://b/k': flowtrace.lineage.content_hash(data)}"
+        )
+    return dict(hashes)
+
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
@@ -97,7 +112,7 @@ class _Spec:
         code_version: str | None,
         params: Mapping[str, Any] | None,
         subjects: Identifiers,
-        hashes: Mapping[str, str] | None,
+        hashes: Hashes,
     ) -> None:
         if type(name) is not str or not name or not name.isprintable():
             raise LineageError(f"a step name must be a non-empty printable str, got {name!r}")
@@ -106,7 +121,7 @@ class _Spec:
         self.name = name
         self.code_version = code_version
         self.params = dict(params or {})
-        self.hashes = dict(hashes or {})
+        self.hashes: Any = hashes if callable(hashes) else _check_hashes(hashes)
         self.inputs = inputs if callable(inputs) else as_identifiers(inputs, "input")
         self.outputs = outputs if callable(outputs) else as_identifiers(outputs, "output")
         self.subjects: Any = subjects if callable(subjects) else as_identifiers(subjects, "subject")
@@ -119,7 +134,7 @@ class _Spec:
             base[ATTR.CODE_VERSION] = code_version
         if self.params:
             base[ATTR.PARAMS] = canonical_json(self.params, "params")
-        if self.hashes:
+        if self.hashes and not callable(self.hashes):
             base[ATTR.HASHES] = canonical_json(self.hashes, "hashes")
         self.base = base
 
@@ -129,6 +144,7 @@ class _Run:
 
     __slots__ = (
         "cfg",
+        "hashes",
         "id",
         "inputs",
         "outputs",
@@ -157,6 +173,7 @@ class _Run:
         self.parents = ctx.lineage_parents if parents is None else parents
         self.inputs = inputs
         self.outputs: list[str] = []
+        self.hashes: dict[str, str] | None = None
         self.subject_omitted = False
         if ctx.subject is not None and ctx.subject not in subjects:
             if cfg.pseudonymizer is None:
@@ -209,6 +226,11 @@ class _Run:
                 self.id = format_lineage_id(parent_sc.trace_id, int(self.id[33:], 16))
 
     def collect(self, result: Any) -> None:
+        hashes = self.spec.hashes
+        if callable(hashes):
+            if self.hashes is None:
+                self.hashes = {}
+            self.hashes.update(_check_hashes(hashes(result)))
         outputs = self.spec.outputs
         if callable(outputs):
             self.outputs.extend(as_identifiers(outputs(result), "output"))
@@ -231,8 +253,11 @@ class _Run:
                 attrs[ATTR.OUTPUTS] = ()  # a failed step produced nothing
             span.set_attributes(attrs)
             span.set_status(Status(StatusCode.ERROR, error_type))
-        elif outputs and self.spec.dynamic_outputs:
-            span.set_attribute(ATTR.OUTPUTS, outputs)
+        else:
+            if outputs and self.spec.dynamic_outputs:
+                span.set_attribute(ATTR.OUTPUTS, outputs)
+            if self.hashes:
+                span.set_attribute(ATTR.HASHES, canonical_json(self.hashes, "hashes"))
         cfg = self.cfg
         if not cfg.needs_edges and not want_edge:
             span.end()
@@ -260,7 +285,7 @@ class _Run:
             parents=self.parents,
             code_version=spec.code_version,
             params=spec.params,
-            hashes=spec.hashes,
+            hashes=self.hashes or (spec.hashes if not callable(spec.hashes) else {}),
             subjects=self.subjects,
             tenant=self.tenant,
             status=status,
@@ -304,14 +329,15 @@ def step(
     code_version: str | None = None,
     params: Mapping[str, Any] | None = None,
     subjects: Identifiers = None,
-    hashes: Mapping[str, str] | None = None,
+    hashes: Hashes = None,
 ) -> Callable[[F], F]:
     """Decorate a transformation so every call records one lineage edge.
 
     ``inputs`` and ``subjects`` are identifiers or a callable of the call's arguments;
     ``outputs`` are identifiers or a callable of the result (for generator functions, of
-    each yielded item). ``params`` (JSON) and ``hashes`` (identifier -> ``sha256:...``)
-    are recorded as given. Subjects become per-tenant keyed pseudonyms: configure
+    each yielded item). ``params`` (JSON) are recorded as given; ``hashes``
+    (identifier -> ``sha256:...``, see :func:`~flowtrace.lineage.content_hash`) is a mapping
+    or a callable of the result. Subjects become per-tenant keyed pseudonyms: configure
     ``flowtrace.lineage.configure(pseudonym_key=...)`` first or recording raises
     :class:`~flowtrace.errors.PseudonymKeyError` (before the body runs).
 
