@@ -231,7 +231,9 @@ os._exit(9)
     assert result.returncode == 9, result.stderr
     recovered = list(lineage.read_buffer(tmp_path))
     assert [e.outputs[0] for e in recovered] == [f"mem:{i}" for i in range(100)]
-    assert LineageBuffer(tmp_path).stats().pending == 100
+    reopened = LineageBuffer(tmp_path)  # the dead process's directory lock is gone
+    assert reopened.stats().pending == 100
+    reopened.close(ship=False)
 
 
 def test_torn_last_line_is_cut_on_open(tmp_path: Path) -> None:
@@ -313,3 +315,12 @@ def test_configure_validates() -> None:
         lineage.configure(pseudonym_key=b"k" * 32, pseudonymizer=lineage.Pseudonymizer(b"k" * 32))
     with pytest.raises(ConfigError):
         lineage.configure(sinks=[object()])  # type: ignore[list-item]
+
+
+def test_one_writer_per_directory(tmp_path: Path) -> None:
+    """A second buffer on the same directory is refused until the first is closed."""
+    first = LineageBuffer(tmp_path)
+    with pytest.raises(LineageBufferError, match="already open"):
+        LineageBuffer(tmp_path)
+    first.close()
+    LineageBuffer(tmp_path).close()

@@ -5,6 +5,7 @@ Layout of the buffer directory (docs/spec/lineage.md, "Buffer file format")::
     edges-0000000001.jsonl   one LineageEdge JSON object per line (UTF-8, "\\n"-terminated)
     edges-0000000002.jsonl   a new segment starts when the current one passes segment_bytes
     ack                      {"segment": N, "offset": BYTES}: everything before it was shipped
+    lock                     flock()ed by the one LineageBuffer writing this directory
     quarantine.jsonl         lines that could not be parsed (kept, counted, never shipped)
 
 ``append`` writes each edge with one ``os.write`` (it survives a process crash at once) and
@@ -122,9 +123,31 @@ class LineageBuffer:
         self._closed = False
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._open()
+            self._lock_fd = self._take_lock()
+            try:
+                self._open()
+            except BaseException:
+                os.close(self._lock_fd)
+                raise
         except OSError as exc:
             raise LineageBufferError(f"cannot open lineage buffer at {self.path}: {exc}") from exc
+
+    def _take_lock(self) -> int:
+        """One writer per directory: a second LineageBuffer on it (any process) is refused."""
+        fd = os.open(self.path / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no advisory locking
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LineageBufferError(
+                f"lineage buffer {self.path} is already open in another LineageBuffer (this or "
+                "another process); give each process its own buffer directory"
+            ) from None
+        return fd
 
     # --- opening and recovery -------------------------------------------------------------
 
@@ -387,6 +410,7 @@ class LineageBuffer:
             if not self._closed:
                 self._fsync_locked()
                 os.close(self._fd)
+                os.close(self._lock_fd)  # releases the directory lock
                 self._closed = True
 
     def __enter__(self) -> LineageBuffer:
