@@ -362,3 +362,11 @@ def test_content_hashes_from_the_result(spans: InMemorySpanExporter) -> None:
     }
     with pytest.raises(LineageError, match="hashes"):
         ft.step("bad", hashes={"x": 1})  # type: ignore[dict-item]
+
+
+def test_bad_subject_error_does_not_repeat_the_subject() -> None:
+    """An invalid subject is refused without echoing the (personal) value."""
+    lineage.configure(pseudonym_key=KEY)
+    with ft.context(tenant="acme"), pytest.raises(LineageError) as info:
+        lineage.record("x", subjects=["alice@example.com\n"])
+    assert "alice" not in str(info.value)

@@ -61,15 +61,20 @@ def parse_lineage_id(lineage_id: str) -> tuple[int, int] | None:
 
 
 def check_identifier(value: object, what: str = "identifier") -> str:
-    """Validate a data identifier; raises :class:`LineageError` saying what is wrong."""
+    """Validate a data identifier; raises :class:`LineageError` saying what is wrong.
+
+    Subjects are raw personal data: their messages never repeat the value.
+    """
+    shown = "" if what == "subject" else f" {value!r}"
     if type(value) is not str or not value:
-        raise LineageError(f"lineage {what} must be a non-empty str, got {value!r}")
+        kind = type(value).__name__
+        raise LineageError(f"lineage {what} must be a non-empty str, got{shown or ' ' + kind}")
     if len(value) > MAX_IDENTIFIER_LENGTH:
         raise LineageError(
             f"lineage {what} is {len(value)} characters; the limit is {MAX_IDENTIFIER_LENGTH}"
         )
     if not value.isprintable():
-        raise LineageError(f"lineage {what} {value!r} contains control characters")
+        raise LineageError(f"lineage {what}{shown} contains control characters")
     return value
 
 

@@ -50,8 +50,6 @@ def _check_hashes(hashes: object) -> dict[str, str]:
 
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-
-
 _link_cache: dict[tuple[str, ...], list[Link]] = {}
 
 
