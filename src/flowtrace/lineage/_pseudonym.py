@@ -75,7 +75,9 @@ class Pseudonymizer:
         Raises :class:`~flowtrace.errors.MissingTenantError` without a tenant.
         """
         if type(subject) is not str or not subject:
-            raise LineageError(f"a lineage subject must be a non-empty str, got {subject!r}")
+            raise LineageError(
+                f"a lineage subject must be a non-empty str, got {type(subject).__name__}"
+            )
         if subject.startswith(PSEUDONYM_PREFIX):
             return subject
         if not tenant:
