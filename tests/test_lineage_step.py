@@ -370,3 +370,23 @@ def test_bad_subject_error_does_not_repeat_the_subject() -> None:
     with ft.context(tenant="acme"), pytest.raises(LineageError) as info:
         lineage.record("x", subjects=["alice@example.com\n"])
     assert "alice" not in str(info.value)
+
+
+def test_edge_span_links_to_producers_of_its_inputs(spans: InMemorySpanExporter) -> None:
+    """A step links to the spans that produced its inputs in this process, when known."""
+
+    @ft.step("normalize", inputs=lambda c: [f"stripe:charge#{c}"], outputs=lambda o: [o])
+    def normalize(charge: str) -> str:
+        return f"pg://orders#{charge}-link-test"
+
+    @ft.step("aggregate", inputs=lambda orders: orders, outputs=["wh://monthly#link-test"])
+    def aggregate(orders: list[str]) -> None:
+        pass
+
+    aggregate([normalize("ch_1"), normalize("ch_2")])
+    n1, n2, agg = spans.get_finished_spans()
+    linked = {(link.context.trace_id, link.context.span_id) for link in agg.links}
+    assert linked == {
+        (n1.context.trace_id, n1.context.span_id),
+        (n2.context.trace_id, n2.context.span_id),
+    }

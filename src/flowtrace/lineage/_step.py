@@ -20,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 
 from .._config import settings
-from .._tracing import get_tracer
+from .._tracing import get_tracer, tracer_provider
 from .._wrapping import wrap_in_scope
 from ..context import FlowContext, _reset_current, _set_current, current
 from ..errors import LineageError
@@ -50,6 +50,23 @@ def _check_hashes(hashes: object) -> dict[str, str]:
 
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+MAX_INPUT_LINKS = 32
+"""At most this many links to the producers of a step's inputs (OTel keeps 128 links)."""
+_PRODUCED_MAX = 65536
+# identifier -> lineage id of the edge that last produced it in this process, for the
+# current tracer provider (bounded, best effort: it only adds span links; the graph joins
+# edges by identifiers anyway).
+_produced: dict[str, str] = {}
+_produced_owner: list[object] = [None]
+
+
+def _produced_map() -> dict[str, str]:
+    """The producer map of the tracer provider in force (a new provider starts empty)."""
+    provider = tracer_provider()
+    if _produced_owner[0] is not provider:
+        _produced.clear()
+        _produced_owner[0] = provider
+    return _produced
 _link_cache: dict[tuple[str, ...], list[Link]] = {}
 
 
@@ -201,7 +218,7 @@ class _Run:
             span = get_tracer().start_span(
                 spec.span_name,
                 attributes=attrs,
-                links=_links(self.parents) if self.parents else None,
+                links=self._links(inputs),
                 start_time=self.start_ns,
             )
         finally:
@@ -222,6 +239,24 @@ class _Run:
             self.id = new_lineage_id()
             if parent_sc.is_valid:
                 self.id = format_lineage_id(parent_sc.trace_id, int(self.id[33:], 16))
+
+    def _links(self, inputs: tuple[str, ...]) -> list[Link] | None:
+        """Links to the parent edges, then to the edges that produced the inputs here."""
+        links = _links(self.parents) if self.parents else None
+        produced = _produced_map()
+        if inputs and produced:
+            extra: list[Link] = []
+            known = set(self.parents)
+            for identifier in inputs:
+                producer = produced.get(identifier)
+                if producer is not None and producer not in known:
+                    known.add(producer)
+                    extra.extend(_links((producer,)))
+                    if len(extra) >= MAX_INPUT_LINKS:
+                        break
+            if extra:
+                links = [*(links or ()), *extra]
+        return links
 
     def collect(self, result: Any) -> None:
         hashes = self.spec.hashes
@@ -244,6 +279,12 @@ class _Run:
         span = self.span
         outputs = tuple(dict.fromkeys(self.outputs))
         error_type = None
+        if outputs and status == "ok":
+            produced = _produced_map()
+            if len(produced) >= _PRODUCED_MAX:
+                produced.clear()
+            for identifier in outputs:
+                produced[identifier] = self.id
         if status == "error" and exc is not None:
             error_type = type(exc).__qualname__
             attrs: dict[str, Any] = {ATTR.STATUS: "error", ATTR.ERROR_TYPE: error_type}
