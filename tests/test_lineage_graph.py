@@ -265,3 +265,29 @@ def test_public_namespace_exports_exactly_its_all() -> None:
     # ("@py_*" names: pytest rewrites the flowtrace package, a pytest11 plugin.)
     public = {n for n in names if n[0] not in "_@"} - {"annotations", "TYPE_CHECKING", "Any"}
     assert public == set(lineage.__all__) - {"OpenLineageBridge"}  # the bridge loads lazily
+
+
+def test_reads_flowtrace_span_lines_from_configure_spans_file(tmp_path: Path) -> None:
+    """Spans written by configure(spans_file=...) are a lineage source for the graph/CLI."""
+    import flowtrace as ft
+
+    path = tmp_path / "spans.jsonl"
+    ft.configure(spans_file=str(path), service="etl")
+
+    @ft.step("copy", inputs=["mem:a"], outputs=["mem:b"])
+    def copy() -> None:
+        pass
+
+    with ft.context(tenant="acme"):
+        copy()
+    provider = ft.settings().tracer_provider
+    provider.force_flush()
+    graph = LineageGraph.load(str(path))
+    (edge,) = graph
+    assert (edge.inputs, edge.outputs, edge.tenant, edge.service) == (
+        ("mem:a",),
+        ("mem:b",),
+        "acme",
+        "etl",
+    )
+    assert lineage.parse_lineage_id(edge.id) is not None

@@ -3,7 +3,8 @@
     flowtrace lineage trace ID --from FILE [--json] [--tenant T] [--downstream]
     flowtrace lineage subject SUBJECT --from FILE --tenant T [--json] [--key-env VAR]
 
-``FILE`` is a buffer directory, a JSON-lines file of edges, or OTLP JSON (Collector
+``FILE`` is a buffer directory, a JSON-lines file of edges, flowtrace span lines
+(``configure(spans_file=...)``), or OTLP JSON (Collector
 ``file`` exporter). Exit status: 0 found, 1 unknown id / unreadable input, 2 usage.
 """
 

@@ -24,7 +24,13 @@ from ._ids import (
     ref,
 )
 from ._pseudonym import Pseudonymizer
-from ._readers import edges_from_otlp_json, edges_from_otlp_proto, edges_from_spans, read_edges
+from ._readers import (
+    edge_from_span_dict,
+    edges_from_otlp_json,
+    edges_from_otlp_proto,
+    edges_from_spans,
+    read_edges,
+)
 from ._runtime import LineageConfig, LineageSink, configure, lineage_config
 from ._sampler import LineageSampler
 from ._step import record, step
@@ -49,6 +55,7 @@ __all__ = [
     "content_hash",
     "edge_attributes",
     "edge_from_attributes",
+    "edge_from_span_dict",
     "edge_to_span",
     "edges_from_otlp_json",
     "edges_from_otlp_proto",

@@ -5,7 +5,10 @@
   writes one ``ExportTraceServiceRequest`` object per line).
 * :func:`edges_from_otlp_proto` — protobuf ``ExportTraceServiceRequest`` bytes (what an
   OTLP/HTTP receiver gets; needs ``flowtrace[otlp]``).
-* :func:`read_edges` — a path: buffer directory, JSON-lines edges, or OTLP JSON.
+* :func:`edge_from_span_dict` — one line of :class:`flowtrace.otel.JsonLinesSpanExporter`
+  output (``configure(spans_file=...)``).
+* :func:`read_edges` — a path: buffer directory, or a file of JSON-lines edges, OTLP JSON,
+  or flowtrace span lines (the kinds may be mixed line by line).
 
 Spans that are not lineage edges are skipped. Duplicates are kept here; the graph drops them.
 """
@@ -22,7 +25,13 @@ from ..errors import LineageError, require_extra
 from ._buffer import read_buffer
 from ._edge import LineageEdge, edge_from_attributes
 
-__all__ = ["edges_from_otlp_json", "edges_from_otlp_proto", "edges_from_spans", "read_edges"]
+__all__ = [
+    "edge_from_span_dict",
+    "edges_from_otlp_json",
+    "edges_from_otlp_proto",
+    "edges_from_spans",
+    "read_edges",
+]
 
 
 def edges_from_spans(spans: Iterable[Any]) -> Iterator[LineageEdge]:
@@ -126,11 +135,42 @@ def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
                     yield edge
 
 
-def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
-    """Edges from a buffer directory, a JSON-lines file of edges, or an OTLP JSON file.
+def edge_from_span_dict(span: Mapping[str, Any]) -> LineageEdge | None:
+    """The edge in one span line written by ``flowtrace.otel.JsonLinesSpanExporter``."""
+    trace_id, span_id = span.get("trace_id"), span.get("span_id")
+    resource = span.get("resource") or {}
+    service = resource.get("service.name") if isinstance(resource, Mapping) else None
+    return edge_from_attributes(
+        span.get("attributes") or {},
+        lineage_id=f"{trace_id}-{span_id}" if trace_id and span_id else None,
+        start_ns=int(span.get("start_time_unix_nano") or 0),
+        end_ns=int(span.get("end_time_unix_nano") or 0),
+        span_parent=span.get("parent_span_id") or None,
+        service=str(service) if service else None,
+        error=span.get("status") == "ERROR",
+    )
 
-    OTLP JSON files may hold one request object, or one request per line (Collector file
-    exporter). Raises :class:`LineageError` naming the file and line when unreadable.
+
+def _edges_in(data: Any) -> Iterator[LineageEdge]:
+    if isinstance(data, Mapping) and "resourceSpans" in data:
+        yield from edges_from_otlp_json(data)
+    elif isinstance(data, Mapping) and "v" in data:
+        yield LineageEdge.from_dict(data)
+    elif isinstance(data, Mapping) and "span_id" in data and "attributes" in data:
+        edge = edge_from_span_dict(data)
+        if edge is not None:
+            yield edge
+    else:
+        raise LineageError("not a lineage edge, an OTLP JSON request or a flowtrace span line")
+
+
+def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
+    """Edges from a buffer directory or a file.
+
+    A file holds one JSON document per line — lineage edges (the buffer format), OTLP JSON
+    requests (Collector ``file`` exporter) or flowtrace span lines
+    (``configure(spans_file=...)``) — or one (pretty-printed) OTLP JSON document. Raises
+    :class:`LineageError` naming the file and line when unreadable.
     """
     p = Path(path)
     if not p.exists():
@@ -138,20 +178,19 @@ def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
     if p.is_dir():
         yield from read_buffer(p)
         return
-    with open(p, encoding="utf-8") as f:
-        head = f.read(4096)
-    if '"resourceSpans"' in head:
-        text = p.read_text(encoding="utf-8")
+    text = p.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{") and "\n" in text.strip() and '"resourceSpans"' in text:
         try:
-            yield from edges_from_otlp_json(json.loads(text))
-            return
+            whole = json.loads(text)
         except ValueError:
-            pass
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    yield from edges_from_otlp_json(json.loads(line))
-                except ValueError as exc:
-                    raise LineageError(f"{p}:{number}: not OTLP JSON ({exc})") from None
-        return
-    yield from read_buffer(p)
+            whole = None
+        if whole is not None:
+            yield from edges_from_otlp_json(whole)
+            return
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield from _edges_in(json.loads(line))
+        except (ValueError, LineageError) as exc:
+            raise LineageError(f"{p}:{number}: {exc}") from None

@@ -67,6 +67,8 @@ def _produced_map() -> dict[str, str]:
         _produced.clear()
         _produced_owner[0] = provider
     return _produced
+
+
 _link_cache: dict[tuple[str, ...], list[Link]] = {}
 
 
