@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -324,3 +327,57 @@ def test_one_writer_per_directory(tmp_path: Path) -> None:
         LineageBuffer(tmp_path)
     first.close()
     LineageBuffer(tmp_path).close()
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(1, 30)),
+        st.tuples(st.just("ship"), st.booleans()),
+        st.tuples(st.just("reopen"), st.booleans()),
+        st.tuples(st.just("lose_ack"), st.just(True)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(operations, st.integers(300, 5000))
+def test_any_history_of_failures_delivers_every_edge(
+    ops: list[tuple[str, object]], segment_bytes: int
+) -> None:
+    """Any mix of appends, failed/successful ships, restarts and lost acks ends with every
+    appended edge delivered at least once, and nothing delivered that was not appended."""
+    backend = FlakyExporter()
+    appended: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def reopen() -> LineageBuffer:
+            return LineageBuffer(tmp, exporter=backend, segment_bytes=segment_bytes, batch_size=7)
+
+        buffer = reopen()
+        for op, arg in ops:
+            if op == "append":
+                for _ in range(int(arg)):  # type: ignore[call-overload]
+                    e = edge(len(appended))
+                    assert buffer.append(e)
+                    appended.append(e.id)
+            elif op == "ship":
+                backend.down = not arg
+                buffer.ship()
+            elif op == "reopen":
+                buffer.close(ship=bool(arg))
+                buffer = LineageBuffer(
+                    tmp, exporter=backend, segment_bytes=segment_bytes, batch_size=7
+                )
+            else:  # a crash lost the ack: everything still on disk ships again
+                buffer.close(ship=False)
+                (Path(tmp) / "ack").unlink(missing_ok=True)
+                buffer = LineageBuffer(
+                    tmp, exporter=backend, segment_bytes=segment_bytes, batch_size=7
+                )
+        backend.down = False
+        buffer.ship()
+        assert buffer.stats().pending == 0
+        buffer.close()
+    delivered = [e.id for e in edges_from_spans(backend.received)]
+    assert set(delivered) == set(appended)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -390,3 +393,19 @@ def test_edge_span_links_to_producers_of_its_inputs(spans: InMemorySpanExporter)
         (n1.context.trace_id, n1.context.span_id),
         (n2.context.trace_id, n2.context.span_id),
     }
+
+
+names = st.text(min_size=1, max_size=40).filter(lambda s: not s.startswith("sp1:"))
+
+
+@given(names, names, names)
+def test_pseudonym_format_and_tenant_separation(subject: str, tenant: str, other: str) -> None:
+    """Pseudonyms are sp1: + 32 hex, stable per (tenant, subject), distinct across tenants."""
+    p = lineage.Pseudonymizer(KEY)
+    value = p.pseudonym(subject, tenant)
+    assert re.fullmatch(r"sp1:[0-9a-f]{32}", value)
+    assert p.pseudonym(subject, tenant) == value
+    assert p.pseudonym(value, tenant) == value  # already a pseudonym: unchanged
+    if other != tenant:
+        assert p.pseudonym(subject, other) != value
+    assert lineage.Pseudonymizer(b"x" * 32).pseudonym(subject, tenant) != value
