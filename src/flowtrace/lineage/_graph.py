@@ -178,6 +178,8 @@ class LineageGraph:
         for n in start:
             seen_nodes[n] = 1
         out: list[int] = []
+        add = out.append
+        any_parents = bool(parent_ids)
         while frontier:
             next_frontier: list[int] = []
             extend = next_frontier.extend
@@ -190,18 +192,17 @@ class LineageGraph:
                 for i in inputs[e]:
                     if not seen_nodes[i]:
                         seen_nodes[i] = 1
-                        out.append(i)
+                        add(i)
                         producers = produced_by[i]
                         if producers is not None:
                             extend(producers)
-                if e in parent_ids:
+                if any_parents and e in parent_ids:
                     for parent in parent_ids[e]:
                         p = edge_index.get(parent)
                         if p is not None:
                             next_frontier.append(p)
             frontier = next_frontier
-        nodes = self._nodes
-        return [nodes[i] for i in out]
+        return list(map(self._nodes.__getitem__, out))
 
     def sources(self, identifier: str, *, tenant: str | None = None) -> list[str]:
         """The upstream identifiers that no edge produced: the original source records."""
