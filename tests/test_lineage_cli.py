@@ -138,3 +138,9 @@ def test_demo_step_output_is_queryable(tmp_path: Path, capsys: pytest.CaptureFix
     argv = ["lineage", "trace", "warehouse://revenue#2026-01", "--from", str(tmp_path / "lineage")]
     assert main([*argv, "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["sources"]) == 200
+
+
+def test_lineage_without_a_query_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    """`flowtrace lineage` alone prints its usage and exits 2."""
+    assert main(["lineage"]) == 2
+    assert "trace" in capsys.readouterr().out
