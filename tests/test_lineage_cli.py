@@ -144,3 +144,20 @@ def test_lineage_without_a_query_prints_usage(capsys: pytest.CaptureFixture[str]
     """`flowtrace lineage` alone prints its usage and exits 2."""
     assert main(["lineage"]) == 2
     assert "trace" in capsys.readouterr().out
+
+
+def test_export_merges_sources_into_deduplicated_json_lines(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`export` merges sources (duplicates dropped) into a file `trace --from` reads."""
+    out = tmp_path / "all.jsonl"
+    assert (
+        main(["lineage", "export", "--from", str(store), "--from", str(store), "--to", str(out)])
+        == 0
+    )
+    assert "wrote 3 edges" in capsys.readouterr().out
+    assert len(out.read_text().splitlines()) == 3
+    assert (
+        main(["lineage", "trace", "s3://reports/2026-01.json", "--from", str(out), "--json"]) == 0
+    )
+    assert len(json.loads(capsys.readouterr().out)["sources"]) == 2

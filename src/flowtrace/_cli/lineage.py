@@ -2,6 +2,7 @@
 
     flowtrace lineage trace ID --from FILE [--json] [--tenant T] [--downstream]
     flowtrace lineage subject SUBJECT --from FILE --tenant T [--json] [--key-env VAR]
+    flowtrace lineage export --from FILE [--from FILE ...] --to OUT.jsonl
 
 ``FILE`` is a buffer directory, a JSON-lines file of edges, flowtrace span lines
 (``configure(spans_file=...)``), or OTLP JSON (Collector
@@ -44,6 +45,15 @@ def register(sub: Any) -> None:
         help=f"environment variable holding the pseudonym key in hex (default {DEFAULT_KEY_ENV})",
     )
     subject.set_defaults(func=_subject)
+
+    export = commands.add_parser(
+        "export", help="merge lineage sources into one JSON-lines file of edges (deduplicated)"
+    )
+    export.add_argument(
+        "--from", dest="sources", action="append", required=True, help="a source (repeatable)"
+    )
+    export.add_argument("--to", dest="target", required=True, help="JSON-lines file to write")
+    export.set_defaults(func=_export)
     parser.set_defaults(func=lambda args: _usage(parser))
 
 
@@ -137,4 +147,24 @@ def _subject(args: argparse.Namespace) -> int:
         print(f"{pseudonym} in tenant {args.tenant}: {len(found)} record(s)")
         for identifier in found:
             print(f"  {identifier}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..errors import LineageError
+    from ..lineage import LineageGraph, read_edges
+
+    graph = LineageGraph()
+    try:
+        for source in args.sources:
+            graph.add_all(read_edges(source))
+        tmp = f"{args.target}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            for edge in graph:
+                f.write(edge.to_json() + "\n")
+        os.replace(tmp, args.target)
+    except (LineageError, OSError) as exc:
+        print(f"flowtrace lineage: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(graph)} edges to {args.target} ({graph.duplicates} duplicates dropped)")
     return 0
