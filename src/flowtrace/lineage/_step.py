@@ -166,6 +166,7 @@ class _Run:
         "inputs",
         "outputs",
         "parents",
+        "produced",
         "span",
         "span_parent",
         "spec",
@@ -191,6 +192,7 @@ class _Run:
         self.inputs = inputs
         self.outputs: list[str] = []
         self.hashes: dict[str, str] | None = None
+        self.produced = _produced_map()
         self.subject_omitted = False
         if ctx.subject is not None and ctx.subject not in subjects:
             if cfg.pseudonymizer is None:
@@ -245,7 +247,7 @@ class _Run:
     def _links(self, inputs: tuple[str, ...]) -> list[Link] | None:
         """Links to the parent edges, then to the edges that produced the inputs here."""
         links = _links(self.parents) if self.parents else None
-        produced = _produced_map()
+        produced = self.produced
         if inputs and produced:
             extra: list[Link] = []
             known = set(self.parents)
@@ -282,7 +284,7 @@ class _Run:
         outputs = tuple(dict.fromkeys(self.outputs))
         error_type = None
         if outputs and status == "ok":
-            produced = _produced_map()
+            produced = self.produced
             if len(produced) >= _PRODUCED_MAX:
                 produced.clear()
             for identifier in outputs:
