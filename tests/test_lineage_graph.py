@@ -291,3 +291,12 @@ def test_reads_flowtrace_span_lines_from_configure_spans_file(tmp_path: Path) ->
         "etl",
     )
     assert lineage.parse_lineage_id(edge.id) is not None
+
+
+def test_foreign_ids_survive_shipping_as_spans() -> None:
+    """An edge whose id is not a span context keeps its id (and stable span ids) as a span."""
+    edge = e("order-import-7", ("csv:orders#1",), ("pg:orders#1",))
+    first, again = lineage.edge_to_span(edge), lineage.edge_to_span(edge)
+    assert first.context.span_id == again.context.span_id
+    (back,) = edges_from_spans([first])
+    assert back.id == "order-import-7"

@@ -7,14 +7,16 @@ readers drop duplicates by lineage id).
 
 from __future__ import annotations
 
+import hashlib
+
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .._version import __version__
-from ._edge import LineageEdge, edge_attributes
-from ._ids import new_lineage_id, parse_lineage_id
+from ._edge import ATTR, LineageEdge, edge_attributes
+from ._ids import parse_lineage_id
 
 __all__ = ["edge_to_span"]
 
@@ -34,8 +36,14 @@ def _resource(service: str | None) -> Resource:
 
 def edge_to_span(edge: LineageEdge) -> ReadableSpan:
     """A finished, sampled span equivalent to the live edge span."""
-    ids = parse_lineage_id(edge.id) or parse_lineage_id(new_lineage_id())
-    assert ids is not None
+    attributes = edge_attributes(edge)
+    ids = parse_lineage_id(edge.id)
+    if ids is None:
+        # A foreign id (not a span context): derive stable span ids from it, so re-shipping
+        # is idempotent, and carry the id itself as an attribute (readers prefer it).
+        digest = hashlib.sha256(edge.id.encode()).digest()
+        ids = (int.from_bytes(digest[:16], "big") or 1, int.from_bytes(digest[16:24], "big") or 1)
+        attributes[ATTR.ID] = edge.id
     trace_id, span_id = ids
     parent = None
     if edge.span_parent:
@@ -58,7 +66,7 @@ def edge_to_span(edge: LineageEdge) -> ReadableSpan:
         context=SpanContext(trace_id, span_id, False, _SAMPLED),
         parent=parent,
         resource=_resource(edge.service),
-        attributes=edge_attributes(edge),
+        attributes=attributes,
         links=links,
         kind=SpanKind.INTERNAL,
         status=status,
