@@ -240,6 +240,10 @@ def test_json_line_roundtrip(edge: LineageEdge) -> None:
     """Every edge survives the buffer JSON-lines form unchanged, on one line."""
     line = edge.to_json()
     assert "\n" not in line
+    canonical = json.dumps(
+        edge.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert line == canonical
     assert LineageEdge.from_json(line) == edge
 
 

@@ -44,10 +44,15 @@ class ATTR:
 _ORDER: Final = {"dataset": 0, "record": 1, "field": 2}
 
 
+# Built once: json.dumps with non-default options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_PRESORTED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Mapping[str, Any], what: str) -> str:
     """Compact, key-sorted JSON; raises :class:`LineageError` for non-JSON values."""
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return _CANONICAL.encode(value)
     except (TypeError, ValueError) as exc:
         raise LineageError(f"lineage {what} must be JSON-serialisable: {exc}") from None
 
@@ -88,33 +93,49 @@ class LineageEdge:
 
     def to_dict(self) -> dict[str, Any]:
         """The buffer/JSON-lines form (docs/spec/lineage.md); empty fields are left out."""
-        out: dict[str, Any] = {"v": FORMAT_VERSION, "id": self.id, "step": self.name}
-        for key, value in (
-            ("inputs", list(self.inputs)),
-            ("outputs", list(self.outputs)),
-            ("parents", list(self.parents)),
-            ("code_version", self.code_version),
-            ("params", dict(self.params)),
-            ("hashes", dict(self.hashes)),
-            ("subjects", list(self.subjects)),
-            ("tenant", self.tenant),
-            ("error_type", self.error_type),
-            ("span_parent", self.span_parent),
-            ("service", self.service),
-        ):
-            if value:
-                out[key] = value
+        out: dict[str, Any] = {}
+        # Keys in sorted order, so the canonical encoding needs no re-sorting here.
+        if self.code_version:
+            out["code_version"] = self.code_version
+        out["end"] = self.end_ns
+        if self.error_type:
+            out["error_type"] = self.error_type
+        if self.hashes:
+            out["hashes"] = dict(self.hashes)
+        out["id"] = self.id
+        if self.inputs:
+            out["inputs"] = list(self.inputs)
+        if self.outputs:
+            out["outputs"] = list(self.outputs)
+        if self.params:
+            out["params"] = dict(self.params)
+        if self.parents:
+            out["parents"] = list(self.parents)
+        if self.service:
+            out["service"] = self.service
+        if self.span_parent:
+            out["span_parent"] = self.span_parent
+        out["start"] = self.start_ns
         if self.status != "ok":
             out["status"] = self.status
+        out["step"] = self.name
         if self.subject_omitted:
             out["subject_omitted"] = True
-        out["start"] = self.start_ns
-        out["end"] = self.end_ns
+        if self.subjects:
+            out["subjects"] = list(self.subjects)
+        if self.tenant:
+            out["tenant"] = self.tenant
+        out["v"] = FORMAT_VERSION
         return out
 
     def to_json(self) -> str:
-        """One line of JSON (no newline), keys sorted."""
-        return canonical_json(self.to_dict(), "edge")
+        """One line of JSON (no newline), keys sorted at every level."""
+        if self.params or self.hashes:  # nested objects: sort them too
+            return canonical_json(self.to_dict(), "edge")
+        try:
+            return _PRESORTED.encode(self.to_dict())  # to_dict inserts keys in sorted order
+        except (TypeError, ValueError) as exc:
+            raise LineageError(f"lineage edge is not JSON-serialisable: {exc}") from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LineageEdge:
