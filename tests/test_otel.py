@@ -252,3 +252,24 @@ def test_json_lines_exporter_after_shutdown_fails_cleanly(tmp_path: Path) -> Non
     exporter = JsonLinesSpanExporter(tmp_path / "s.jsonl")
     exporter.shutdown()
     assert exporter.export([]) is SpanExportResult.FAILURE
+
+
+def test_set_global_installs_the_provider_globally(tmp_path: Path) -> None:
+    """set_global=True makes the built provider OTel's global one (checked in a subprocess)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import flowtrace as ft\n"
+        "from opentelemetry import trace\n"
+        f"s = ft.configure(spans_file={str(tmp_path / 's.jsonl')!r}, set_global=True)\n"
+        "assert trace.get_tracer_provider() is s.tracer_provider\n"
+        "trace.get_tracer('x').start_span('global').end()\n"
+        "s.tracer_provider.force_flush()\n"
+        "print(open(" + repr(str(tmp_path / "s.jsonl")) + ").read().count('global'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
