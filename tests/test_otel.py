@@ -273,3 +273,14 @@ def test_set_global_installs_the_provider_globally(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+def test_demo_foundation_step(tmp_path: Path) -> None:
+    """The demo step runs offline, says what it showed and leaves a JSON-lines span file."""
+    from flowtrace._demo import foundation
+
+    lines: list[str] = []
+    foundation.run(tmp_path, lines.append)
+    assert len(lines) == 5
+    assert (tmp_path / "foundation-spans.jsonl").stat().st_size > 0
+    assert ft.settings().tracer_provider is None
