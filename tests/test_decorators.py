@@ -600,3 +600,47 @@ def test_memoized_handler_follows_the_outer_context() -> None:
     with ft.context(tenant="other"), pytest.raises(ft.TenantSwitchError):
         serve("acme")
     assert serve("acme") == ft.FlowContext(tenant="acme")
+
+
+def test_unhashable_resolved_value_is_a_clear_error() -> None:
+    """A resolver returning a non-str (even unhashable) value raises InvalidContextValueError."""
+
+    @ft.handler(tenant=lambda: ["acme"])
+    def serve() -> None:
+        raise AssertionError("must not run")
+
+    with pytest.raises(ft.InvalidContextValueError, match="tenant"):
+        serve()
+
+
+def test_many_resolvers_take_the_general_path() -> None:
+    """Three or more resolvers resolve correctly (and repeatedly) too."""
+
+    @ft.handler(tenant=lambda r: r["t"], user=lambda r: r["u"], purpose=lambda r: r["p"])
+    def serve(request: dict[str, str]) -> ft.FlowContext:
+        return ft.current()
+
+    for _ in range(2):
+        assert serve({"t": "acme", "u": "u-1", "p": "care"}) == ft.FlowContext(
+            tenant="acme", user="u-1", purpose="care"
+        )
+
+
+def test_consumer_shortcut_agrees_with_full_path() -> None:
+    """Repeated messages (memoized parse) give the same results as the first, refusals too."""
+
+    @ft.consumer(allowed_tenants={"acme"})
+    def on_message(message: Any) -> str | None:
+        return ft.current().user
+
+    acme = headers_for(tenant="acme", user="u-1")
+    other = headers_for(tenant="globex")
+    for _ in range(3):
+        assert on_message(Message(b"x", dict(acme))) == "u-1"
+        assert on_message({"headers": dict(acme)}) == "u-1"
+        with pytest.raises(ft.TenantNotAllowedError):
+            on_message(Message(b"x", dict(other)))
+        with pytest.raises(ft.MissingTenantError):
+            on_message(Message(b"x", {"baggage": "flowtrace.user=u-1"}))
+        with pytest.raises(TypeError):
+            on_message({"body": b"no headers"})

@@ -177,6 +177,53 @@ class _HandlerSpec:
             self.last = (cur, ctx)
         return ctx
 
+    def _miss(self, cur: FlowContext, values: tuple[object, ...]) -> FlowContext:
+        """Build, validate and memoize the context for ``values`` under ``cur``."""
+        fields: dict[str, object] = dict(self.constants)
+        fields.update(zip(self.resolver_names, values, strict=True))
+        ctx = self._build(cur, fields)
+        if _memoizable(cur, ctx):
+            memo = self.memo
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[values] = (cur, ctx)
+        return ctx
+
+    def fast_prepare(self) -> Callable[[tuple[Any, ...], dict[str, Any]], FlowContext]:
+        """A ``prepare`` specialised for one or two resolvers (the hot, common case)."""
+        get_current = _current.get
+        memo = self.memo
+        miss = self._miss
+        if len(self.resolvers) == 1:
+            (r0,) = self.resolvers
+
+            def prepare_one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
+                cur = get_current()
+                values = (r0(*args, **kwargs),)
+                try:
+                    hit = memo.get(values)
+                except TypeError:  # unhashable: validation in _miss names the field
+                    return miss(cur, values)
+                if hit is not None and hit[0] is cur:
+                    return hit[1]
+                return miss(cur, values)
+
+            return prepare_one
+        r0, r1 = self.resolvers
+
+        def prepare_two(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
+            cur = get_current()
+            values = (r0(*args, **kwargs), r1(*args, **kwargs))
+            try:
+                hit = memo.get(values)
+            except TypeError:  # unhashable: validation in _miss names the field
+                return miss(cur, values)
+            if hit is not None and hit[0] is cur:
+                return hit[1]
+            return miss(cur, values)
+
+        return prepare_two
+
     def context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
         """The resolved flow context for one call (also ``prepare`` without a carrier)."""
         cur = _current.get()
@@ -201,21 +248,13 @@ class _HandlerSpec:
             values = (resolvers[0](*args, **kwargs), resolvers[1](*args, **kwargs))
         else:
             values = tuple([resolver(*args, **kwargs) for resolver in resolvers])
-        memo = self.memo
         try:
-            hit = memo.get(values)
-        except TypeError:  # unhashable value: validation below names the field
+            hit = self.memo.get(values)
+        except TypeError:  # unhashable value: validation in _miss names the field
             hit = None
         if hit is not None and hit[0] is cur:
             return hit[1]
-        fields = dict(self.constants)
-        fields.update(zip(self.resolver_names, values, strict=True))
-        ctx = self._build(cur, fields)
-        if _memoizable(cur, ctx):
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            memo[values] = (cur, ctx)
-        return ctx
+        return self._miss(cur, values)
 
     def _resolve_mapping(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, object]:
         assert self.resolve is not None
@@ -369,6 +408,8 @@ def handler(
             prepare = spec.prepare
         elif resolve is None and not spec.resolvers:
             prepare = spec.constant_context
+        elif resolve is None and len(spec.resolvers) <= 2:
+            prepare = spec.fast_prepare()
         else:
             prepare = spec.context
         return instrument(
@@ -476,6 +517,37 @@ class _ConsumerSpec:
             )
         return ctx
 
+    def fast_prepare(self) -> Callable[[tuple[Any, ...], dict[str, Any]], FlowContext | Plan]:
+        """``prepare`` with a shortcut for the common case, falling back to it otherwise.
+
+        Shortcut: one message argument whose headers (by attribute or key) are a dict of
+        W3C keys only, whose baggage string was parsed before, naming an allowed tenant.
+        It returns exactly what :meth:`prepare` would; anything else goes to :meth:`prepare`.
+        """
+        key = self.headers
+        slow = self.prepare
+        if type(key) is not str:
+            return slow
+        allowed = self.allowed
+        decoded = _decoded
+        w3c = _W3C_KEYS
+
+        def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext | Plan:
+            if len(args) == 1 and not kwargs:
+                arg = args[0]
+                raw = arg.get(key) if type(arg) is dict else getattr(arg, key, None)
+                if type(raw) is dict and raw.keys() <= w3c:
+                    header = raw.get(BAGGAGE_HEADER)
+                    if type(header) is str:
+                        ctx = decoded.get(header)
+                        if ctx is not None:
+                            tenant = ctx[0]
+                            if tenant is not None and (allowed is None or tenant in allowed):
+                                return ctx
+            return slow(args, kwargs)
+
+        return prepare
+
     def _refuse(self, ctx: FlowContext, reason: str, error: Exception) -> Plan:
         if self.on_missing is None:
             return Plan(ctx, check=_refusal(self.name, reason, error, dead_lettered=False))
@@ -567,7 +639,7 @@ def consumer(
         spec = _ConsumerSpec(span_name, headers, on_missing, allowed_tenants)
         return instrument(
             func,
-            spec.prepare,
+            spec.fast_prepare(),
             name=span_name,
             kind=SpanKind.CONSUMER,
             attributes=span_attributes,
