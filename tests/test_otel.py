@@ -284,3 +284,14 @@ def test_demo_foundation_step(tmp_path: Path) -> None:
     assert len(lines) == 5
     assert (tmp_path / "foundation-spans.jsonl").stat().st_size > 0
     assert ft.settings().tracer_provider is None
+
+
+def test_public_namespaces_export_what_they_list() -> None:
+    """flowtrace.otel and flowtrace.testing export exactly their documented names."""
+    import flowtrace.testing
+
+    for module in (flowtrace.otel, flowtrace.testing):
+        assert module.__all__ == sorted(module.__all__)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, name
+    assert {"handler", "consumer"} <= set(ft.__all__)

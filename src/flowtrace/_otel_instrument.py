@@ -229,7 +229,16 @@ async def _maybe_await(value: Any) -> Any:
 def _wrap_async(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptions) -> Any:
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx, plan = _split(prepare(args, kwargs))
+        prepared = prepare(args, kwargs)
+        if type(prepared) is FlowContext and _config._settings.tracer_provider is None and (
+            trace._TRACER_PROVIDER is None if _DIRECT_GLOBAL_CHECK else _no_global_provider()
+        ):
+            fast = _current.set(prepared)
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                _current.reset(fast)
+        ctx, plan = _split(prepared)
         tracer = active_tracer()
         token = _current.set(ctx)
         try:
