@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import flowtrace as ft
 import flowtrace._otel_setup
 import flowtrace.otel
+import flowtrace.testing
 from flowtrace._otel_instrument import active_tracer
 from flowtrace.otel import FlowContextSpanProcessor, JsonLinesSpanExporter, flow_attributes
 from flowtrace.testing import Capture
@@ -288,8 +289,6 @@ def test_demo_foundation_step(tmp_path: Path) -> None:
 
 def test_public_namespaces_export_what_they_list() -> None:
     """flowtrace.otel and flowtrace.testing export exactly their documented names."""
-    import flowtrace.testing
-
     for module in (flowtrace.otel, flowtrace.testing):
         assert module.__all__ == sorted(module.__all__)
         for name in module.__all__:
