@@ -644,3 +644,18 @@ def test_consumer_shortcut_agrees_with_full_path() -> None:
             on_message(Message(b"x", {"baggage": "flowtrace.user=u-1"}))
         with pytest.raises(TypeError):
             on_message({"body": b"no headers"})
+
+
+def test_consumer_shortcut_combines_other_header_spellings() -> None:
+    """A second spelling of the baggage header is never skipped by the memoized shortcut."""
+
+    @ft.consumer
+    def on_message(message: Message) -> ft.FlowContext:
+        return ft.current()
+
+    plain = {"baggage": "flowtrace.tenant=acme"}
+    mixed = {"baggage": "flowtrace.tenant=acme", "Baggage": "flowtrace.user=u-2"}
+    assert on_message(Message(b"x", plain)) == ft.FlowContext(tenant="acme")
+    for _ in range(2):
+        assert on_message(Message(b"x", mixed)) == ft.extract(mixed)
+        assert on_message(Message(b"x", mixed)).user == "u-2"

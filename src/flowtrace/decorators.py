@@ -536,9 +536,13 @@ class _ConsumerSpec:
             if len(args) == 1 and not kwargs:
                 arg = args[0]
                 raw = arg.get(key) if type(arg) is dict else getattr(arg, key, None)
-                if type(raw) is dict and raw.keys() <= w3c:
+                if type(raw) is dict:
                     header = raw.get(BAGGAGE_HEADER)
-                    if type(header) is str:
+                    size = len(raw)
+                    # Only W3C keys (so no other spelling of "baggage"); cheapest checks first.
+                    if type(header) is str and (
+                        size == 1 or (size == 2 and "traceparent" in raw) or raw.keys() <= w3c
+                    ):
                         ctx = decoded.get(header)
                         if ctx is not None:
                             tenant = ctx[0]
