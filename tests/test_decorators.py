@@ -659,3 +659,117 @@ def test_consumer_shortcut_combines_other_header_spellings() -> None:
     for _ in range(2):
         assert on_message(Message(b"x", mixed)) == ft.extract(mixed)
         assert on_message(Message(b"x", mixed)).user == "u-2"
+
+
+# --- generators and coroutines: errors, throw, close ------------------------------------
+
+
+def test_generator_errors_are_recorded_and_throw_is_forwarded(
+    flowtrace_capture: Capture,
+) -> None:
+    """gen.throw() reaches the body in its context; an escaping error marks the span ERROR."""
+    seen: list[tuple[str, str | None]] = []
+
+    @ft.handler("rows", tenant="acme")
+    def rows() -> Iterator[int]:
+        try:
+            yield 1
+        except KeyError:
+            seen.append(("caught", ft.current().tenant))
+        yield 2
+        raise RuntimeError("broken row")
+
+    gen = rows()
+    assert next(gen) == 1
+    assert gen.throw(KeyError("x")) == 2
+    with pytest.raises(RuntimeError, match="broken row"):
+        next(gen)
+    assert seen == [("caught", "acme")]
+    span = flowtrace_capture.span("rows")
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+
+
+def test_generator_send_and_return_value_pass_through() -> None:
+    """send() values reach the body and the return value reaches `yield from`."""
+
+    @ft.handler(tenant="acme")
+    def echo() -> Any:
+        received = yield "ready"
+        return f"{received}@{ft.current().tenant}"
+
+    def outer() -> Any:
+        return (yield from echo())
+
+    gen = outer()
+    assert next(gen) == "ready"
+    with pytest.raises(StopIteration) as stop:
+        gen.send("hello")
+    assert stop.value.value == "hello@acme"
+
+
+def test_async_handler_error_is_recorded(flowtrace_capture: Capture) -> None:
+    """An exception escaping an async handler is recorded on its span and re-raised."""
+
+    @ft.handler("pay", tenant="acme")
+    async def pay() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("declined")
+
+    with pytest.raises(ValueError, match="declined"):
+        asyncio.run(pay())
+    span = flowtrace_capture.span("pay")
+    assert span.status.status_code is StatusCode.ERROR
+    assert flowtrace_capture.flow_attributes(span) == {"tenant": "acme"}
+
+
+def test_async_generator_error_and_close(flowtrace_capture: Capture) -> None:
+    """Async generators: errors mark the span ERROR; aclose() ends it cleanly."""
+
+    @ft.handler("stream", tenant="acme")
+    async def stream(fail: bool) -> AsyncIterator[int]:
+        yield 1
+        if fail:
+            raise RuntimeError("stream broke")
+        yield 2
+
+    async def main() -> None:
+        gen = stream(False)
+        assert await gen.__anext__() == 1
+        await gen.aclose()
+        with pytest.raises(RuntimeError, match="stream broke"):
+            async for _ in stream(True):
+                pass
+
+    asyncio.run(main())
+    closed, failed = flowtrace_capture.spans("stream")
+    assert closed.status.status_code is StatusCode.UNSET
+    assert failed.status.status_code is StatusCode.ERROR
+
+
+def test_generator_consumers_dead_letter_and_refuse(flowtrace_capture: Capture) -> None:
+    """Generator and async-generator consumers refuse or dead-letter like plain ones."""
+    dead: list[Message] = []
+
+    @ft.consumer(on_missing=dead.append)
+    def split(message: Message) -> Iterator[bytes]:
+        yield message.body
+
+    @ft.consumer
+    async def asplit(message: Message) -> AsyncIterator[bytes]:
+        yield message.body
+
+    orphan = Message(b"orphan")
+    assert list(split(orphan)) == []
+    assert dead == [orphan]
+
+    async def drain() -> list[bytes]:
+        return [chunk async for chunk in asplit(Message(b"x"))]
+
+    with pytest.raises(ft.MissingTenantError):
+        asyncio.run(drain())
+    reasons = [
+        (e.attributes["reason"], e.attributes["dead_lettered"])
+        for e in flowtrace_capture.events(ft.EventKind.MESSAGE_REFUSED)
+    ]
+    assert reasons == [("missing_tenant", True), ("missing_tenant", False)]
