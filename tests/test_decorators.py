@@ -773,3 +773,21 @@ def test_generator_consumers_dead_letter_and_refuse(flowtrace_capture: Capture) 
         for e in flowtrace_capture.events(ft.EventKind.MESSAGE_REFUSED)
     ]
     assert reasons == [("missing_tenant", True), ("missing_tenant", False)]
+
+
+def test_consumer_reads_multi_value_header_objects() -> None:
+    """Header objects that are not dicts (here an email.message.Message) work as carriers."""
+    from email.message import Message as EmailMessage
+
+    headers = EmailMessage()
+    for key, value in headers_for(tenant="acme", user="u-1").items():
+        headers[key] = value
+
+    @ft.consumer(headers=lambda envelope: envelope.meta)
+    def on_message(envelope: Any) -> str | None:
+        return ft.current().user
+
+    class Envelope:
+        meta = headers
+
+    assert on_message(Envelope()) == "u-1"

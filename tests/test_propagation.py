@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import baggage, propagate, trace
@@ -271,7 +272,8 @@ def test_member_over_4096_bytes_is_refused() -> None:
         ("flowtrace.tenant=%FF", "invalid UTF-8"),
         ('flowtrace.tenant=a"b', "outside W3C baggage-octets"),
         ("flowtrace.tenant=a b", "outside W3C baggage-octets"),
-        ("flowtrace.tenant=a%0Ab", "control or line-separator"),
+        ("flowtrace.tenant=a%0Ab", "control, line-separator"),
+        ("flowtrace.tenant=%ED%A0%80", "invalid UTF-8"),
         ("flowtrace.tenant=" + "a" * 257, "limit is 256"),
         ("flowtrace.baggage.=x", "must be 1-64 characters"),
         ("flowtrace.tenant=acme,bad key=1", "is not key=value"),
@@ -478,3 +480,129 @@ def test_otel_propagators_env_var_installs_flowtrace() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_propagator_inject_through_a_custom_setter() -> None:
+    """Non-dict carriers work through the OTel Setter the instrumentation passes."""
+    pairs: list[tuple[str, str]] = []
+    with ft.context(tenant="acme"):
+        FlowtracePropagator().inject(pairs, setter=_PairsSetter())
+    assert pairs == [("baggage", "flowtrace.tenant=acme")]
+    otel = FlowtracePropagator().extract(pairs, getter=_PairsGetter())
+    assert flow_context_from_otel(otel) == ft.FlowContext(tenant="acme")
+
+
+def test_propagator_records_an_unreadable_carrier() -> None:
+    """A carrier the default getter cannot read is recorded as an error, not raised in OTel."""
+    otel = FlowtracePropagator().extract([("baggage", "flowtrace.tenant=acme")])
+    with pytest.raises(ContextPropagationError, match="pass getter="):
+        flow_context_from_otel(otel)
+
+
+def test_inject_needs_a_flow_context() -> None:
+    """Passing a dict instead of a FlowContext is a TypeError, not a silent empty inject."""
+    with pytest.raises(TypeError, match="must be a FlowContext"):
+        inject({}, {"tenant": "acme"})  # type: ignore[arg-type]
+
+
+def test_demo_step_runs(tmp_path: Path) -> None:
+    """The 'propagation' demo step proves its claims offline and writes the wire file."""
+    said: list[str] = []
+    from flowtrace._demo import propagation as step
+
+    step.run(tmp_path, said.append)
+    assert (tmp_path / "propagation-headers.json").exists()
+    assert len(said) == 5
+
+
+def test_a_lone_surrogate_never_reaches_the_wire() -> None:
+    """FlowContext refuses lone surrogates (they are not UTF-8: OTLP and baggage would fail)."""
+    with pytest.raises(ft.InvalidContextValueError, match="lone-surrogate"):
+        ft.FlowContext(tenant="a\ud800")
+
+
+SPEC = Path(__file__).resolve().parent.parent / "docs" / "spec" / "baggage.md"
+SPEC_EXAMPLE = (
+    "flowtrace.tenant=acme,flowtrace.user=%C3%BC%20ser,flowtrace.purpose=billing,"
+    "flowtrace.lineage=ds%3Aorders|a%7Cb,flowtrace.baggage.plan=gold,vendor=1"
+)
+
+
+def test_spec_example_is_what_inject_writes() -> None:
+    """The example in docs/spec/baggage.md is exactly the codec's output (a test vector)."""
+    ctx = ft.FlowContext(
+        tenant="acme",
+        user="ü ser",
+        purpose="billing",
+        lineage_parents=["ds:orders", "a|b"],
+        baggage={"plan": "gold"},
+    )
+    headers = inject({"baggage": "vendor=1"}, ctx)
+    assert headers["baggage"] == SPEC_EXAMPLE
+    assert f"baggage: {SPEC_EXAMPLE}" in SPEC.read_text(encoding="utf-8")
+    assert extract(headers) == ctx
+
+
+def test_public_namespaces_export_what_they_list() -> None:
+    """flowtrace.propagation and flowtrace.executors export exactly their sorted names."""
+    from flowtrace import executors, propagation
+
+    for module in (propagation, executors):
+        assert module.__all__ == sorted(module.__all__)
+        assert all(getattr(module, name) is not None for name in module.__all__)
+    assert {
+        "ContextProcessPoolExecutor",
+        "ContextThreadPoolExecutor",
+        "FlowtracePropagator",
+        "bind",
+        "extract",
+        "inject",
+    } <= set(ft.__all__)
+    assert ft.inject is inject
+    assert ft.extract is extract
+
+
+def test_email_message_headers_combine_repeated_fields() -> None:
+    """http.client / email headers: repeated baggage fields are combined, names any case."""
+    from email.message import Message
+
+    message = Message()
+    message["Baggage"] = "flowtrace.tenant=acme"
+    message["baggage"] = "flowtrace.user=u-1"
+    message["Traceparent"] = TP
+    assert extract(message) == ft.FlowContext(tenant="acme", user="u-1")
+    assert remote_span_context(message) is not None
+    message["BAGGAGE"] = "flowtrace.tenant=evil"
+    with pytest.raises(ContextPropagationError, match="more than once"):
+        extract(message)
+
+
+def test_werkzeug_headers_are_read_with_every_field() -> None:
+    """Flask/werkzeug Headers (not a Mapping) work; a second baggage field is not ignored."""
+    datastructures = pytest.importorskip("werkzeug.datastructures")
+    headers = datastructures.Headers(
+        [("Baggage", "flowtrace.tenant=acme"), ("baggage", "flowtrace.tenant=evil")]
+    )
+    with pytest.raises(ContextPropagationError, match="more than once"):
+        extract(headers)
+    single = datastructures.Headers([("BAGGAGE", "flowtrace.tenant=acme")])
+    assert extract(single).tenant == "acme"
+
+
+def test_case_insensitive_mappings_are_not_read_twice() -> None:
+    """requests' CaseInsensitiveDict: one 'Baggage' field is one field, not a duplicate."""
+    structures = pytest.importorskip("requests.structures")
+    headers = structures.CaseInsensitiveDict({"Baggage": "flowtrace.tenant=acme"})
+    assert extract(headers) == ft.FlowContext(tenant="acme")
+    with ft.context(tenant="acme", user="u-1"):
+        inject(headers)
+    assert dict(headers) == {"baggage": "flowtrace.tenant=acme,flowtrace.user=u-1"}
+
+
+def test_inject_merges_into_werkzeug_headers() -> None:
+    """Foreign members already in a werkzeug Headers carrier are kept."""
+    datastructures = pytest.importorskip("werkzeug.datastructures")
+    headers = datastructures.Headers([("Baggage", "vendor=1")])
+    with ft.context(tenant="acme"):
+        inject(headers)
+    assert headers.getlist("baggage") == ["flowtrace.tenant=acme,vendor=1"]

@@ -7,6 +7,9 @@ from urllib.parse import quote
 
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
+from opentelemetry import baggage
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext
 
 import flowtrace as ft
@@ -176,3 +179,20 @@ def test_values_flowcontext_refuses_are_refused_from_a_carrier(value: str) -> No
         except ContextPropagationError:
             return
         raise AssertionError("an invalid value was extracted")
+
+
+@SETTINGS
+@given(flow_contexts(long_runs=False))
+def test_otel_baggage_propagator_reads_our_scalar_values(ctx: ft.FlowContext) -> None:
+    """OTel's own W3CBaggagePropagator decodes our scalar members to the same strings.
+
+    (OTel strips surrounding whitespace from values, so such values are excluded.)
+    """
+    try:
+        headers = inject({}, ctx)
+    except ContextPropagationError:
+        assume(False)
+    scalars = {f"flowtrace.{n}": getattr(ctx, n) for n in FIELDS if getattr(ctx, n) is not None}
+    assume(all(v == v.strip() for v in scalars.values()))
+    otel = baggage.get_all(W3CBaggagePropagator().extract(headers, context=Context()))
+    assert {k: v for k, v in otel.items() if k in scalars} == scalars

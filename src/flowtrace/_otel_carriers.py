@@ -18,7 +18,7 @@ W3C_KEYS: Final = frozenset({"baggage", "traceparent", "tracestate"})
 decoded: dict[str, FlowContext] = {}
 
 
-def extract(carrier: Mapping[str, Any]) -> FlowContext:
+def extract(carrier: Any) -> FlowContext:
     """``flowtrace.extract(carrier)``, memoizing the (pure) parse of each baggage header.
 
     Messages of one tenant/user carry the same baggage string, so consumers parse each
@@ -46,12 +46,16 @@ def extract(carrier: Mapping[str, Any]) -> FlowContext:
     return ctx
 
 
-def remote_parent(carrier: Mapping[str, Any] | None) -> Any:
+def remote_parent(carrier: Any) -> Any:
+    """The producer's span context for a span link, or ``None`` (also when malformed).
+
+    Only used for tracing: the flow context itself was already extracted (strictly).
+    """
     if carrier is None:
         return None
     try:
         return remote_span_context(carrier)
-    except ContextPropagationError:
+    except (ContextPropagationError, TypeError):
         return None
 
 

@@ -55,15 +55,9 @@ class ConsumerSpec:
         else:
             raw = headers(*args, **kwargs)  # type: ignore[operator]
         try:
-            if not raw:
-                ctx = EMPTY
-            elif type(raw) is dict or isinstance(raw, Mapping):
-                ctx = extract(raw)
-            else:
-                raise ContextPropagationError(
-                    f"consumer {self.name!r}: message headers must be a mapping, "
-                    f"got {type(raw).__name__}"
-                )
+            # Mappings and multi-value header objects (werkzeug, multidict...) alike;
+            # anything else is a coding error (TypeError from the parser).
+            ctx = extract(raw) if raw else EMPTY
         except ContextPropagationError as exc:
             return self._refuse(EMPTY, "malformed_headers", exc)
         tenant = ctx[0]
@@ -136,7 +130,7 @@ class ConsumerSpec:
             raw = self.carrier(args, kwargs)
         except TypeError:
             raw = None
-        remote = remote_parent(raw) if raw and isinstance(raw, Mapping) else None
+        remote = remote_parent(raw) if raw else None
         return Context(), ((Link(remote),) if remote is not None else ())
 
 
