@@ -226,3 +226,15 @@ def test_isolation_needs_two_tenants() -> None:
     """Fewer than two distinct tenants is a usage error."""
     with pytest.raises(ValueError, match="two distinct"):
         assert_tenant_isolation(lambda run: None, tenants=("a", "a"))
+
+
+def test_capture_leaves_a_configured_provider_intact(tmp_path: Any) -> None:
+    """Capturing inside a configured process swaps the provider back unharmed."""
+    configured = ft.configure(spans_file=tmp_path / "spans.jsonl").tracer_provider
+    with Capture() as capture:
+        ft.handler("captured")(lambda: None)()
+    assert ft.settings().tracer_provider is configured
+    ft.handler("exported")(lambda: None)()
+    configured.force_flush()
+    assert [s.name for s in capture.spans()] == ["captured"]
+    assert "exported" in (tmp_path / "spans.jsonl").read_text()
