@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 
 import flowtrace as ft
@@ -791,3 +793,37 @@ def test_consumer_reads_multi_value_header_objects() -> None:
         meta = headers
 
     assert on_message(Envelope()) == "u-1"
+
+
+# --- memoization is invisible: property test -------------------------------------------
+
+_values = st.sampled_from(["acme", "globex", "initech", None])
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls=st.lists(st.tuples(_values, _values, _values), min_size=1, max_size=12))
+def test_memoized_handler_equals_direct_derivation(
+    calls: list[tuple[str | None, str | None, str | None]],
+) -> None:
+    """Whatever the call sequence, a handler's context equals a fresh derivation (or error)."""
+
+    @ft.handler(tenant=lambda t, u: t, user=lambda t, u: u)
+    def serve(tenant: str | None, user: str | None) -> ft.FlowContext:
+        return ft.current()
+
+    for outer, tenant, user in calls:
+        scope = ft.context(tenant=outer) if outer is not None else ft.context()
+        with scope:
+            expected: ft.FlowContext | type[Exception]
+            try:
+                with ft.context(tenant=tenant, user=user) as direct:
+                    expected = direct
+            except ft.FlowtraceError as exc:
+                expected = type(exc)
+            if tenant is None:
+                expected = ft.MissingTenantError
+            try:
+                got: ft.FlowContext | type[Exception] = serve(tenant, user)
+            except ft.FlowtraceError as exc:
+                got = type(exc)
+            assert got == expected

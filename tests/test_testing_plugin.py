@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 
 import flowtrace as ft
 from flowtrace._tracing import get_tracer
@@ -134,6 +135,7 @@ def test_isolation_catches_a_cache_keyed_without_tenant(flowtrace_capture: Captu
         if user_id not in cache:  # BUG: the key lacks the tenant
             cache[user_id] = stored_name
         name = cache[user_id]
+        trace.get_current_span().set_attribute("profile.name", name)
         log.info("serving profile of %s", name)
         return name
 
@@ -144,6 +146,7 @@ def test_isolation_catches_a_cache_keyed_without_tenant(flowtrace_capture: Captu
         assert_tenant_isolation(code_path, capture=flowtrace_capture)
     message = str(failure.value)
     assert "LEAK: log record" in message
+    assert "LEAK: span 'profile.get' captured under 'tenant-b'" in message
     assert "captured under 'tenant-b' contains the canary of tenant 'tenant-a'" in message
 
 
