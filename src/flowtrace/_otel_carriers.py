@@ -25,18 +25,16 @@ def extract(carrier: Any) -> FlowContext:
     distinct header once. Exactly ``extract``: same header lookup, same decoder, and
     errors are never memoized.
     """
+    header: Any = None
     if type(carrier) is dict and carrier.keys() <= W3C_KEYS:
         # Only W3C keys, so no other spelling of "baggage" to combine: read it directly.
         header = carrier.get(BAGGAGE_HEADER)
         if header is None:
             return EMPTY
-        if type(header) is str:
-            hit = decoded.get(header)
-            if hit is not None:
-                return hit
-    header = _baggage_header(carrier, BAGGAGE_HEADER, None)
-    if header is None:
-        return EMPTY
+    if type(header) is not str:  # other carriers, bytes or lists: the full lookup
+        header = _baggage_header(carrier, BAGGAGE_HEADER, None)
+        if header is None:
+            return EMPTY
     ctx = decoded.get(header)
     if ctx is None:
         ctx = _decode_baggage(header)
