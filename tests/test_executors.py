@@ -259,3 +259,15 @@ def test_bind_runs_a_coroutine_function_in_the_bound_context() -> None:
             return seen, ft.current().tenant, ft.current().user
 
     assert asyncio.run(main()) == ("acme", "globex", None)
+
+
+def _reason_in_worker() -> str | None:
+    return ft.cross_tenant_reason()
+
+
+def test_cross_tenant_privilege_stays_in_the_process(process_pool: Any) -> None:
+    """A thread task keeps the submitter's cross_tenant scope; a worker process does not."""
+    with ft.cross_tenant(reason="report"):
+        with ft.ContextThreadPoolExecutor(max_workers=1) as pool:
+            assert pool.submit(_reason_in_worker).result() == "report"
+        assert process_pool.submit(_reason_in_worker).result(timeout=120) is None

@@ -606,3 +606,49 @@ def test_inject_merges_into_werkzeug_headers() -> None:
     with ft.context(tenant="acme"):
         inject(headers)
     assert headers.getlist("baggage") == ["flowtrace.tenant=acme,vendor=1"]
+
+
+def test_round_trip_over_real_http_on_loopback() -> None:
+    """inject on a client, extract from http.server's own header object on 127.0.0.1."""
+    import json
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parent = remote_span_context(self.headers)
+            body = json.dumps(
+                {
+                    "context": extract(self.headers).to_dict(),
+                    "span_id": None if parent is None else parent.span_id,
+                    "ambient": ft.current().to_dict(),
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with ft.context(tenant="acme", user="ü,;"), TRACER.start_as_current_span("call") as span:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{server.server_port}/", headers=inject({})
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                seen = json.loads(response.read())
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert seen == {
+        "context": {"tenant": "acme", "user": "ü,;"},
+        "span_id": span.get_span_context().span_id,
+        "ambient": {},
+    }
