@@ -827,3 +827,65 @@ def test_memoized_handler_equals_direct_derivation(
             except ft.FlowtraceError as exc:
                 got = type(exc)
             assert got == expected
+
+
+# --- a handler behind a real HTTP server -------------------------------------------------
+
+
+def test_handler_behind_real_http_server(flowtrace_capture: Capture) -> None:
+    """Over loopback HTTP: tenant from the verified token; forged baggage tenant gets 403."""
+    import json
+    import urllib.error
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    tokens = {"token-acme": "acme"}  # what a verified credential maps to
+
+    class Server(BaseHTTPRequestHandler):
+        @ft.handler(
+            "GET /whoami",
+            tenant=lambda self: tokens.get(self.headers.get("Authorization", "")),
+            carrier=lambda self: self.headers,
+        )
+        def answer(self) -> None:
+            body = json.dumps(ft.current().to_dict()).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            try:
+                self.answer()
+            except (ft.TenantMismatchError, ft.MissingTenantError) as exc:
+                self.send_error(403, type(exc).__name__)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/whoami"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def call(token: str, **fields: str) -> tuple[int, str]:
+        with ft.context(**fields):
+            headers = ft.inject({"Authorization": token})
+        try:
+            with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.reason
+
+    try:
+        status, body = call("token-acme", tenant="acme", correlation_id="req-1")
+        assert (status, json.loads(body)) == (200, {"tenant": "acme", "correlation_id": "req-1"})
+        assert call("token-acme", tenant="globex") == (403, "TenantMismatchError")
+        assert call("stolen", tenant="acme") == (403, "MissingTenantError")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    (mismatch,) = flowtrace_capture.events(ft.EventKind.TENANT_MISMATCH)
+    assert mismatch.attributes["carrier_tenant"] == "globex"
