@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ..errors import ConfigError
+from . import _token
 from ._keys import DerivedKeys
 from ._stores import KeyringRecord
 
@@ -51,7 +52,7 @@ class CachePolicy:
 class Entry:
     """One cached DEK version with the keyring facts needed to authorize its use."""
 
-    __slots__ = ("keyring", "keys", "loaded_at", "uses", "version")
+    __slots__ = ("keyring", "keys", "loaded_at", "prefixes", "uses", "version")
 
     def __init__(
         self, keyring: KeyringRecord, version: int, keys: DerivedKeys, loaded_at: float
@@ -61,35 +62,48 @@ class Entry:
         self.keys = keys
         self.loaded_at = loaded_at
         self.uses = 0
+        # Header bytes 0..11 for each flags value (see docs/spec/token.md).
+        self.prefixes = tuple(
+            _token.pack_header(flags, keyring.dek_id, version, b"") for flags in range(4)
+        )
 
 
 class KeyCache:
-    """LRU map from a key (``(dek_id, version)`` or an active scope) to an :class:`Entry`."""
+    """Map from a key (``(dek_id, version)`` or an active scope) to an :class:`Entry`.
+
+    Beyond ``max_entries`` the entry loaded longest ago is dropped first.
+    """
 
     def __init__(self, policy: CachePolicy, clock: Callable[[], float]) -> None:
         self._policy = policy
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
+        self._max_age = policy.max_age
+        self._max_uses = policy.max_uses
+        self._stale_limit = policy.max_age + policy.stale_grace
 
-    def get(self, key: Hashable, *, stale_ok: bool = False) -> Entry | None:
-        """A usable entry (counting one use), or ``None``. ``stale_ok`` allows the grace."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            limit = self._policy.max_age + (self._policy.stale_grace if stale_ok else 0.0)
-            if self._clock() - entry.loaded_at >= limit or entry.uses >= self._policy.max_uses:
-                return None
-            entry.uses += 1
-            self._entries.move_to_end(key)
-            return entry
+    def get(self, key: Hashable, now: float, *, stale_ok: bool = False) -> Entry | None:
+        """A usable entry (counting one use), or ``None``. ``stale_ok`` allows the grace.
+
+        Lock-free on purpose (the hot path): under concurrent use ``uses`` may undercount
+        by a few, so ``max_uses`` is approximate by at most the number of threads.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if now - entry.loaded_at >= (self._stale_limit if stale_ok else self._max_age) or (
+            entry.uses >= self._max_uses
+        ):
+            return None
+        entry.uses += 1
+        return entry
 
     def put(self, key: Hashable, entry: Entry) -> None:
-        """Insert ``entry``, dropping the least recently used beyond ``max_entries``."""
+        """Insert ``entry``, dropping the oldest loaded beyond ``max_entries``."""
         with self._lock:
+            self._entries.pop(key, None)
             self._entries[key] = entry
-            self._entries.move_to_end(key)
             while len(self._entries) > self._policy.max_entries:
                 self._entries.popitem(last=False)
 

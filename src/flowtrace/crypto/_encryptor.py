@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import _observe
 from ..context import current, require_tenant
 from ..errors import CryptoError, InvalidContextValueError, MissingSubjectError
 from . import _token
 from ._events import report_decrypt
-from ._keys import open_token, seal
+from ._keys import open_token, seal, seal_prefixed
 from ._record import decrypt_record, encrypt_record
 from ._vault import KeyVault, ShredReceipt
 
@@ -124,18 +125,14 @@ class FieldEncryptor:
         deterministic: bool,
     ) -> str:
         tenant = require_tenant()
-        field = _check_field(field)
-        entry = self._vault.encryption_key(tenant, self._subject(subject))
-        raw = seal(
-            entry.keys,
-            dek_id=entry.keyring.dek_id,
-            dek_version=entry.version,
-            tenant=tenant,
-            field=field,
-            context=context,
-            plaintext=payload,
-            flags=flags | (_token.FLAG_DETERMINISTIC if deterministic else 0),
-        )
+        if type(field) is not str or not field:
+            _check_field(field)
+        if subject is not None or self._subject_keys:
+            subject = self._subject(subject)
+        entry = self._vault.encryption_key(tenant, subject)
+        if deterministic:
+            flags |= _token.FLAG_DETERMINISTIC
+        raw = seal_prefixed(entry.keys, entry.prefixes[flags], tenant, field, context, payload)
         return _token.encode_text(raw)
 
     def decrypt(
@@ -181,11 +178,12 @@ class FieldEncryptor:
         hit: bool | None = None
         try:
             tenant = require_tenant()
-            field = _check_field(field)
+            if type(field) is not str or not field:
+                _check_field(field)
             parsed = _token.parse(_token.decode_text(token))
-            entry, hit = self._vault.decryption_key(parsed.dek_id, parsed.dek_version, tenant)
+            entry, hit = self._vault.decryption_key(parsed[1], parsed[2], tenant)
             subject = entry.keyring.subject
-            payload = open_token(entry.keys, parsed, tenant=tenant, field=field, context=context)
+            payload = open_token(entry.keys, parsed, tenant, field, context)
         except Exception as exc:
             report_decrypt(
                 tenant=tenant,
@@ -198,16 +196,17 @@ class FieldEncryptor:
                 cache_hit=hit,
             )
             raise
-        report_decrypt(
-            tenant=tenant,
-            subject=subject,
-            field=field,
-            key_id=parsed.dek_id,
-            key_version=parsed.dek_version,
-            reason=reason,
-            error=None,
-            cache_hit=hit,
-        )
+        if _observe._observers:
+            report_decrypt(
+                tenant=tenant,
+                subject=subject,
+                field=field,
+                key_id=parsed.dek_id,
+                key_version=parsed.dek_version,
+                reason=reason,
+                error=None,
+                cache_hit=hit,
+            )
         return payload, parsed.flags
 
     # --- lifecycle -------------------------------------------------------------------------

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import threading
 from collections.abc import Mapping
 from typing import Final
+
+from os import urandom as _urandom
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from ..errors import TamperedTokenError, WrongFieldError
 from . import _token
 
-__all__ = ["DEK_SIZE", "DerivedKeys", "open_token", "seal"]
+__all__ = ["DEK_SIZE", "DerivedKeys", "open_token", "seal", "seal_prefixed"]
 
 DEK_SIZE: Final = 32
 _L_GCM: Final = b"flowtrace/token/v1/aes-256-gcm"
@@ -93,26 +94,39 @@ def seal(
     nonce: bytes | None = None,
 ) -> bytes:
     """Token bytes for ``plaintext``. ``nonce`` is for test vectors only (random otherwise)."""
-    header = _token.pack_header(flags, dek_id, dek_version, keys.field_tag(field))
+    prefix = _token.pack_header(flags, dek_id, dek_version, b"")
+    return seal_prefixed(keys, prefix, tenant, field, context, plaintext, nonce)
+
+
+def seal_prefixed(
+    keys: DerivedKeys,
+    prefix: bytes,
+    tenant: str,
+    field: str,
+    context: Mapping[str, str] | None,
+    plaintext: bytes,
+    nonce: bytes | None = None,
+) -> bytes:
+    """:func:`seal` given the first 12 header bytes (version, flags, DEK id and version)."""
+    header = prefix + (keys._field_tags.get(field) or keys.field_tag(field))
     aad = _token.associated_data(header, tenant, field, context)
-    if flags & _token.FLAG_DETERMINISTIC:
+    if prefix[1] & _token.FLAG_DETERMINISTIC:
         # AES-SIV input is 0x00 || plaintext (the primitive refuses empty input).
         return header + keys.commitment + keys.siv.encrypt(b"\x00" + plaintext, [aad])
     if nonce is None:
-        nonce = os.urandom(_token.NONCE_SIZE)
+        nonce = _urandom(_token.NONCE_SIZE)
     return header + keys.commitment + nonce + keys.gcm.encrypt(nonce, plaintext, aad)
 
 
 def open_token(
     keys: DerivedKeys,
     parsed: _token.Header,
-    *,
     tenant: str,
     field: str,
     context: Mapping[str, str] | None,
 ) -> bytes:
     """Plaintext of a parsed token whose DEK is ``keys``; raises a typed error otherwise."""
-    if parsed.field_tag != keys.field_tag(field):
+    if parsed.field_tag != (keys._field_tags.get(field) or keys.field_tag(field)):
         raise WrongFieldError(
             f"this token was not produced for field {field!r}; pass the field it was "
             "encrypted for (tokens cannot be moved between fields)"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import binascii
 import struct
-from base64 import b64decode, urlsafe_b64encode
+from binascii import a2b_base64, b2a_base64
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
@@ -57,16 +57,20 @@ COMMITMENT_SIZE: Final = 16
 NONCE_SIZE: Final = 12
 TAG_SIZE: Final = 16
 MAX_DEK_VERSION: Final = 0xFFFF
-_HEADER: Final = struct.Struct(">BB8sH2s")
+_PREFIX: Final = struct.Struct(">BB8sH")
 _U16: Final = struct.Struct(">H")
 _MIN_RANDOMIZED: Final = HEADER_SIZE + COMMITMENT_SIZE + NONCE_SIZE + TAG_SIZE
 _MIN_DETERMINISTIC: Final = HEADER_SIZE + COMMITMENT_SIZE + TAG_SIZE + 1  # 0x00 pad byte
+_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+# '+' and '/' must not be accepted: map them to '*', which strict a2b_base64 rejects.
+_FROM_URLSAFE: Final = bytes.maketrans(b"-_+/", b"+/**")
+_PADDING: Final = (b"", b"", b"==", b"=")
 MAX_TOKEN_CHARS: Final = 16 * 1024 * 1024
 """Longest text token accepted (16 MiB); longer input is refused before decoding."""
 
 
 class Header(NamedTuple):
-    """The parsed, unauthenticated header of a token."""
+    """The parsed, unauthenticated parts of a token."""
 
     flags: int
     dek_id: bytes
@@ -81,14 +85,20 @@ class Header(NamedTuple):
     """Ciphertext and tag."""
 
 
+_make = Header._make
+
+
 def pack_header(flags: int, dek_id: bytes, dek_version: int, field_tag: bytes) -> bytes:
-    """The 14 header bytes."""
-    return _HEADER.pack(VERSION, flags, dek_id, dek_version, field_tag)
+    """The 14 header bytes (12 when ``field_tag`` is empty: a prefix to add a tag to)."""
+    return _PREFIX.pack(VERSION, flags, dek_id, dek_version) + field_tag
 
 
 def parse(raw: bytes) -> Header:
-    """Split token bytes into their parts; raises a :class:`TokenError` subclass if malformed."""
-    if len(raw) < 1:
+    """Split token bytes into their parts; raises a :class:`TokenError` subclass if malformed.
+
+    The offsets are fixed by docs/spec/token.md and sliced directly (this is the hot path).
+    """
+    if not raw:
         raise MalformedTokenError("empty token: expected a flowtrace field token")
     if raw[0] != VERSION:
         raise UnsupportedTokenVersionError(
@@ -100,60 +110,54 @@ def parse(raw: bytes) -> Header:
             f"token is truncated: {len(raw)} bytes, a version-1 token has at least "
             f"{_MIN_DETERMINISTIC}"
         )
-    _, flags, dek_id, dek_version, field_tag = _HEADER.unpack_from(raw)
+    flags = raw[1]
     if flags & ~_KNOWN_FLAGS:
         raise MalformedTokenError(f"token has unknown flag bits 0x{flags:02x}")
+    dek_version = (raw[10] << 8) | raw[11]
     if dek_version == 0:
         raise MalformedTokenError("token names DEK version 0; versions start at 1")
-    commit_end = HEADER_SIZE + COMMITMENT_SIZE
     if flags & FLAG_DETERMINISTIC:
-        nonce = b""
-        body_start = commit_end
-    else:
-        if len(raw) < _MIN_RANDOMIZED:
-            raise MalformedTokenError(
-                f"token is truncated: {len(raw)} bytes, a randomized version-1 token has at "
-                f"least {_MIN_RANDOMIZED}"
-            )
-        body_start = commit_end + NONCE_SIZE
-        nonce = raw[commit_end:body_start]
-    return Header(
-        flags,
-        dek_id,
-        dek_version,
-        field_tag,
-        raw[HEADER_SIZE:commit_end],
-        nonce,
-        raw[:HEADER_SIZE],
-        raw[body_start:],
+        return _make(
+            (flags, raw[2:10], dek_version, raw[12:14], raw[14:30], b"", raw[:14], raw[30:])
+        )
+    if len(raw) < _MIN_RANDOMIZED:
+        raise MalformedTokenError(
+            f"token is truncated: {len(raw)} bytes, a randomized version-1 token has at "
+            f"least {_MIN_RANDOMIZED}"
+        )
+    return _make(
+        (flags, raw[2:10], dek_version, raw[12:14], raw[14:30], raw[30:42], raw[:14], raw[42:])
     )
 
 
 def encode_text(raw: bytes) -> str:
     """Unpadded base64url text form of token bytes."""
-    return urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def decode_text(token: object) -> bytes:
     """Token bytes from the text form; only canonical unpadded base64url is accepted."""
-    if not isinstance(token, str):
+    if type(token) is not str:
         raise MalformedTokenError(
             f"a flowtrace token is a str, got {type(token).__name__}; pass the stored text"
         )
-    if len(token) > MAX_TOKEN_CHARS:
-        raise MalformedTokenError(f"token is {len(token)} characters; the limit is {MAX_TOKEN_CHARS}")
-    if len(token) % 4 == 1:
-        raise MalformedTokenError("token text has an impossible length for base64url")
+    size = len(token)
+    if size > MAX_TOKEN_CHARS:
+        raise MalformedTokenError(f"token is {size} characters; the limit is {MAX_TOKEN_CHARS}")
+    if size % 4 == 1 or not token.isascii():
+        raise MalformedTokenError(
+            "token is not unpadded base64url text (impossible length or non-ASCII characters)"
+        )
+    text = token.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[size % 4]
     try:
-        text = token.encode("ascii")
-        raw = b64decode(text + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (UnicodeEncodeError, binascii.Error, ValueError):
+        raw = a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
         raise MalformedTokenError(
             "token is not unpadded base64url text: not a flowtrace token, or it was cut "
             "or edited"
         ) from None
-    # Reject non-canonical encodings (non-zero unused bits): one token, one spelling.
-    if urlsafe_b64encode(raw).rstrip(b"=") != text:
+    # One token, one spelling: reject non-zero unused bits in the last character.
+    if b2a_base64(raw, newline=False) != text:
         raise MalformedTokenError("token text is not canonical base64url (edited characters)")
     return raw
 
@@ -165,26 +169,40 @@ def _lp(value: str, what: str) -> bytes:
     return _U16.pack(len(data)) + data
 
 
+_SUFFIXES: dict[tuple[str, str], bytes] = {}
+_MAX_SUFFIXES: Final = 4096
+
+
 def associated_data(
     header_bytes: bytes, tenant: str, field: str, context: Mapping[str, str] | None
 ) -> bytes:
-    """AAD = header || lp(tenant) || lp(field) || u16(n) || sorted lp(key) lp(value) pairs."""
-    parts = [header_bytes, _lp(tenant, "tenant"), _lp(field, "field")]
-    if context:
-        if len(context) > 0xFFFF:
-            raise InvalidContextValueError("context", "has more than 65535 entries")
-        items = []
-        for key, value in context.items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise InvalidContextValueError(
-                    "context", "encryption context keys and values must be str"
-                )
-            items.append((key.encode("utf-8", "surrogatepass"), key, value))
-        items.sort()
-        parts.append(_U16.pack(len(items)))
-        for _, key, value in items:
-            parts.append(_lp(key, "context key"))
-            parts.append(_lp(value, "context value"))
-    else:
-        parts.append(b"\x00\x00")
+    """AAD = header || lp(tenant) || lp(field) || u16(n) || n sorted (lp(key) || lp(value)).
+
+    ``lp(s)`` is the uint16 big-endian length of UTF-8 ``s`` followed by those bytes; pairs
+    are sorted by the UTF-8 bytes of their key. No context is the same as an empty one.
+    """
+    if not context:
+        suffix = _SUFFIXES.get((tenant, field))
+        if suffix is None:
+            suffix = _lp(tenant, "tenant") + _lp(field, "field") + b"\x00\x00"
+            if len(_SUFFIXES) >= _MAX_SUFFIXES:
+                _SUFFIXES.clear()
+            _SUFFIXES[(tenant, field)] = suffix
+        return header_bytes + suffix
+    if not isinstance(context, Mapping):
+        raise InvalidContextValueError("context", "must be a mapping of str to str")
+    if len(context) > 0xFFFF:
+        raise InvalidContextValueError("context", "has more than 65535 entries")
+    items = []
+    for key, value in context.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidContextValueError(
+                "context", "encryption context keys and values must be str"
+            )
+        items.append((key.encode("utf-8", "surrogatepass"), key, value))
+    items.sort()
+    parts = [header_bytes, _lp(tenant, "tenant"), _lp(field, "field"), _U16.pack(len(items))]
+    for _, key, value in items:
+        parts.append(_lp(key, "context key"))
+        parts.append(_lp(value, "context value"))
     return b"".join(parts)

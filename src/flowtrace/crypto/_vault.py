@@ -132,8 +132,6 @@ class KeyVault:
     # --- cache coherence across processes -------------------------------------------------
 
     def _revalidate(self) -> None:
-        if self._clock() < self._next_check:
-            return
         with self._lock:
             if self._clock() < self._next_check:
                 return
@@ -145,8 +143,6 @@ class KeyVault:
 
     def refresh(self) -> None:
         """Poll the change log now (instead of waiting up to ``revalidate_interval``)."""
-        with self._lock:
-            self._next_check = self._clock()
         self._revalidate()
 
     # --- provider calls ------------------------------------------------------------------
@@ -174,15 +170,17 @@ class KeyVault:
 
     def encryption_key(self, tenant: str, subject: str | None = None) -> Entry:
         """The newest DEK of the scope (created on first use). Internal to FieldEncryptor."""
-        self._revalidate()
+        now = self._clock()
+        if now >= self._next_check:
+            self._revalidate()
         scope = ("active", tenant, subject)
-        entry = self._cache.get(scope)
+        entry = self._cache.get(scope, now)
         if entry is not None:
             return entry
         try:
             return self._flights.run(scope, lambda: self._load_active(tenant, subject))
         except KeyProviderUnavailable:
-            stale = self._cache.get(scope, stale_ok=True)
+            stale = self._cache.get(scope, self._clock(), stale_ok=True)
             if stale is not None:
                 return stale
             raise
@@ -219,7 +217,7 @@ class KeyVault:
 
     def _cached_or_unwrap(self, keyring: KeyringRecord, record: DekRecord) -> Entry:
         key = (record.dek_id, record.version)
-        entry = self._cache.get(key)
+        entry = self._cache.get(key, self._clock())
         if entry is None:
             entry = self._unwrap(keyring, record)
             self._cache.put(key, entry)
@@ -232,9 +230,11 @@ class KeyVault:
 
         Raises UnknownKeyError, WrongTenantError, KeyDestroyedError or KeyRetiredError.
         """
-        self._revalidate()
+        now = self._clock()
+        if now >= self._next_check:
+            self._revalidate()
         key = (dek_id, version)
-        entry = self._cache.get(key)
+        entry = self._cache.get(key, now)
         hit = entry is not None
         if entry is None:
             entry = self._flights.run(key, lambda: self._load(dek_id, version, tenant))

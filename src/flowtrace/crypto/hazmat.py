@@ -60,4 +60,4 @@ def open_token_with_key(
 ) -> bytes:
     """The plaintext of a version-1 text token under the raw ``dek`` (no DEK-id check)."""
     parsed = _token.parse(_token.decode_text(token))
-    return open_token(DerivedKeys(dek), parsed, tenant=tenant, field=field, context=context)
+    return open_token(DerivedKeys(dek), parsed, tenant, field, context)
