@@ -126,14 +126,14 @@ def open_token(
     context: Mapping[str, str] | None,
 ) -> bytes:
     """Plaintext of a parsed token whose DEK is ``keys``; raises a typed error otherwise."""
+    if not hmac.compare_digest(parsed.commitment, keys.commitment):
+        raise TamperedTokenError(
+            "token key commitment does not match its data key: the token was edited"
+        )
     if parsed.field_tag != (keys._field_tags.get(field) or keys.field_tag(field)):
         raise WrongFieldError(
             f"this token was not produced for field {field!r}; pass the field it was "
             "encrypted for (tokens cannot be moved between fields)"
-        )
-    if not hmac.compare_digest(parsed.commitment, keys.commitment):
-        raise TamperedTokenError(
-            "token key commitment does not match its data key: the token was edited"
         )
     aad = _token.associated_data(parsed.header_bytes, tenant, field, context)
     try:
