@@ -61,7 +61,7 @@ class Entry:
         self.version = version
         self.keys = keys
         self.loaded_at = loaded_at
-        self.uses = 0
+        self.uses = 1  # the use that loaded it
         # Header bytes 0..11 for each flags value (see docs/spec/token.md).
         self.prefixes = tuple(
             _token.pack_header(flags, keyring.dek_id, version, b"") for flags in range(4)
