@@ -41,8 +41,13 @@ def _reader(conn: Connection, kind: str, location: str, kek: bytes, fake_clock: 
     """Child process: a vault on the shared store answering decrypt/advance commands."""
     now = [1000.0]
     clock = (lambda: now[0]) if fake_clock else time.monotonic
-    vault = KeyVault(LocalKeyProvider({"k": kek}), _open_store(kind, location), kek_id="k",
-                     cache=CachePolicy(revalidate_interval=INTERVAL), clock=clock)
+    vault = KeyVault(
+        LocalKeyProvider({"k": kek}),
+        _open_store(kind, location),
+        kek_id="k",
+        cache=CachePolicy(revalidate_interval=INTERVAL),
+        clock=clock,
+    )
     enc = FieldEncryptor(vault)
     conn.send(("ready", os.getpid()))
     with flowtrace.context(tenant="acme"):
@@ -101,8 +106,9 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
 
 
 def _writer(kind: str, location: str, kek: bytes) -> FieldEncryptor:
-    return FieldEncryptor(KeyVault(LocalKeyProvider({"k": kek}), _open_store(kind, location),
-                                   kek_id="k"))
+    return FieldEncryptor(
+        KeyVault(LocalKeyProvider({"k": kek}), _open_store(kind, location), kek_id="k")
+    )
 
 
 def test_shred_reaches_another_process_exactly_at_the_bound(shared: tuple[str, str]) -> None:

@@ -82,8 +82,7 @@ def test_keyring_file_refuses_missing_or_wrong_master_key(
     path = tmp_path / "keyring.json"
     with pytest.raises(ConfigError, match="FLOWTRACE_MASTER_KEY"):
         LocalKeyProvider.open_keyring(path)
-    LocalKeyProvider.open_keyring(path, master_key=LocalKeyProvider.new_master_key(),
-                                  create=["k"])
+    LocalKeyProvider.open_keyring(path, master_key=LocalKeyProvider.new_master_key(), create=["k"])
     with pytest.raises(ConfigError, match="does not open"):
         LocalKeyProvider.open_keyring(path, master_key=LocalKeyProvider.new_master_key())
     with pytest.raises(ConfigError, match="32 bytes"):
@@ -144,15 +143,21 @@ def test_aws_kms_outage_fails_closed_and_recovers(kms: tuple[Any, str], tmp_path
 
     client.meta.events.register("before-send.kms", unreachable)
     sleeps: list[float] = []
-    vault = KeyVault(AwsKmsKeyProvider(client), SqliteVaultStore(tmp_path / "keys.db"),
-                     kek_id=key_id, retry=RetryPolicy(attempts=3, sleep=sleeps.append))
+    vault = KeyVault(
+        AwsKmsKeyProvider(client),
+        SqliteVaultStore(tmp_path / "keys.db"),
+        kek_id=key_id,
+        retry=RetryPolicy(attempts=3, sleep=sleeps.append),
+    )
     enc = FieldEncryptor(vault)
     db = sqlite3.connect(tmp_path / "app.db")
     db.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT)")
 
     def save(email: str) -> None:
         with flowtrace.context(tenant="acme"):
-            db.execute("INSERT INTO people (email) VALUES (?)", (enc.encrypt(email, field="email"),))
+            db.execute(
+                "INSERT INTO people (email) VALUES (?)", (enc.encrypt(email, field="email"),)
+            )
         db.commit()
 
     with pytest.raises(KeyProviderUnavailable, match="after 3 attempts"):
@@ -196,9 +201,13 @@ def test_retries_back_off_then_raise_then_recover() -> None:
 def test_encrypt_uses_a_cached_key_until_its_hard_limit_then_fails_closed() -> None:
     """During an outage encrypt keeps the expired active key for stale_grace, no longer."""
     flaky, clock = FlakyProvider(LocalKeyProvider.generate("k")), Clock()
-    vault = KeyVault(flaky, kek_id="k", clock=clock,
-                     cache=CachePolicy(max_age=60, stale_grace=30),
-                     retry=RetryPolicy(attempts=1))
+    vault = KeyVault(
+        flaky,
+        kek_id="k",
+        clock=clock,
+        cache=CachePolicy(max_age=60, stale_grace=30),
+        retry=RetryPolicy(attempts=1),
+    )
     enc = FieldEncryptor(vault)
     with flowtrace.context(tenant="acme"):
         first = enc.encrypt("a", field="f")
@@ -215,11 +224,16 @@ def test_encrypt_uses_a_cached_key_until_its_hard_limit_then_fails_closed() -> N
 def test_decrypt_of_an_uncached_key_during_an_outage_is_typed() -> None:
     """A decrypt that needs the KMS while it is down raises KeyProviderUnavailable."""
     flaky = FlakyProvider(LocalKeyProvider.generate("k"))
-    enc = FieldEncryptor(KeyVault(flaky, kek_id="k", retry=RetryPolicy(attempts=2, sleep=lambda s: None)))
+    enc = FieldEncryptor(
+        KeyVault(flaky, kek_id="k", retry=RetryPolicy(attempts=2, sleep=lambda s: None))
+    )
     with flowtrace.context(tenant="acme"):
         token = enc.encrypt("v", field="f")
-    reader = FieldEncryptor(KeyVault(flaky, enc.vault.store, kek_id="k",
-                                     retry=RetryPolicy(attempts=2, sleep=lambda s: None)))
+    reader = FieldEncryptor(
+        KeyVault(
+            flaky, enc.vault.store, kek_id="k", retry=RetryPolicy(attempts=2, sleep=lambda s: None)
+        )
+    )
     flaky.down = True
     with flowtrace.context(tenant="acme"), pytest.raises(KeyProviderUnavailable):
         reader.decrypt(token, field="f")
@@ -231,8 +245,11 @@ def test_decrypt_of_an_uncached_key_during_an_outage_is_typed() -> None:
 def test_permanent_provider_errors_are_not_retried() -> None:
     """A refusal (e.g. unknown KEK) surfaces at once, without retries."""
     sleeps: list[float] = []
-    enc = FieldEncryptor(KeyVault(LocalKeyProvider.generate("k"), kek_id="missing",
-                                  retry=RetryPolicy(sleep=sleeps.append)))
+    enc = FieldEncryptor(
+        KeyVault(
+            LocalKeyProvider.generate("k"), kek_id="missing", retry=RetryPolicy(sleep=sleeps.append)
+        )
+    )
     with flowtrace.context(tenant="acme"), pytest.raises(UnknownKeyError):
         enc.encrypt("v", field="f")
     assert sleeps == []

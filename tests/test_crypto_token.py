@@ -42,9 +42,14 @@ def _spec_lp(text: str) -> bytes:
     return struct.pack(">H", len(data)) + data
 
 
-def _spec_open(dek: bytes, token: str, tenant: str, field: str, context: dict[str, str]) -> dict[str, Any]:
+def _spec_open(
+    dek: bytes, token: str, tenant: str, field: str, context: dict[str, str]
+) -> dict[str, Any]:
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    label = lambda name: hmac.new(dek, f"flowtrace/token/v1/{name}".encode(), hashlib.sha256).digest()  # noqa: E731
+
+    def label(name: str) -> bytes:
+        return hmac.new(dek, f"flowtrace/token/v1/{name}".encode(), hashlib.sha256).digest()
+
     version, flags, dek_id, dek_version, field_tag = struct.unpack(">BB8sH2s", raw[:14])
     assert version == 1
     assert field_tag == hmac.new(label("field-tag"), field.encode(), hashlib.sha256).digest()[:2]
@@ -59,8 +64,12 @@ def _spec_open(dek: bytes, token: str, tenant: str, field: str, context: dict[st
         plaintext = padded[1:]
     else:
         plaintext = AESGCM(label("aes-256-gcm")).decrypt(raw[30:42], raw[42:], aad)
-    return {"flags": flags, "dek_id": dek_id.hex(), "dek_version": dek_version,
-            "plaintext": plaintext.decode()}
+    return {
+        "flags": flags,
+        "dek_id": dek_id.hex(),
+        "dek_version": dek_version,
+        "plaintext": plaintext.decode(),
+    }
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
@@ -91,9 +100,12 @@ def test_vectors_are_reproduced_byte_for_byte(vector: dict[str, Any]) -> None:
         nonce=None if vector["deterministic"] else bytes.fromhex(VECTORS["nonce_hex"]),
     )
     assert token == vector["token"]
-    assert open_token_with_key(
-        DEK, token, tenant=vector["tenant"], field=vector["field"], context=vector["context"]
-    ) == vector["plaintext"].encode()
+    assert (
+        open_token_with_key(
+            DEK, token, tenant=vector["tenant"], field=vector["field"], context=vector["context"]
+        )
+        == vector["plaintext"].encode()
+    )
 
 
 def test_vector_overhead_is_at_most_60_bytes() -> None:
@@ -113,14 +125,18 @@ def encryptor() -> FieldEncryptor:
 
 FIELDS = st.text(min_size=1, max_size=20)
 CONTEXTS = st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3)
-HYPO = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+HYPO = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @HYPO
 @given(value=st.text(), field=FIELDS, context=CONTEXTS, deterministic=st.booleans())
 def test_any_value_round_trips(
-    encryptor: FieldEncryptor, value: str, field: str, context: dict[str, str],
+    encryptor: FieldEncryptor,
+    value: str,
+    field: str,
+    context: dict[str, str],
     deterministic: bool,
 ) -> None:
     """Every str (any field, context, mode) decrypts back to itself."""
@@ -149,8 +165,15 @@ def test_every_single_character_change_fails_typed(
 @given(value=st.binary(max_size=40), data=st.data())
 def test_every_single_byte_change_fails_typed(value: bytes, data: st.DataObject) -> None:
     """Changing any one byte of the binary token raises a CryptoError (raw-key level)."""
-    token = seal_with_key(DEK, dek_id=b"\x01" * 8, dek_version=1, tenant="t", field="f",
-                          plaintext=value, deterministic=data.draw(st.booleans()))
+    token = seal_with_key(
+        DEK,
+        dek_id=b"\x01" * 8,
+        dek_version=1,
+        tenant="t",
+        field="f",
+        plaintext=value,
+        deterministic=data.draw(st.booleans()),
+    )
     raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     index = data.draw(st.integers(0, len(raw) - 1))
     raw[index] ^= data.draw(st.integers(1, 255))
@@ -186,8 +209,12 @@ def test_tokens_never_decrypt_under_another_context(
 
 
 @HYPO
-@given(value=st.text(max_size=30), tenant=st.text(
-    alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=10))
+@given(
+    value=st.text(max_size=30),
+    tenant=st.text(
+        alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=10
+    ),
+)
 def test_tokens_never_decrypt_under_another_tenant(
     encryptor: FieldEncryptor, value: str, tenant: str
 ) -> None:
@@ -201,16 +228,18 @@ def test_tokens_never_decrypt_under_another_tenant(
 
 def test_raw_tenant_binding_holds_even_with_the_right_key() -> None:
     """Even holding the DEK, a token opened for another tenant fails authentication."""
-    token = seal_with_key(DEK, dek_id=b"\x02" * 8, dek_version=1, tenant="acme",
-                          field="f", plaintext=b"secret")
+    token = seal_with_key(
+        DEK, dek_id=b"\x02" * 8, dek_version=1, tenant="acme", field="f", plaintext=b"secret"
+    )
     with pytest.raises(TamperedTokenError):
         open_token_with_key(DEK, token, tenant="globex", field="f")
 
 
 def test_a_token_under_another_key_fails_key_commitment() -> None:
     """The commitment ties a token to its DEK: another DEK is refused before AES runs."""
-    token = seal_with_key(DEK, dek_id=b"\x02" * 8, dek_version=1, tenant="t", field="f",
-                          plaintext=b"x")
+    token = seal_with_key(
+        DEK, dek_id=b"\x02" * 8, dek_version=1, tenant="t", field="f", plaintext=b"x"
+    )
     with pytest.raises(TamperedTokenError, match="commitment"):
         open_token_with_key(bytes(32), token, tenant="t", field="f")
 

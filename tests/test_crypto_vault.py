@@ -95,9 +95,13 @@ def test_shredding_a_subject_destroys_only_that_subject(store: VaultStore) -> No
         bob = enc.encrypt("bob@example.com", field="email", subject="bob")
         receipt = enc.shred(subject="alice", reason="GDPR Art. 17 request #12")
         assert (receipt.tenant, receipt.subject, receipt.reason) == (
-            "acme", "alice", "GDPR Art. 17 request #12")
+            "acme",
+            "alice",
+            "GDPR Art. 17 request #12",
+        )
         assert [(k.key_id, k.subject, k.versions) for k in receipt.keys] == [
-            (enc.inspect(alice).key_id, "alice", (1, 2))]
+            (enc.inspect(alice).key_id, "alice", (1, 2))
+        ]
         assert abs(receipt.destroyed_at - time.time()) < 60
         for token in (alice, alice2):
             with pytest.raises(KeyDestroyedError, match="unrecoverable"):
@@ -134,8 +138,11 @@ def test_store_holds_data_keys_only_wrapped(store: VaultStore) -> None:
     with flowtrace.context(tenant="acme"):
         enc.encrypt("v", field="f")
     (record,) = list(store.all_versions())
-    context = {"flowtrace:tenant": "acme", "flowtrace:dek_id": record.dek_id.hex(),
-               "flowtrace:dek_version": "1"}
+    context = {
+        "flowtrace:tenant": "acme",
+        "flowtrace:dek_id": record.dek_id.hex(),
+        "flowtrace:dek_version": "1",
+    }
     dek = provider.unwrap_key("kek-1", record.wrapped, context)
     assert len(dek) == 32
     assert dek not in record.wrapped
@@ -185,7 +192,9 @@ class CountingProvider(LocalKeyProvider):
         self.delay = delay
         self._count_lock = threading.Lock()
 
-    def unwrap_key(self, kek_id: str, wrapped: bytes, encryption_context: Mapping[str, str]) -> bytes:
+    def unwrap_key(
+        self, kek_id: str, wrapped: bytes, encryption_context: Mapping[str, str]
+    ) -> bytes:
         with self._count_lock:
             self.unwraps += 1
         if self.delay:
@@ -268,11 +277,18 @@ def test_other_vault_sees_a_shred_within_the_revalidate_interval(tmp_path: Path)
     """A second vault on the same store serves its cache until the interval, then refuses."""
     kek = os.urandom(32)
     clock = Clock()
-    writer = FieldEncryptor(KeyVault(LocalKeyProvider({"k": kek}),
-                                     SqliteVaultStore(tmp_path / "v.db"), kek_id="k"))
-    reader = FieldEncryptor(KeyVault(LocalKeyProvider({"k": kek}),
-                                     SqliteVaultStore(tmp_path / "v.db"), kek_id="k",
-                                     cache=CachePolicy(revalidate_interval=2.0), clock=clock))
+    writer = FieldEncryptor(
+        KeyVault(LocalKeyProvider({"k": kek}), SqliteVaultStore(tmp_path / "v.db"), kek_id="k")
+    )
+    reader = FieldEncryptor(
+        KeyVault(
+            LocalKeyProvider({"k": kek}),
+            SqliteVaultStore(tmp_path / "v.db"),
+            kek_id="k",
+            cache=CachePolicy(revalidate_interval=2.0),
+            clock=clock,
+        )
+    )
     with flowtrace.context(tenant="acme"):
         token = writer.encrypt("v", field="f", subject="s")
         assert reader.decrypt(token, field="f") == "v"

@@ -59,8 +59,5 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith("flowtrace.crypto._"):
-        try:
-            _obj.__module__ = __name__
-        except (AttributeError, TypeError):  # pragma: no cover
-            pass
+        _obj.__module__ = __name__
 del _name, _obj

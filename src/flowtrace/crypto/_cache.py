@@ -44,7 +44,9 @@ class CachePolicy:
 
     def __post_init__(self) -> None:
         if self.max_age <= 0 or self.stale_grace < 0 or self.revalidate_interval < 0:
-            raise ConfigError("CachePolicy: max_age > 0, stale_grace >= 0, revalidate_interval >= 0")
+            raise ConfigError(
+                "CachePolicy: max_age > 0, stale_grace >= 0, revalidate_interval >= 0"
+            )
         if self.max_uses < 1 or self.max_entries < 1:
             raise ConfigError("CachePolicy: max_uses and max_entries must be at least 1")
 

@@ -93,8 +93,10 @@ class FieldEncryptor:
         equality lookups, leaks equality; see docs/encryption.md).
         """
         if not isinstance(value, str):
-            raise TypeError(f"encrypt() takes a str, got {type(value).__name__}; "
-                            "use encrypt_value() for other JSON values")
+            raise TypeError(
+                f"encrypt() takes a str, got {type(value).__name__}; "
+                "use encrypt_value() for other JSON values"
+            )
         return self._encrypt(
             value.encode("utf-8", "surrogatepass"), 0, field, context, subject, deterministic
         )
@@ -110,8 +112,9 @@ class FieldEncryptor:
     ) -> str:
         """Encrypt any JSON value (numbers, lists...); :meth:`decrypt_value` restores it."""
         if isinstance(value, str):
-            return self.encrypt(value, field=field, context=context, subject=subject,
-                                deterministic=deterministic)
+            return self.encrypt(
+                value, field=field, context=context, subject=subject, deterministic=deterministic
+            )
         payload = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
         return self._encrypt(payload, _token.FLAG_JSON, field, context, subject, deterministic)
 
@@ -273,8 +276,9 @@ class FieldEncryptor:
 
         The token of each field is bound to its dotted path and to ``context``.
         """
-        return encrypt_record(self, record, schema, context=context, subject=subject,
-                              deterministic=deterministic)
+        return encrypt_record(
+            self, record, schema, context=context, subject=subject, deterministic=deterministic
+        )
 
     def decrypt_record(
         self,
@@ -296,12 +300,12 @@ class FieldEncryptor:
         """
         tenant = require_tenant()
         entry = self._vault.encryption_key(tenant, self._subject(subject))
-        return _index_text(entry.version, entry.keys.blind_index(
-            _check_field(field), value.encode("utf-8", "surrogatepass")))
+        return _index_text(
+            entry.version,
+            entry.keys.blind_index(_check_field(field), value.encode("utf-8", "surrogatepass")),
+        )
 
-    def blind_index_terms(
-        self, value: str, *, field: str, subject: str | None = None
-    ) -> list[str]:
+    def blind_index_terms(self, value: str, *, field: str, subject: str | None = None) -> list[str]:
         """Blind indexes of ``value`` under every decryptable key version (newest first):
         query ``WHERE idx IN (...)`` to find rows indexed before a rotation too."""
         tenant = require_tenant()
@@ -327,15 +331,21 @@ class FieldEncryptor:
         data = value.encode("utf-8", "surrogatepass")
         self._vault.encryption_key(tenant, self._subject(subject))
         return [
-            _token.encode_text(seal(
-                entry.keys, dek_id=entry.keyring.dek_id, dek_version=entry.version,
-                tenant=tenant, field=field, context=context, plaintext=data,
-                flags=_token.FLAG_DETERMINISTIC,
-            ))
+            _token.encode_text(
+                seal(
+                    entry.keys,
+                    dek_id=entry.keyring.dek_id,
+                    dek_version=entry.version,
+                    tenant=tenant,
+                    field=field,
+                    context=context,
+                    plaintext=data,
+                    flags=_token.FLAG_DETERMINISTIC,
+                )
+            )
             for entry in self._vault.live_versions(tenant, self._subject(subject))
         ]
 
 
 def _index_text(version: int, digest: bytes) -> str:
     return f"bi1.{version}.{urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
-

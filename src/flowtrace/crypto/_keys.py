@@ -18,9 +18,8 @@ import hashlib
 import hmac
 import threading
 from collections.abc import Mapping
-from typing import Final
-
 from os import urandom as _urandom
+from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV

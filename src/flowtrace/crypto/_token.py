@@ -153,8 +153,7 @@ def decode_text(token: object) -> bytes:
         raw = a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
         raise MalformedTokenError(
-            "token is not unpadded base64url text: not a flowtrace token, or it was cut "
-            "or edited"
+            "token is not unpadded base64url text: not a flowtrace token, or it was cut or edited"
         ) from None
     # One token, one spelling: reject non-zero unused bits in the last character.
     if b2a_base64(raw, newline=False) != text:

@@ -344,19 +344,23 @@ class KeyVault:
             keyring = self._store.get_keyring(record.dek_id)
             if keyring is None or keyring.destroyed_at is not None:
                 continue
-            context = _wrap_context(keyring.tenant, record.dek_id, record.version)
-            dek = self._retry.call(
-                lambda r=record, c=context: self._provider.unwrap_key(r.kek_id, r.wrapped, c),
-                f"unwrapping {record.dek_id.hex()} v{record.version} for KEK rotation",
-            )
-            wrapped = self._retry.call(
-                lambda d=dek, c=context: self._provider.wrap_key(new_kek_id, d, c),
-                f"re-wrapping {record.dek_id.hex()} v{record.version} under {new_kek_id!r}",
-            )
+            wrapped = self._rewrap(keyring, record, new_kek_id)
             self._store.replace_wrapped(record.dek_id, record.version, new_kek_id, wrapped)
             count += 1
         self._kek_id = new_kek_id
         return count
+
+    def _rewrap(self, keyring: KeyringRecord, record: DekRecord, new_kek_id: str) -> bytes:
+        context = _wrap_context(keyring.tenant, record.dek_id, record.version)
+        name = f"{record.dek_id.hex()} v{record.version}"
+        dek = self._retry.call(
+            lambda: self._provider.unwrap_key(record.kek_id, record.wrapped, context),
+            f"unwrapping {name} for KEK rotation",
+        )
+        return self._retry.call(
+            lambda: self._provider.wrap_key(new_kek_id, dek, context),
+            f"re-wrapping {name} under {new_kek_id!r}",
+        )
 
     def shred(
         self, *, tenant: str, subject: str | None = None, reason: str | None = None

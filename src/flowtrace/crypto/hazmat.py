@@ -33,9 +33,7 @@ def seal_with_key(
     nonce: bytes | None = None,
 ) -> str:
     """A version-1 text token for ``plaintext`` under the raw 32-byte ``dek``."""
-    flags = (_token.FLAG_DETERMINISTIC if deterministic else 0) | (
-        _token.FLAG_JSON if json else 0
-    )
+    flags = (_token.FLAG_DETERMINISTIC if deterministic else 0) | (_token.FLAG_JSON if json else 0)
     raw = seal(
         DerivedKeys(dek),
         dek_id=dek_id,

@@ -191,7 +191,8 @@ class LocalKeyProvider:
             raise ConfigError(f"keyring file {file} is not valid: {exc}") from None
 
     def _save(self) -> None:
-        assert self._master is not None and self._path is not None
+        assert self._master is not None
+        assert self._path is not None
         keys = {}
         for kek_id, key in self._keys.items():
             nonce = os.urandom(_NONCE)

@@ -68,19 +68,24 @@ class SqlVaultStore:
         return None if row is None else _keyring(row)
 
     def get_keyring(self, dek_id: bytes) -> KeyringRecord | None:
-        row = self._one(
-            f"SELECT {_KEYRING_COLUMNS} FROM {{p}}keyrings WHERE dek_id = ?", (dek_id,)
-        )
+        row = self._one(f"SELECT {_KEYRING_COLUMNS} FROM {{p}}keyrings WHERE dek_id = ?", (dek_id,))
         return None if row is None else _keyring(row)
 
     def create_keyring(self, keyring: KeyringRecord, first: DekRecord) -> KeyringRecord:
         try:
             with self._lock, self._transaction():
                 self._execute(
-                    self._sql(f"INSERT INTO {{p}}keyrings ({_KEYRING_COLUMNS}) "
-                              "VALUES (?, ?, ?, ?, ?, NULL)"),
-                    (keyring.dek_id, keyring.tenant, keyring.subject or "",
-                     keyring.min_version, keyring.created_at),
+                    self._sql(
+                        f"INSERT INTO {{p}}keyrings ({_KEYRING_COLUMNS}) "
+                        "VALUES (?, ?, ?, ?, ?, NULL)"
+                    ),
+                    (
+                        keyring.dek_id,
+                        keyring.tenant,
+                        keyring.subject or "",
+                        keyring.min_version,
+                        keyring.created_at,
+                    ),
                 )
                 self._insert_version(first)
         except self._integrity_errors:
@@ -137,16 +142,19 @@ class SqlVaultStore:
     def all_versions(self) -> Iterator[DekRecord]:
         with self._lock:
             rows = self._execute(
-                self._sql(f"SELECT {_VERSION_COLUMNS} FROM {{p}}dek_versions "
-                          "ORDER BY dek_id, version")
+                self._sql(
+                    f"SELECT {_VERSION_COLUMNS} FROM {{p}}dek_versions ORDER BY dek_id, version"
+                )
             ).fetchall()
         return iter([_version(row) for row in rows])
 
     def replace_wrapped(self, dek_id: bytes, version: int, kek_id: str, wrapped: bytes) -> None:
         with self._lock, self._transaction():
             self._execute(
-                self._sql("UPDATE {p}dek_versions SET kek_id = ?, wrapped = ? "
-                          "WHERE dek_id = ? AND version = ?"),
+                self._sql(
+                    "UPDATE {p}dek_versions SET kek_id = ?, wrapped = ? "
+                    "WHERE dek_id = ? AND version = ?"
+                ),
                 (kek_id, wrapped, dek_id, version),
             )
 
@@ -157,14 +165,18 @@ class SqlVaultStore:
         with self._lock, self._transaction():
             if subject is None:
                 rows = self._execute(
-                    self._sql(f"SELECT {_KEYRING_COLUMNS} FROM {{p}}keyrings "
-                              "WHERE tenant = ? AND destroyed_at IS NULL"),
+                    self._sql(
+                        f"SELECT {_KEYRING_COLUMNS} FROM {{p}}keyrings "
+                        "WHERE tenant = ? AND destroyed_at IS NULL"
+                    ),
                     (tenant,),
                 ).fetchall()
             else:
                 rows = self._execute(
-                    self._sql(f"SELECT {_KEYRING_COLUMNS} FROM {{p}}keyrings "
-                              "WHERE tenant = ? AND subject = ? AND destroyed_at IS NULL"),
+                    self._sql(
+                        f"SELECT {_KEYRING_COLUMNS} FROM {{p}}keyrings "
+                        "WHERE tenant = ? AND subject = ? AND destroyed_at IS NULL"
+                    ),
                     (tenant, subject),
                 ).fetchall()
             for row in rows:
@@ -172,8 +184,9 @@ class SqlVaultStore:
                 versions = [
                     int(v[0])
                     for v in self._execute(
-                        self._sql("SELECT version FROM {p}dek_versions WHERE dek_id = ? "
-                                  "ORDER BY version"),
+                        self._sql(
+                            "SELECT version FROM {p}dek_versions WHERE dek_id = ? ORDER BY version"
+                        ),
                         (keyring.dek_id,),
                     ).fetchall()
                 ]
@@ -185,8 +198,19 @@ class SqlVaultStore:
                     (at, keyring.dek_id),
                 )
                 self._log(keyring.dek_id, "shred", at)
-                out.append((KeyringRecord(keyring.dek_id, keyring.tenant, keyring.subject,
-                                          keyring.min_version, keyring.created_at, at), versions))
+                out.append(
+                    (
+                        KeyringRecord(
+                            keyring.dek_id,
+                            keyring.tenant,
+                            keyring.subject,
+                            keyring.min_version,
+                            keyring.created_at,
+                            at,
+                        ),
+                        versions,
+                    )
+                )
         return out
 
     def change_seq(self) -> int:
