@@ -70,7 +70,11 @@ def raw_aesgcm() -> tuple[Callable[[], object], Callable[[], object]]:
 def aws_sdk() -> tuple[Callable[[], object], int] | None:
     try:
         import aws_encryption_sdk
-        from aws_encryption_sdk.identifiers import CommitmentPolicy, EncryptionKeyType, WrappingAlgorithm
+        from aws_encryption_sdk.identifiers import (
+            CommitmentPolicy,
+            EncryptionKeyType,
+            WrappingAlgorithm,
+        )
         from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
         from aws_encryption_sdk.key_providers.raw import RawMasterKeyProvider
     except ImportError as exc:
