@@ -8,6 +8,7 @@ Subjects are stored as ``''`` for tenant keyrings so the partial unique index on
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -137,7 +138,7 @@ class SqlVaultStore:
                 self._sql("UPDATE {p}keyrings SET min_version = ? WHERE dek_id = ?"),
                 (version, dek_id),
             )
-            self._log(dek_id, "retire", 0.0)
+            self._log(dek_id, "retire", time.time())
 
     def all_versions(self) -> Iterator[DekRecord]:
         with self._lock:
