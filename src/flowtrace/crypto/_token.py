@@ -45,6 +45,7 @@ __all__ = [
     "encode_text",
     "pack_header",
     "parse",
+    "read",
 ]
 
 VERSION: Final = 1
@@ -128,6 +129,11 @@ def parse(raw: bytes) -> Header:
     return _make(
         (flags, raw[2:10], dek_version, raw[12:14], raw[14:30], raw[30:42], raw[:14], raw[42:])
     )
+
+
+def read(token: object) -> Header:
+    """:func:`parse` of :func:`decode_text`: the text token's parts."""
+    return parse(decode_text(token))
 
 
 def encode_text(raw: bytes) -> str:
