@@ -189,24 +189,26 @@ class FieldEncryptor:
         reason: str | None,
     ) -> tuple[bytes, int]:
         tenant: str | None = None
-        parsed: _token.Header | None = None
+        dek_id: bytes | None = None
+        version: int | None = None
         subject: str | None = None
         hit: bool | None = None
         try:
             tenant = require_tenant()
             if type(field) is not str or not field:
                 _check_field(field)
-            parsed = _token.read(token)
-            entry, hit = self._vault.decryption_key(parsed[1], parsed[2], tenant)
+            raw = _token.decode_text(token)
+            flags, dek_id, version = _token.check(raw)
+            entry, hit = self._vault.decryption_key(dek_id, version, tenant)
             subject = entry.keyring.subject
-            payload = open_token(entry.keys, parsed, tenant, field, context)
+            payload = open_token(entry.keys, raw, flags, tenant, field, context)
         except Exception as exc:
             report_decrypt(
                 tenant=tenant,
                 subject=subject,
                 field=field if isinstance(field, str) else repr(field),
-                key_id=parsed.dek_id if parsed else None,
-                key_version=parsed.dek_version if parsed else None,
+                key_id=dek_id,
+                key_version=version,
                 reason=reason,
                 error=exc,
                 cache_hit=hit,
@@ -217,13 +219,13 @@ class FieldEncryptor:
                 tenant=tenant,
                 subject=subject,
                 field=field,
-                key_id=parsed.dek_id,
-                key_version=parsed.dek_version,
+                key_id=dek_id,
+                key_version=version,
                 reason=reason,
                 error=None,
                 cache_hit=hit,
             )
-        return payload, parsed.flags
+        return payload, flags
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -119,29 +119,31 @@ def seal_prefixed(
 
 def open_token(
     keys: DerivedKeys,
-    parsed: _token.Header,
+    raw: bytes,
+    flags: int,
     tenant: str,
     field: str,
     context: Mapping[str, str] | None,
 ) -> bytes:
-    """Plaintext of a parsed token whose DEK is ``keys``; raises a typed error otherwise."""
-    if not hmac.compare_digest(parsed.commitment, keys.commitment):
+    """Plaintext of token bytes ``raw`` (already checked by :func:`_token.check`, which
+    returned ``flags``) whose DEK is ``keys``; raises a typed error otherwise."""
+    if not hmac.compare_digest(raw[14:30], keys.commitment):
         raise TamperedTokenError(
             "token key commitment does not match its data key: the token was edited"
         )
-    if parsed.field_tag != (keys._field_tags.get(field) or keys.field_tag(field)):
+    if raw[12:14] != (keys._field_tags.get(field) or keys.field_tag(field)):
         raise WrongFieldError(
             f"this token was not produced for field {field!r}; pass the field it was "
             "encrypted for (tokens cannot be moved between fields)"
         )
-    aad = _token.associated_data(parsed.header_bytes, tenant, field, context)
+    aad = _token.associated_data(raw[:14], tenant, field, context)
     try:
-        if parsed.flags & _token.FLAG_DETERMINISTIC:
-            padded = keys.siv.decrypt(parsed.body, [aad])
+        if flags & _token.FLAG_DETERMINISTIC:
+            padded = keys.siv.decrypt(raw[30:], [aad])
             if padded[:1] != b"\x00":
                 raise TamperedTokenError("deterministic token has a bad padding byte")
             return padded[1:]
-        return keys.gcm.decrypt(parsed.nonce, parsed.body, aad)
+        return keys.gcm.decrypt(raw[30:42], raw[42:], aad)
     except InvalidTag:
         raise TamperedTokenError(
             "token failed authentication: it was edited, or it belongs to another record "

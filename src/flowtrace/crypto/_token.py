@@ -44,8 +44,8 @@ __all__ = [
     "decode_text",
     "encode_text",
     "pack_header",
+    "check",
     "parse",
-    "read",
 ]
 
 VERSION: Final = 1
@@ -94,10 +94,11 @@ def pack_header(flags: int, dek_id: bytes, dek_version: int, field_tag: bytes) -
     return _PREFIX.pack(VERSION, flags, dek_id, dek_version) + field_tag
 
 
-def parse(raw: bytes) -> Header:
-    """Split token bytes into their parts; raises a :class:`TokenError` subclass if malformed.
+def check(raw: bytes) -> tuple[int, bytes, int]:
+    """Validate token bytes; returns ``(flags, dek_id, dek_version)``.
 
-    The offsets are fixed by docs/spec/token.md and sliced directly (this is the hot path).
+    Raises a :class:`TokenError` subclass if malformed. The offsets are fixed by
+    docs/spec/token.md; callers slice the other parts directly (this is the hot path).
     """
     if not raw:
         raise MalformedTokenError("empty token: expected a flowtrace field token")
@@ -106,10 +107,10 @@ def parse(raw: bytes) -> Header:
             f"token format version {raw[0]} is not supported (this flowtrace reads version "
             f"{VERSION}); upgrade flowtrace or check the value is a flowtrace token"
         )
-    if len(raw) < _MIN_DETERMINISTIC:
+    size = len(raw)
+    if size < _MIN_DETERMINISTIC:
         raise MalformedTokenError(
-            f"token is truncated: {len(raw)} bytes, a version-1 token has at least "
-            f"{_MIN_DETERMINISTIC}"
+            f"token is truncated: {size} bytes, a version-1 token has at least {_MIN_DETERMINISTIC}"
         )
     flags = raw[1]
     if flags & ~_KNOWN_FLAGS:
@@ -117,23 +118,22 @@ def parse(raw: bytes) -> Header:
     dek_version = (raw[10] << 8) | raw[11]
     if dek_version == 0:
         raise MalformedTokenError("token names DEK version 0; versions start at 1")
-    if flags & FLAG_DETERMINISTIC:
-        return _make(
-            (flags, raw[2:10], dek_version, raw[12:14], raw[14:30], b"", raw[:14], raw[30:])
-        )
-    if len(raw) < _MIN_RANDOMIZED:
+    if size < _MIN_RANDOMIZED and not flags & FLAG_DETERMINISTIC:
         raise MalformedTokenError(
-            f"token is truncated: {len(raw)} bytes, a randomized version-1 token has at "
+            f"token is truncated: {size} bytes, a randomized version-1 token has at "
             f"least {_MIN_RANDOMIZED}"
         )
+    return flags, raw[2:10], dek_version
+
+
+def parse(raw: bytes) -> Header:
+    """All parts of checked token bytes (for inspection; the hot path uses :func:`check`)."""
+    flags, dek_id, dek_version = check(raw)
+    if flags & FLAG_DETERMINISTIC:
+        return _make((flags, dek_id, dek_version, raw[12:14], raw[14:30], b"", raw[:14], raw[30:]))
     return _make(
-        (flags, raw[2:10], dek_version, raw[12:14], raw[14:30], raw[30:42], raw[:14], raw[42:])
+        (flags, dek_id, dek_version, raw[12:14], raw[14:30], raw[30:42], raw[:14], raw[42:])
     )
-
-
-def read(token: object) -> Header:
-    """:func:`parse` of :func:`decode_text`: the text token's parts."""
-    return parse(decode_text(token))
 
 
 def encode_text(raw: bytes) -> str:

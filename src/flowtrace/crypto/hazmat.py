@@ -57,5 +57,6 @@ def open_token_with_key(
     context: Mapping[str, str] | None = None,
 ) -> bytes:
     """The plaintext of a version-1 text token under the raw ``dek`` (no DEK-id check)."""
-    parsed = _token.parse(_token.decode_text(token))
-    return open_token(DerivedKeys(dek), parsed, tenant, field, context)
+    raw = _token.decode_text(token)
+    flags, _, _ = _token.check(raw)
+    return open_token(DerivedKeys(dek), raw, flags, tenant, field, context)
