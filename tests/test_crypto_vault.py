@@ -308,3 +308,55 @@ def test_cache_policy_and_vault_reject_bad_settings() -> None:
         CachePolicy(max_entries=0)
     with pytest.raises(ConfigError):
         KeyVault(LocalKeyProvider(), kek_id="")
+
+
+def test_refresh_applies_a_remote_shred_at_once(tmp_path: Path) -> None:
+    """vault.refresh() polls the change log now instead of waiting for the interval."""
+    kek = os.urandom(32)
+    writer = FieldEncryptor(
+        KeyVault(LocalKeyProvider({"k": kek}), SqliteVaultStore(tmp_path / "v.db"), kek_id="k")
+    )
+    reader = FieldEncryptor(
+        KeyVault(
+            LocalKeyProvider({"k": kek}),
+            SqliteVaultStore(tmp_path / "v.db"),
+            kek_id="k",
+            cache=CachePolicy(revalidate_interval=3600),
+        )
+    )
+    with flowtrace.context(tenant="acme"):
+        token = writer.encrypt("v", field="f", subject="s")
+        assert reader.decrypt(token, field="f") == "v"
+        writer.shred(subject="s")
+        assert reader.decrypt(token, field="f") == "v"  # cached, an hour-long bound
+        reader.vault.refresh()
+        with pytest.raises(KeyDestroyedError):
+            reader.decrypt(token, field="f")
+
+
+def test_concurrent_first_use_by_two_vaults_agrees_on_one_key(store: VaultStore) -> None:
+    """Two vaults creating the same scope at once end up with one keyring both can use."""
+    kek = os.urandom(32)
+    encryptors = [
+        FieldEncryptor(KeyVault(LocalKeyProvider({"k": kek}), store, kek_id="k"))
+        for _ in range(4)
+    ]
+    barrier = threading.Barrier(len(encryptors))
+    tokens: list[str] = []
+
+    def first_use(enc: FieldEncryptor) -> None:
+        with flowtrace.context(tenant="acme"):
+            barrier.wait()
+            tokens.append(enc.encrypt("v", field="f", subject="new-subject"))
+
+    threads = [threading.Thread(target=first_use, args=(e,)) for e in encryptors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    live = store.find_keyring("acme", "new-subject")
+    assert live is not None
+    assert {FieldEncryptor.inspect(t).key_id for t in tokens} == {live.dek_id.hex()}
+    with flowtrace.context(tenant="acme"):
+        for enc in encryptors:
+            assert [enc.decrypt(t, field="f") for t in tokens] == ["v"] * 4

@@ -131,10 +131,10 @@ class KeyVault:
 
     # --- cache coherence across processes -------------------------------------------------
 
-    def _revalidate(self) -> None:
+    def _revalidate(self, force: bool = False) -> None:
         with self._lock:
-            if self._clock() < self._next_check:
-                return
+            if not force and self._clock() < self._next_check:
+                return  # another thread polled while this one waited for the lock
             seq, changed = self._store.changes_since(self._seq)
             if changed:
                 self._cache.evict(set(changed))
@@ -143,7 +143,7 @@ class KeyVault:
 
     def refresh(self) -> None:
         """Poll the change log now (instead of waiting up to ``revalidate_interval``)."""
-        self._revalidate()
+        self._revalidate(force=True)
 
     # --- provider calls ------------------------------------------------------------------
 
