@@ -267,3 +267,49 @@ def test_aws_provider_without_boto3_client_builds_one(monkeypatch: pytest.Monkey
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     provider = AwsKmsKeyProvider(region_name="eu-central-1")
     assert provider._client.meta.region_name == "eu-central-1"
+
+
+class _RaisingKms:
+    """A stand-in KMS client whose calls raise the given botocore error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def encrypt(self, **_: Any) -> Any:
+        self.calls += 1
+        raise self.error
+
+    decrypt = encrypt
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ThrottlingException", 400, KeyProviderUnavailable),
+        ("KMSInternalException", 500, KeyProviderUnavailable),
+        ("SomethingNew", 503, KeyProviderUnavailable),
+        ("NotFoundException", 400, UnknownKeyError),
+        ("AccessDeniedException", 400, KeyProviderError),
+    ],
+)
+def test_kms_error_codes_map_to_retry_or_refusal(code: str, status: int, expected: type) -> None:
+    """Throttling and 5xx are retried then KeyProviderUnavailable; refusals are not retried."""
+    from botocore.exceptions import ClientError
+
+    error = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "Encrypt",
+    )
+    client = _RaisingKms(error)
+    enc = FieldEncryptor(
+        KeyVault(
+            AwsKmsKeyProvider(client),
+            kek_id="alias/x",
+            retry=RetryPolicy(attempts=3, sleep=lambda s: None),
+        )
+    )
+    with flowtrace.context(tenant="acme"), pytest.raises(expected) as raised:
+        enc.encrypt("v", field="f")
+    assert type(raised.value) is expected
+    assert client.calls == (3 if expected is KeyProviderUnavailable else 1)
