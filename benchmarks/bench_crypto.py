@@ -109,6 +109,7 @@ def aws_sdk() -> tuple[Callable[[], object], int] | None:
                 wrapping_key_type=EncryptionKeyType.SYMMETRIC,
             )
 
+    # The raw AES "keyring" of the SDK's built-in (non-MPL) API: a raw master key provider.
     provider = StaticRawAes()
     provider.add_master_key(b"kek")
     cmm = aws_encryption_sdk.CachingCryptoMaterialsManager(
