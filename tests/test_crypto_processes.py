@@ -25,7 +25,7 @@ from flowtrace.crypto import (
 )
 from flowtrace.errors import CryptoError, KeyDestroyedError
 
-from ._crypto_support import drop_schema, postgres_conninfo
+from .test_crypto_support import drop_schema, postgres_conninfo
 
 INTERVAL = 0.5
 

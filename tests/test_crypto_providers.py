@@ -28,7 +28,7 @@ from flowtrace.errors import (
     UnknownKeyError,
 )
 
-from ._crypto_support import Clock, FlakyProvider
+from .test_crypto_support import Clock, FlakyProvider
 
 CTX = {"flowtrace:tenant": "acme"}
 

@@ -27,7 +27,7 @@ from flowtrace.errors import (
     WrongTenantError,
 )
 
-from ._crypto_support import Clock, store
+from .test_crypto_support import Clock, store
 
 __all__ = ["store"]
 

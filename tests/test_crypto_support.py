@@ -1,5 +1,5 @@
-"""Shared fixtures for the crypto tests: stores on every backend, a controllable clock,
-and a key provider that can be switched off (a KMS outage)."""
+"""Shared fixtures and helpers for the crypto tests (no tests here): stores of every
+kind, a controllable clock and a key provider that can be switched off (a KMS outage)."""
 
 from __future__ import annotations
 
