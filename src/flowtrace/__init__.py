@@ -30,15 +30,20 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
+from .executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
+from .propagation import FlowtracePropagator, extract, inject
 
 __all__ = [
     "ConfigError",
     "ContextError",
+    "ContextProcessPoolExecutor",
     "ContextPropagationError",
+    "ContextThreadPoolExecutor",
     "EventKind",
     "FlowContext",
     "FlowEvent",
     "FlowtraceError",
+    "FlowtracePropagator",
     "InvalidContextValueError",
     "MissingExtraError",
     "MissingTenantError",
@@ -49,11 +54,14 @@ __all__ = [
     "TenantSwitchError",
     "__version__",
     "add_observer",
+    "bind",
     "configure",
     "context",
     "cross_tenant",
     "cross_tenant_reason",
     "current",
+    "extract",
+    "inject",
     "notify",
     "remove_observer",
     "require_tenant",

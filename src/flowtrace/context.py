@@ -60,7 +60,8 @@ _BAGGAGE: Final = 8
 _ALL_FIELDS: Final = frozenset((*FIELDS, "lineage_parents", "baggage"))
 
 # C0/C1 controls plus the Unicode line/paragraph separators: anything a log line could split on.
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Lone surrogates too: they cannot be encoded as UTF-8, so OTLP export and baggage would fail.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _BAGGAGE_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
@@ -76,7 +77,8 @@ def _check_str(field: str, value: object) -> str:
     # isprintable() is a fast C check; only non-printables need the precise rule.
     if not value.isprintable() and _FORBIDDEN.search(value):
         raise InvalidContextValueError(
-            field, "contains a control or line-separator character; strip it before use"
+            field,
+            "contains a control, line-separator or lone-surrogate character; strip it before use",
         )
     return value
 
