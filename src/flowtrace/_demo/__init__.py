@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-STEPS = ("foundation", "propagation")
+STEPS = ("foundation", "propagation", "encryption")
 
 Say = Callable[[str], None]
 
