@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 
 import flowtrace as ft
@@ -558,7 +560,7 @@ def test_async_and_generator_consumers() -> None:
 )
 def test_consumer_parse_matches_extract(carrier: dict[str, Any]) -> None:
     """The consumer's memoized parse gives exactly what flowtrace.extract gives, twice."""
-    from flowtrace.decorators import _extract
+    from flowtrace._otel_carriers import extract as _extract
 
     expected = ft.extract(carrier)
     assert _extract(carrier) == expected
@@ -567,7 +569,7 @@ def test_consumer_parse_matches_extract(carrier: dict[str, Any]) -> None:
 
 def test_consumer_parse_never_memoizes_errors() -> None:
     """A malformed header raises every time, never served from the memo."""
-    from flowtrace.decorators import _extract
+    from flowtrace._otel_carriers import extract as _extract
 
     for _ in range(2):
         with pytest.raises(ft.ContextPropagationError):
@@ -600,3 +602,290 @@ def test_memoized_handler_follows_the_outer_context() -> None:
     with ft.context(tenant="other"), pytest.raises(ft.TenantSwitchError):
         serve("acme")
     assert serve("acme") == ft.FlowContext(tenant="acme")
+
+
+def test_unhashable_resolved_value_is_a_clear_error() -> None:
+    """A resolver returning a non-str (even unhashable) value raises InvalidContextValueError."""
+
+    @ft.handler(tenant=lambda: ["acme"])
+    def serve() -> None:
+        raise AssertionError("must not run")
+
+    with pytest.raises(ft.InvalidContextValueError, match="tenant"):
+        serve()
+
+
+def test_many_resolvers_take_the_general_path() -> None:
+    """Three or more resolvers resolve correctly (and repeatedly) too."""
+
+    @ft.handler(tenant=lambda r: r["t"], user=lambda r: r["u"], purpose=lambda r: r["p"])
+    def serve(request: dict[str, str]) -> ft.FlowContext:
+        return ft.current()
+
+    for _ in range(2):
+        assert serve({"t": "acme", "u": "u-1", "p": "care"}) == ft.FlowContext(
+            tenant="acme", user="u-1", purpose="care"
+        )
+
+
+def test_consumer_shortcut_agrees_with_full_path() -> None:
+    """Repeated messages (memoized parse) give the same results as the first, refusals too."""
+
+    @ft.consumer(allowed_tenants={"acme"})
+    def on_message(message: Any) -> str | None:
+        return ft.current().user
+
+    acme = headers_for(tenant="acme", user="u-1")
+    other = headers_for(tenant="globex")
+    for _ in range(3):
+        assert on_message(Message(b"x", dict(acme))) == "u-1"
+        assert on_message({"headers": dict(acme)}) == "u-1"
+        with pytest.raises(ft.TenantNotAllowedError):
+            on_message(Message(b"x", dict(other)))
+        with pytest.raises(ft.MissingTenantError):
+            on_message(Message(b"x", {"baggage": "flowtrace.user=u-1"}))
+        with pytest.raises(TypeError):
+            on_message({"body": b"no headers"})
+
+
+def test_consumer_shortcut_combines_other_header_spellings() -> None:
+    """A second spelling of the baggage header is never skipped by the memoized shortcut."""
+
+    @ft.consumer
+    def on_message(message: Message) -> ft.FlowContext:
+        return ft.current()
+
+    plain = {"baggage": "flowtrace.tenant=acme"}
+    mixed = {"baggage": "flowtrace.tenant=acme", "Baggage": "flowtrace.user=u-2"}
+    assert on_message(Message(b"x", plain)) == ft.FlowContext(tenant="acme")
+    for _ in range(2):
+        assert on_message(Message(b"x", mixed)) == ft.extract(mixed)
+        assert on_message(Message(b"x", mixed)).user == "u-2"
+
+
+# --- generators and coroutines: errors, throw, close ------------------------------------
+
+
+def test_generator_errors_are_recorded_and_throw_is_forwarded(
+    flowtrace_capture: Capture,
+) -> None:
+    """gen.throw() reaches the body in its context; an escaping error marks the span ERROR."""
+    seen: list[tuple[str, str | None]] = []
+
+    @ft.handler("rows", tenant="acme")
+    def rows() -> Iterator[int]:
+        try:
+            yield 1
+        except KeyError:
+            seen.append(("caught", ft.current().tenant))
+        yield 2
+        raise RuntimeError("broken row")
+
+    gen = rows()
+    assert next(gen) == 1
+    assert gen.throw(KeyError("x")) == 2
+    with pytest.raises(RuntimeError, match="broken row"):
+        next(gen)
+    assert seen == [("caught", "acme")]
+    span = flowtrace_capture.span("rows")
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+
+
+def test_generator_send_and_return_value_pass_through() -> None:
+    """send() values reach the body and the return value reaches `yield from`."""
+
+    @ft.handler(tenant="acme")
+    def echo() -> Any:
+        received = yield "ready"
+        return f"{received}@{ft.current().tenant}"
+
+    def outer() -> Any:
+        return (yield from echo())
+
+    gen = outer()
+    assert next(gen) == "ready"
+    with pytest.raises(StopIteration) as stop:
+        gen.send("hello")
+    assert stop.value.value == "hello@acme"
+
+
+def test_async_handler_error_is_recorded(flowtrace_capture: Capture) -> None:
+    """An exception escaping an async handler is recorded on its span and re-raised."""
+
+    @ft.handler("pay", tenant="acme")
+    async def pay() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("declined")
+
+    with pytest.raises(ValueError, match="declined"):
+        asyncio.run(pay())
+    span = flowtrace_capture.span("pay")
+    assert span.status.status_code is StatusCode.ERROR
+    assert flowtrace_capture.flow_attributes(span) == {"tenant": "acme"}
+
+
+def test_async_generator_error_and_close(flowtrace_capture: Capture) -> None:
+    """Async generators: errors mark the span ERROR; aclose() ends it cleanly."""
+
+    @ft.handler("stream", tenant="acme")
+    async def stream(fail: bool) -> AsyncIterator[int]:
+        yield 1
+        if fail:
+            raise RuntimeError("stream broke")
+        yield 2
+
+    async def main() -> None:
+        gen = stream(False)
+        assert await gen.__anext__() == 1
+        await gen.aclose()
+        with pytest.raises(RuntimeError, match="stream broke"):
+            async for _ in stream(True):
+                pass
+
+    asyncio.run(main())
+    closed, failed = flowtrace_capture.spans("stream")
+    assert closed.status.status_code is StatusCode.UNSET
+    assert failed.status.status_code is StatusCode.ERROR
+
+
+def test_generator_consumers_dead_letter_and_refuse(flowtrace_capture: Capture) -> None:
+    """Generator and async-generator consumers refuse or dead-letter like plain ones."""
+    dead: list[Message] = []
+
+    @ft.consumer(on_missing=dead.append)
+    def split(message: Message) -> Iterator[bytes]:
+        yield message.body
+
+    @ft.consumer
+    async def asplit(message: Message) -> AsyncIterator[bytes]:
+        yield message.body
+
+    orphan = Message(b"orphan")
+    assert list(split(orphan)) == []
+    assert dead == [orphan]
+
+    async def drain() -> list[bytes]:
+        return [chunk async for chunk in asplit(Message(b"x"))]
+
+    with pytest.raises(ft.MissingTenantError):
+        asyncio.run(drain())
+    reasons = [
+        (e.attributes["reason"], e.attributes["dead_lettered"])
+        for e in flowtrace_capture.events(ft.EventKind.MESSAGE_REFUSED)
+    ]
+    assert reasons == [("missing_tenant", True), ("missing_tenant", False)]
+
+
+def test_consumer_reads_multi_value_header_objects() -> None:
+    """Header objects that are not dicts (here an email.message.Message) work as carriers."""
+    from email.message import Message as EmailMessage
+
+    headers = EmailMessage()
+    for key, value in headers_for(tenant="acme", user="u-1").items():
+        headers[key] = value
+
+    @ft.consumer(headers=lambda envelope: envelope.meta)
+    def on_message(envelope: Any) -> str | None:
+        return ft.current().user
+
+    class Envelope:
+        meta = headers
+
+    assert on_message(Envelope()) == "u-1"
+
+
+# --- memoization is invisible: property test -------------------------------------------
+
+_values = st.sampled_from(["acme", "globex", "initech", None])
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls=st.lists(st.tuples(_values, _values, _values), min_size=1, max_size=12))
+def test_memoized_handler_equals_direct_derivation(
+    calls: list[tuple[str | None, str | None, str | None]],
+) -> None:
+    """Whatever the call sequence, a handler's context equals a fresh derivation (or error)."""
+
+    @ft.handler(tenant=lambda t, u: t, user=lambda t, u: u)
+    def serve(tenant: str | None, user: str | None) -> ft.FlowContext:
+        return ft.current()
+
+    for outer, tenant, user in calls:
+        scope = ft.context(tenant=outer) if outer is not None else ft.context()
+        with scope:
+            expected: ft.FlowContext | type[Exception]
+            try:
+                with ft.context(tenant=tenant, user=user) as direct:
+                    expected = direct
+            except ft.FlowtraceError as exc:
+                expected = type(exc)
+            if tenant is None:
+                expected = ft.MissingTenantError
+            try:
+                got: ft.FlowContext | type[Exception] = serve(tenant, user)
+            except ft.FlowtraceError as exc:
+                got = type(exc)
+            assert got == expected
+
+
+# --- a handler behind a real HTTP server -------------------------------------------------
+
+
+def test_handler_behind_real_http_server(flowtrace_capture: Capture) -> None:
+    """Over loopback HTTP: tenant from the verified token; forged baggage tenant gets 403."""
+    import json
+    import urllib.error
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    tokens = {"token-acme": "acme"}  # what a verified credential maps to
+
+    class Server(BaseHTTPRequestHandler):
+        @ft.handler(
+            "GET /whoami",
+            tenant=lambda self: tokens.get(self.headers.get("Authorization", "")),
+            carrier=lambda self: self.headers,
+        )
+        def answer(self) -> None:
+            body = json.dumps(ft.current().to_dict()).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            try:
+                self.answer()
+            except (ft.TenantMismatchError, ft.MissingTenantError) as exc:
+                self.send_error(403, type(exc).__name__)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/whoami"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def call(token: str, **fields: str) -> tuple[int, str]:
+        with ft.context(**fields):
+            headers = ft.inject({"Authorization": token})
+        try:
+            with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.reason
+
+    try:
+        status, body = call("token-acme", tenant="acme", correlation_id="req-1")
+        assert (status, json.loads(body)) == (200, {"tenant": "acme", "correlation_id": "req-1"})
+        assert call("token-acme", tenant="globex") == (403, "TenantMismatchError")
+        assert call("stolen", tenant="acme") == (403, "MissingTenantError")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    (mismatch,) = flowtrace_capture.events(ft.EventKind.TENANT_MISMATCH)
+    assert mismatch.attributes["carrier_tenant"] == "globex"

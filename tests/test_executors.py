@@ -240,3 +240,34 @@ def test_process_pool_refuses_a_context_too_large_to_carry(process_pool: Any) ->
     big = {f"k{i}": "é" * 256 for i in range(16)}
     with ft.context(tenant="acme", baggage=big), pytest.raises(ContextPropagationError):
         process_pool.submit(_child_view)
+
+
+def test_bind_runs_a_coroutine_function_in_the_bound_context() -> None:
+    """A bound coroutine function runs its body in the bind-time context, not the awaiter's."""
+
+    async def read() -> str | None:
+        await asyncio.sleep(0)
+        ft.context(tenant=ft.current().tenant, user="inner").__enter__()  # left open
+        return _tenant()
+
+    with ft.context(tenant="acme"):
+        bound = ft.bind(read)
+
+    async def main() -> tuple[str | None, str | None, str | None]:
+        with ft.context(tenant="globex"):
+            seen = await bound()
+            return seen, ft.current().tenant, ft.current().user
+
+    assert asyncio.run(main()) == ("acme", "globex", None)
+
+
+def _reason_in_worker() -> str | None:
+    return ft.cross_tenant_reason()
+
+
+def test_cross_tenant_privilege_stays_in_the_process(process_pool: Any) -> None:
+    """A thread task keeps the submitter's cross_tenant scope; a worker process does not."""
+    with ft.cross_tenant(reason="report"):
+        with ft.ContextThreadPoolExecutor(max_workers=1) as pool:
+            assert pool.submit(_reason_in_worker).result() == "report"
+        assert process_pool.submit(_reason_in_worker).result(timeout=120) is None

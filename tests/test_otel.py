@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import flowtrace as ft
 import flowtrace._otel_setup
 import flowtrace.otel
+import flowtrace.testing
 from flowtrace._otel_instrument import active_tracer
 from flowtrace.otel import FlowContextSpanProcessor, JsonLinesSpanExporter, flow_attributes
 from flowtrace.testing import Capture
@@ -252,3 +253,44 @@ def test_json_lines_exporter_after_shutdown_fails_cleanly(tmp_path: Path) -> Non
     exporter = JsonLinesSpanExporter(tmp_path / "s.jsonl")
     exporter.shutdown()
     assert exporter.export([]) is SpanExportResult.FAILURE
+
+
+def test_set_global_installs_the_provider_globally(tmp_path: Path) -> None:
+    """set_global=True makes the built provider OTel's global one (checked in a subprocess)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import flowtrace as ft\n"
+        "from opentelemetry import trace\n"
+        f"s = ft.configure(spans_file={str(tmp_path / 's.jsonl')!r}, set_global=True)\n"
+        "assert trace.get_tracer_provider() is s.tracer_provider\n"
+        "trace.get_tracer('x').start_span('global').end()\n"
+        "s.tracer_provider.force_flush()\n"
+        "print(open(" + repr(str(tmp_path / "s.jsonl")) + ").read().count('global'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+
+
+def test_demo_foundation_step(tmp_path: Path) -> None:
+    """The demo step runs offline, says what it showed and leaves a JSON-lines span file."""
+    from flowtrace._demo import foundation
+
+    lines: list[str] = []
+    foundation.run(tmp_path, lines.append)
+    assert len(lines) == 5
+    assert (tmp_path / "foundation-spans.jsonl").stat().st_size > 0
+    assert ft.settings().tracer_provider is None
+
+
+def test_public_namespaces_export_what_they_list() -> None:
+    """flowtrace.otel and flowtrace.testing export exactly their documented names."""
+    for module in (flowtrace.otel, flowtrace.testing):
+        assert module.__all__ == sorted(module.__all__)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, name
+    assert {"handler", "consumer"} <= set(ft.__all__)

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 
 import flowtrace as ft
 from flowtrace._tracing import get_tracer
@@ -134,6 +135,7 @@ def test_isolation_catches_a_cache_keyed_without_tenant(flowtrace_capture: Captu
         if user_id not in cache:  # BUG: the key lacks the tenant
             cache[user_id] = stored_name
         name = cache[user_id]
+        trace.get_current_span().set_attribute("profile.name", name)
         log.info("serving profile of %s", name)
         return name
 
@@ -144,6 +146,7 @@ def test_isolation_catches_a_cache_keyed_without_tenant(flowtrace_capture: Captu
         assert_tenant_isolation(code_path, capture=flowtrace_capture)
     message = str(failure.value)
     assert "LEAK: log record" in message
+    assert "LEAK: span 'profile.get' captured under 'tenant-b'" in message
     assert "captured under 'tenant-b' contains the canary of tenant 'tenant-a'" in message
 
 
@@ -226,3 +229,15 @@ def test_isolation_needs_two_tenants() -> None:
     """Fewer than two distinct tenants is a usage error."""
     with pytest.raises(ValueError, match="two distinct"):
         assert_tenant_isolation(lambda run: None, tenants=("a", "a"))
+
+
+def test_capture_leaves_a_configured_provider_intact(tmp_path: Any) -> None:
+    """Capturing inside a configured process swaps the provider back unharmed."""
+    configured = ft.configure(spans_file=tmp_path / "spans.jsonl").tracer_provider
+    with Capture() as capture:
+        ft.handler("captured")(lambda: None)()
+    assert ft.settings().tracer_provider is configured
+    ft.handler("exported")(lambda: None)()
+    configured.force_flush()
+    assert [s.name for s in capture.spans()] == ["captured"]
+    assert "exported" in (tmp_path / "spans.jsonl").read_text()

@@ -97,15 +97,22 @@ def encode(ctx: FlowContext, foreign: Iterable[str] = ()) -> str:
     flowtrace never truncates a header or drops a member to make it fit.
     """
     plain = _PLAIN.fullmatch
-    parts = [
-        f"{key}={value}" if plain(value) else f"{key}={quote(value, safe='')}"
-        for key, value in zip(_FIELD_KEYS, ctx, strict=False)
-        if value is not None
-    ]
-    if ctx[7]:
-        parts.append(f"{LINEAGE_KEY}={LINEAGE_SEPARATOR.join(map(encode_value, ctx[7]))}")
-    if ctx[8]:
-        parts.extend(f"{BAGGAGE_KEY_PREFIX}{key}={encode_value(value)}" for key, value in ctx[8])
+    try:
+        parts = [
+            f"{key}={value}" if plain(value) else f"{key}={quote(value, safe='')}"
+            for key, value in zip(_FIELD_KEYS, ctx, strict=False)
+            if value is not None
+        ]
+        if ctx[7]:
+            parts.append(f"{LINEAGE_KEY}={LINEAGE_SEPARATOR.join(map(encode_value, ctx[7]))}")
+        if ctx[8]:
+            parts.extend(f"{BAGGAGE_KEY_PREFIX}{k}={encode_value(v)}" for k, v in ctx[8])
+    except UnicodeEncodeError:
+        raise ContextPropagationError(
+            "cannot inject: a flow context value contains a lone surrogate, which is not "
+            "encodable as UTF-8; pass valid Unicode text (e.g. decode bytes with "
+            "errors='replace')"
+        ) from None
     ours = len(parts)
     parts.extend(foreign)
     header = ",".join(parts)

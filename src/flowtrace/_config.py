@@ -143,6 +143,19 @@ def _validate(name: str, value: Any) -> Any:
     return value
 
 
+def _swap_tracer_provider(provider: Any) -> Any:
+    """Install ``provider`` temporarily (test capture); returns the one in force before.
+
+    Unlike ``configure(tracer_provider=...)`` it never shuts down a provider flowtrace
+    built, so swapping back restores it intact.
+    """
+    global _settings
+    with _lock:
+        previous = _settings.tracer_provider
+        _settings = replace(_settings, tracer_provider=provider)
+    return previous
+
+
 def _reset() -> None:
     """Back to defaults (used by flowtrace.testing.reset); shuts down a provider we built."""
     global _settings, _owned_provider

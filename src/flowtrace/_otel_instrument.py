@@ -47,7 +47,10 @@ _get_global_provider = trace.get_tracer_provider
 _PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
-if hasattr(trace, "_TRACER_PROVIDER") and not _PROVIDER_FROM_ENV:
+# Read OTel's set-once global directly when this OTel version has it (saves a call).
+_DIRECT_GLOBAL_CHECK = hasattr(trace, "_TRACER_PROVIDER") and not _PROVIDER_FROM_ENV
+
+if _DIRECT_GLOBAL_CHECK:
 
     def _no_global_provider() -> bool:
         """True when OTel's global provider was never set (reads OTel's set-once global)."""
@@ -171,7 +174,11 @@ def instrument(
 
 def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptions) -> Any:
     settings_holder = _config
+    otel_trace = trace
     no_global_provider = _no_global_provider
+    direct = _DIRECT_GLOBAL_CHECK
+    set_current = _current.set
+    reset_current = _current.reset
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -179,14 +186,14 @@ def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOption
         if (
             type(prepared) is FlowContext
             and settings_holder._settings.tracer_provider is None
-            and no_global_provider()
+            and (otel_trace._TRACER_PROVIDER is None if direct else no_global_provider())
         ):
             # Fast path: tracing not configured, nothing but the context to enter.
-            fast = _current.set(prepared)
+            fast = set_current(prepared)
             try:
                 return func(*args, **kwargs)
             finally:
-                _current.reset(fast)
+                reset_current(fast)
         ctx, plan = _split(prepared)
         tracer = active_tracer()
         token = _current.set(ctx)
@@ -222,7 +229,16 @@ async def _maybe_await(value: Any) -> Any:
 def _wrap_async(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptions) -> Any:
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx, plan = _split(prepare(args, kwargs))
+        prepared = prepare(args, kwargs)
+        if type(prepared) is FlowContext and _config._settings.tracer_provider is None and (
+            trace._TRACER_PROVIDER is None if _DIRECT_GLOBAL_CHECK else _no_global_provider()
+        ):
+            fast = _current.set(prepared)
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                _current.reset(fast)
+        ctx, plan = _split(prepared)
         tracer = active_tracer()
         token = _current.set(ctx)
         try:

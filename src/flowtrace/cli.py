@@ -16,7 +16,7 @@ from ._version import __version__
 __all__ = ["main"]
 
 # Subcommand modules under flowtrace._cli, in help order.
-SUBCOMMANDS = ("demo", "lineage")
+SUBCOMMANDS = ("demo", "keys", "lineage")
 
 
 def build_parser() -> argparse.ArgumentParser:

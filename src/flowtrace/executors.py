@@ -18,11 +18,13 @@ enters exactly that context (:func:`flowtrace.extract`), in a fresh context per 
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
+import inspect
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from opentelemetry import context as otel_context_api
 
@@ -41,9 +43,21 @@ def bind(fn: Callable[P, R]) -> Callable[P, R]:
     Every call of the result runs in a fresh copy of that snapshot (never in the caller's
     context, never in a copy shared with a concurrent call), so the flow context seen at
     bind time is the one the callback sees, on whatever thread calls it, and what the
-    callback changes does not outlive the call.
+    callback changes does not outlive the call. For a coroutine function the returned
+    coroutine function runs the body in its own task, in a copy of the snapshot.
+    (Generator functions are not supported: their bodies run wherever they are iterated.)
     """
     snapshot = contextvars.copy_context()
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def bound_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+            # The coroutine's body runs in its own task, inside a copy of the snapshot;
+            # cancelling the caller cancels that task too.
+            loop = asyncio.get_running_loop()
+            return await loop.create_task(fn(*args, **kwargs), context=snapshot.copy())
+
+        return cast(Callable[P, R], bound_async)
 
     @functools.wraps(fn)
     def bound(*args: P.args, **kwargs: P.kwargs) -> R:

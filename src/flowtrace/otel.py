@@ -41,9 +41,9 @@ from .context import current
 __all__ = [
     "ATTRIBUTES",
     "EVENT_PREFIX",
-    "SERVICE_REGION",
     "FlowContextSpanProcessor",
     "JsonLinesSpanExporter",
+    "SERVICE_REGION",
     "flow_attributes",
     "span_event_observer",
 ]

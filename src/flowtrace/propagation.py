@@ -46,9 +46,9 @@ from .errors import ContextPropagationError
 
 __all__ = [
     "BAGGAGE_HEADER",
+    "FlowtracePropagator",
     "TRACEPARENT_HEADER",
     "TRACESTATE_HEADER",
-    "FlowtracePropagator",
     "extract",
     "flow_context_from_otel",
     "inject",
@@ -92,17 +92,18 @@ def _text(name: str, raw: object) -> str:
 def _header(carrier: Any, name: str, getter: Getter[Any] | None) -> str | None:
     """The value of header ``name`` in ``carrier``, all fields combined; ``None`` if absent.
 
-    Without a getter the carrier must be a mapping; its keys match case-insensitively and
-    every spelling of the header is combined, as HTTP combines repeated header fields.
+    Without a getter the carrier must be a mapping (or a multi-value header object with
+    ``getlist``/``getall``/``get_all``: werkzeug, starlette, multidict, ``email.message``);
+    names match case-insensitively and every field of the header is combined, as HTTP
+    combines repeated header fields.
     """
     if getter is not None and getter is not default_getter:
         values = getter.get(carrier, name)
-        return None if values is None else _text(name, list(values))
-    if type(carrier) is not dict and not isinstance(carrier, Mapping):
-        raise TypeError(
-            f"carrier must be a mapping of header names to values, got "
-            f"{type(carrier).__name__}; pass getter= for other carriers"
-        )
+        if values is None:
+            return None
+        return _text(name, values if isinstance(values, str) else list(values))
+    if type(carrier) is not dict:
+        return _header_of_object(carrier, name)
     raw = carrier.get(name)
     size = len(name)
     # Other spellings of the header ("Baggage", "BAGGAGE") are combined with it.
@@ -115,6 +116,43 @@ def _header(carrier: Any, name: str, getter: Getter[Any] | None) -> str | None:
         return None if raw is None else _text(name, raw)
     found = [] if raw is None else [_text(name, raw)]
     found.extend(_text(name, carrier[key]) for key in others if carrier[key] is not None)
+    return ",".join(found) if found else None
+
+
+_MULTI_GETTERS: Final = ("getlist", "getall", "get_all")
+
+
+def _header_of_object(carrier: Any, name: str) -> str | None:
+    """Header lookup in a non-dict carrier, which may itself be case-insensitive."""
+    many = None
+    for attr in _MULTI_GETTERS:
+        method = getattr(carrier, attr, None)
+        if callable(method):
+            many = method
+            break
+    if many is None and not isinstance(carrier, Mapping):
+        raise TypeError(
+            f"carrier must be a mapping of header names to values, got "
+            f"{type(carrier).__name__}; pass getter= for other carriers"
+        )
+    # keys(), not iteration: werkzeug's Headers iterates over (name, value) pairs.
+    keys = carrier.keys()
+    spellings = dict.fromkeys([name, *(k for k in keys if type(k) is str and k.lower() == name)])
+    # A case-insensitive carrier answers every spelling with the same fields: count once.
+    groups: list[list[Any]] = []
+    for spelling in spellings:
+        if many is not None:
+            try:
+                values = many(spelling)
+            except KeyError:
+                continue
+            values = [] if values is None else [v for v in values if v is not None]
+        else:
+            value = carrier.get(spelling)
+            values = [] if value is None else [value]
+        if values and values not in groups:
+            groups.append(values)
+    found = [_text(name, value) for group in groups for value in group]
     return ",".join(found) if found else None
 
 
@@ -148,7 +186,7 @@ def inject(
     (nothing is written then): flowtrace never truncates. Returns ``carrier``.
     """
     flow = current() if context is None else context
-    if not isinstance(flow, FlowContext):
+    if type(flow) is not FlowContext:
         raise TypeError(f"context must be a FlowContext, got {type(flow).__name__}")
     baggage = _baggage_for(carrier, flow)
     _TRACE_CONTEXT.inject(carrier, setter=default_setter if setter is None else setter)
@@ -157,25 +195,34 @@ def inject(
 
 
 def _baggage_for(carrier: Any, flow: FlowContext) -> str:
-    if isinstance(carrier, Mapping) and carrier:
-        existing = _header(carrier, BAGGAGE_HEADER, None)
+    """Our members, merged with the foreign members of a baggage header already there."""
+    if carrier:
+        try:
+            existing = _header(carrier, BAGGAGE_HEADER, None)
+        except TypeError:  # a carrier only a custom setter understands: nothing to merge
+            existing = None
         if existing:
             return encode(flow, foreign_members(existing))
     return encode(flow)
 
 
 def _write_baggage(carrier: Any, baggage: str, setter: Setter[Any] | None) -> None:
-    if isinstance(carrier, MutableMapping) and len(carrier) > 1:
+    mutable = type(carrier) is dict or isinstance(carrier, MutableMapping)
+    if mutable and len(carrier) > 1:
         # Drop other spellings ("Baggage") so the carrier holds one merged header.
-        for key in [k for k in carrier if isinstance(k, str) and k.lower() == BAGGAGE_HEADER]:
-            if key != BAGGAGE_HEADER:
-                del carrier[key]
+        size = len(BAGGAGE_HEADER)
+        for key in [
+            k
+            for k in carrier
+            if type(k) is str and len(k) == size and k != BAGGAGE_HEADER and k.lower() == "baggage"
+        ]:
+            del carrier[key]
     if baggage:
         if setter is None:
             carrier[BAGGAGE_HEADER] = baggage
         else:
             setter.set(carrier, BAGGAGE_HEADER, baggage)
-    elif isinstance(carrier, MutableMapping) and BAGGAGE_HEADER in carrier:
+    elif mutable and BAGGAGE_HEADER in carrier:
         del carrier[BAGGAGE_HEADER]  # it only held stale flowtrace members
 
 

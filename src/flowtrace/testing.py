@@ -108,8 +108,7 @@ class Capture:
         from . import _config
 
         if not self._installed:
-            self._previous = _config.settings().tracer_provider
-            _config.configure(tracer_provider=self.provider)
+            self._previous = _config._swap_tracer_provider(self.provider)
             add_observer(self._on_event)
             self._installed = True
         return self
@@ -121,7 +120,7 @@ class Capture:
         if self._installed:
             remove_observer(self._on_event)
             if _config.settings().tracer_provider is self.provider:
-                _config.configure(tracer_provider=self._previous)
+                _config._swap_tracer_provider(self._previous)
             self._installed = False
 
     def __enter__(self) -> Capture:

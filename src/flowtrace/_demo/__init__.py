@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-STEPS = ("foundation", "lineage")
+STEPS = ("foundation", "propagation", "encryption", "lineage")
 
 Say = Callable[[str], None]
 
