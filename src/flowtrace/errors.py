@@ -24,6 +24,7 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   │   └── UnknownKeyError (KeyError)           no such key id / DEK version
     │   ├── KeyDestroyedError                        the DEK was shredded: data unrecoverable
     │   ├── KeyRetiredError                          version below the minimum decryption version
+    │   ├── MissingSubjectError                      per-subject keys asked for, no subject known
     │   └── TokenError (ValueError)
     │       ├── MalformedTokenError                  not a flowtrace token / truncated / garbage
     │       ├── UnsupportedTokenVersionError         token format version not understood
@@ -31,7 +32,9 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │       ├── WrongTenantError                     token belongs to another tenant
     │       └── WrongFieldError                      token belongs to another field
     ├── LineageError
-    │   └── LineageBufferError                       durable buffer unusable / corrupted
+    │   ├── LineageBufferError                       durable buffer unusable / corrupted
+    │   ├── LineageBufferFullError                   buffer at its bound (overflow="raise")
+    │   └── PseudonymKeyError                        a subject was given, no pseudonym key
     └── AuditError
         ├── AuditWriteError                          a record could not be made durable
         ├── AuditCorruptedError (ValueError)         unparseable audit file / torn line
@@ -65,10 +68,13 @@ __all__ = [
     "KeyProviderUnavailable",
     "KeyRetiredError",
     "LineageBufferError",
+    "LineageBufferFullError",
     "LineageError",
     "MalformedTokenError",
     "MissingExtraError",
+    "MissingSubjectError",
     "MissingTenantError",
+    "PseudonymKeyError",
     "RecordDeletedError",
     "RecordInsertedError",
     "RecordModifiedError",
@@ -199,6 +205,10 @@ class KeyRetiredError(CryptoError):
     """The token's key version is below the minimum decryption version; rewrap it."""
 
 
+class MissingSubjectError(CryptoError):
+    """Per-subject keys were asked for but no data subject was given or is in the context."""
+
+
 class TokenError(CryptoError, ValueError):
     """Base for errors about an encrypted field token."""
 
@@ -232,6 +242,14 @@ class LineageError(FlowtraceError):
 
 class LineageBufferError(LineageError):
     """The local durable lineage buffer is unusable or corrupted."""
+
+
+class LineageBufferFullError(LineageBufferError):
+    """The durable buffer reached its bound and its overflow policy is ``"raise"``."""
+
+
+class PseudonymKeyError(LineageError):
+    """A data subject was given for lineage but no pseudonym key is configured (or it is bad)."""
 
 
 # --- audit --------------------------------------------------------------------------------
