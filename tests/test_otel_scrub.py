@@ -206,3 +206,19 @@ def test_log_records_are_scrubbed(wrap: str) -> None:
     assert attrs["password"] == "[REDACTED:credential]"
     assert attrs["n"] == 3
     assert attrs[COUNT_ATTRIBUTE] == 3
+
+
+def test_configured_exporters_only_see_scrubbed_spans() -> None:
+    """configure(span_exporters=[...]) wraps every exporter with the scrubbing exporter."""
+    memory = InMemorySpanExporter()
+    flowtrace.configure(span_exporters=[memory])
+    provider = flowtrace.settings().tracer_provider
+    try:
+        with provider.get_tracer("t").start_as_current_span("pay a@b.io") as span:
+            span.set_attribute("card", CARD)
+        provider.force_flush()
+        (exported,) = memory.get_finished_spans()
+        assert exported.name == "pay [REDACTED:email]"
+        assert dict(exported.attributes or {})["card"] == "[REDACTED:card]"
+    finally:
+        provider.shutdown()
