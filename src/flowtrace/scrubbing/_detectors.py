@@ -354,8 +354,9 @@ def _trigger() -> re.Pattern[str]:
     """A necessary condition for any built-in detector to match, as one fast expression.
 
     Every alternative starts with a literal so that ``re`` skips other characters in C:
-    a digit followed by six more digits within two separator characters each (cards,
-    IBANs, SSNs, phones), a dotted quad (IPv4), ``::`` or eight colon groups (IPv6), ``@``,
+    a digit that starts the shape of a card (12 digits), SSN, phone (North American,
+    national trunk ``0``, ``+`` or ``00`` international), dotted quad (IPv4) or follows
+    an IBAN's country code; ``::`` or eight colon groups (IPv6), ``@``,
     a JWT's ``.eyJ``, provider-token separators, AWS key-id prefixes, ``:`` / ``=`` right
     after a credential word, and the last letter of ``bearer`` / ``basic`` / ``token``.
     (AWS secret keys — 40 base64 characters — are checked separately.)
@@ -368,11 +369,23 @@ def _trigger() -> re.Pattern[str]:
         for q in ("", '"', "'")
         for sep in ("SEP",)
     )
-    branches = [
-        d + r"(?:(?=(?:[ .\-()/+]{0,2}[0-9]){6})|(?=[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]))"
-        for d in "0123456789"
-    ]
+    shapes = "|".join(
+        [
+            r"(?=(?:[ \-]?[0-9]){11})",  # card: 12+ digits, single separators
+            r"(?=[0-9]{2}[\- ][0-9]{2}[\- ][0-9]{4})",  # SSN
+            r"(?=[0-9]{2}[ .\-)]{1,2}[0-9]{3}[ .\-][0-9]{4})",  # North American phone
+            r"(?=[0-9]{9})",  # bare 10-digit phone
+            r"(?=[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9])",  # IPv4
+            r"(?<=[A-Z][A-Z][0-9])(?=[0-9])",  # IBAN check digits
+        ]
+    )
+    branches = [d + f"(?:{shapes})" for d in "123456789"]
     branches += [
+        # 0: the same shapes, a national trunk prefix, or 00 + country code.
+        f"0(?:{shapes}|(?<![A-Za-z0-9+]0)(?=[1-9](?:[ \\-/)]{{0,2}}[0-9]){{8}})"
+        "|(?<![0-9]0)(?=0[1-9](?:[ .\\-()/]{0,2}[0-9]){6}))",
+        r"\+(?=[ (]?[0-9])",
+        r"\((?=0[1-9])",
         "@",
         r"\.(?=eyJ)",
         r":(?:(?=:)|(?=(?:[0-9A-Fa-f]{1,4}:){6})|" + after_word.replace("SEP", ":") + ")",
