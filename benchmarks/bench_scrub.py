@@ -208,7 +208,7 @@ def main() -> None:
     for name, values in rounds.items():
         results[name]["eps"] = statistics.median(values)
     ratio_rounds = [a / b for a, b in zip(rounds["flowtrace"], rounds["logfire"], strict=True)]
-    results["presidio"]["eps"] = throughput(events[:N_PRESIDIO], tools["presidio"], repeat=1)
+    results["presidio"]["eps"] = throughput(events[:N_PRESIDIO], tools["presidio"], repeat=3)
     header = " ".join(f"{c:>10s}" for c in CATEGORIES)
     print(f"\n{'':10s} {'events':>7s} {header} {'FP rate':>8s} {'events/s':>10s}")
     for name, r in results.items():
