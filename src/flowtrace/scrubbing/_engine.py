@@ -213,14 +213,25 @@ def _render(path: tuple[str | int, ...]) -> str:
 class _Run:
     """State of one scrub call: report, deadline, containers on the current path."""
 
-    __slots__ = ("active", "deadline", "expired", "report", "s")
+    __slots__ = ("_report", "active", "deadline", "expired", "s")
 
     def __init__(self, scrubber: Scrubber) -> None:
         self.s = scrubber
-        self.report = ScrubReport()
+        self._report: ScrubReport | None = None
         self.deadline = scrubber.clock() + scrubber.time_budget
         self.expired = False
         self.active: set[int] = set()
+
+    @property
+    def report(self) -> ScrubReport:
+        """Created on first use: most events have nothing to report."""
+        if self._report is None:
+            self._report = ScrubReport()
+        return self._report
+
+    def hits(self) -> int:
+        """Replacements so far (0 without creating a report)."""
+        return 0 if self._report is None else self._report.total
 
     # -- replacement -----------------------------------------------------------------------
 
@@ -323,7 +334,7 @@ class _Run:
             return "[CYCLE]"
         self.active.add(oid)
         try:
-            if isinstance(obj, Mapping):
+            if type(obj) is dict or isinstance(obj, Mapping):
                 return self.mapping(obj, path, depth, cls)
             items: list[Any] = []
             for i, item in enumerate(obj):
@@ -394,9 +405,9 @@ class _Run:
                 if k in benign_keys:
                     nk: Any = k
                 else:
-                    before = self.report.total
+                    before = self.hits()
                     nk = self.text(k, (*path, "<key>"), 0)
-                    if nk is k and self.report.total == before and len(benign_keys) < 4096:
+                    if nk is k and self.hits() == before and len(benign_keys) < 4096:
                         benign_keys.add(k)
                 if cls is None:
                     tv = type(v)
