@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._config import Settings, configure, settings
 from ._observe import EventKind, FlowEvent, Observer, add_observer, notify, remove_observer
 from ._version import __version__
+from .classify import Category, Classification, Level, Schema
 from .context import (
     FlowContext,
     context,
@@ -26,12 +27,17 @@ from .errors import (
     InvalidContextValueError,
     MissingExtraError,
     MissingTenantError,
+    SchemaError,
+    ScrubError,
     TenantMismatchError,
     TenantNotAllowedError,
     TenantSwitchError,
 )
+from .scrubbing import Scrubber, scrub
 
 __all__ = [
+    "Category",
+    "Classification",
     "ConfigError",
     "ContextError",
     "ContextPropagationError",
@@ -40,9 +46,14 @@ __all__ = [
     "FlowEvent",
     "FlowtraceError",
     "InvalidContextValueError",
+    "Level",
     "MissingExtraError",
     "MissingTenantError",
     "Observer",
+    "Schema",
+    "SchemaError",
+    "ScrubError",
+    "Scrubber",
     "Settings",
     "TenantMismatchError",
     "TenantNotAllowedError",
@@ -57,5 +68,6 @@ __all__ = [
     "notify",
     "remove_observer",
     "require_tenant",
+    "scrub",
     "settings",
 ]
