@@ -229,15 +229,14 @@ def encode_action(action: str, fields: dict[str, Any]) -> bytes:
 
 
 def scrub_details(details: Mapping[str, Any]) -> Any:
-    """The single place audit details pass through the scrubber before they are written."""
-    import flowtrace
+    """The single place audit details pass through the scrubber before they are written.
 
-    scrub = getattr(flowtrace, "scrub", None)
-    if scrub is None:  # pragma: no cover - the scrub capability is part of flowtrace
-        raise AuditWriteError(
-            "audit details must be scrubbed before they are written, but flowtrace.scrub is "
-            "unavailable; pass the facts as structured fields instead of details"
-        )
+    Uses :func:`flowtrace.scrub` (the scrubber set with ``configure(scrubber=...)`` or the
+    built-in default), so an e-mail address or card number in ``details`` is stored as
+    ``[REDACTED:email]`` / ``[REDACTED:card]``, never in clear.
+    """
+    from ..scrubbing import scrub
+
     return scrub(dict(details))
 
 

@@ -156,7 +156,7 @@ class Verifier:
         checkpoints = self._checkpoints
         head = self._head
         size = frontier.size
-        for line in lines:
+        for position, line in enumerate(lines):
             body = line[84:-1]
             digest = sha(body).digest()
             digest_hex = digest.hex().encode()
@@ -172,6 +172,10 @@ class Verifier:
                 frontier.size = size
                 self._head = head
                 self.line(line)
+                if self._pending is not None:
+                    for item in lines[position + 1 :]:
+                        self.line(item)
+                    return
                 head = self._head
                 size = frontier.size
                 continue
