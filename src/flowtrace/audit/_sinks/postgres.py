@@ -55,11 +55,8 @@ class PostgresSink:
         for target in (t, f"{t}_checkpoints"):
             statements += [
                 f"DROP TRIGGER IF EXISTS {target}_append_only ON {target}",
-                f"CREATE TRIGGER {target}_append_only BEFORE UPDATE OR DELETE ON {target} "
-                "FOR EACH ROW EXECUTE FUNCTION flowtrace_audit_append_only()",
-                f"DROP TRIGGER IF EXISTS {target}_no_truncate ON {target}",
-                f"CREATE TRIGGER {target}_no_truncate BEFORE TRUNCATE ON {target} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION flowtrace_audit_append_only()",
+                f"CREATE TRIGGER {target}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+                f"ON {target} FOR EACH STATEMENT EXECUTE FUNCTION flowtrace_audit_append_only()",
             ]
         for sql in statements:
             self._conn.execute(sql)
