@@ -93,10 +93,14 @@ def _slow(value: Any, out: list[str]) -> None:
         out.append(json.dumps(value, ensure_ascii=False))
     elif isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
-            raise CanonicalError(
-                f"integer {value} is outside +/-(2**53-1); store it as a string instead"
-            )
-        out.append(str(value))
+            # JSON numbers are IEEE-754 doubles: allowed only if the double is exact.
+            if float(value) != value:
+                raise CanonicalError(
+                    f"integer {value} has no exact IEEE-754 double form; store it as a string"
+                )
+            out.append(_es6_number(float(value)))
+        else:
+            out.append(str(value))
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise CanonicalError(f"{value} has no JSON form; store it as a string instead")
@@ -173,7 +177,8 @@ def fast_canonical(value: Any) -> bytes:
 def _strict_int(text: str) -> int:
     number = int(text)
     if abs(number) > MAX_SAFE_INTEGER:
-        raise CanonicalError(f"integer {text} is outside +/-(2**53-1)")
+        # Beyond 2**53 a JSON number means the nearest IEEE-754 double (RFC 8785 / I-JSON).
+        raise _HasFloat
     return number
 
 
@@ -192,7 +197,14 @@ def _no_float(text: str) -> Any:
 _strict_decode = json.JSONDecoder(
     parse_int=_strict_int, parse_float=_no_float, parse_constant=_reject_constant
 ).decode
-_float_decode = json.JSONDecoder(parse_int=_strict_int, parse_constant=_reject_constant).decode
+
+
+def _double_int(text: str) -> int | float:
+    number = int(text)
+    return float(number) if abs(number) > MAX_SAFE_INTEGER else number
+
+
+_float_decode = json.JSONDecoder(parse_int=_double_int, parse_constant=_reject_constant).decode
 
 
 def check_canonical(data: bytes) -> Any:
