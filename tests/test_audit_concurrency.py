@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import uuid
@@ -55,7 +56,8 @@ def _run_writers(
         proc.stdin.flush()
     for proc in procs:
         out, _ = proc.communicate(timeout=240)
-        assert proc.returncode == 0 and out.strip() == "done"
+        assert proc.returncode == 0
+        assert out.strip() == "done"
 
 
 def _check_per_writer_order(events: list[audit.AuditEvent], writers: int, count: int) -> None:
@@ -88,7 +90,7 @@ def test_eight_processes_appending_to_one_file_keep_one_chain(tmp_path: Path) ->
     assert [e.sequence for e in events] == list(range(16_000))
     _check_per_writer_order(events, writers=8, count=2000)
     # The writers really interleaved: the file is not eight consecutive blocks.
-    switches = sum(a.actor != b.actor for a, b in zip(events, events[1:], strict=False))
+    switches = sum(a.actor != b.actor for a, b in itertools.pairwise(events))
     assert switches > 8
 
 
@@ -198,5 +200,7 @@ def test_sqlite_writers_in_threads_keep_one_chain(tmp_path: Path) -> None:
         t.join()
     for log in logs:
         log.close()
-    report = audit.verify(audit.SqliteSink(db), public_key=key.public_key(), require_sealed=True)
+    reader = audit.SqliteSink(db)
+    report = audit.verify(reader, public_key=key.public_key(), require_sealed=True)
+    reader.close()
     assert report.records == 200

@@ -89,7 +89,8 @@ def test_recover_repairs_a_torn_line_and_records_it(tmp_path: Path) -> None:
         audit.AuditLog(path, signing_key=key)
     report = audit.recover(path, signing_key=key)
     assert (report.repaired, report.torn_bytes, report.sequence) == (True, len(torn), 10)
-    assert report.saved_to is not None and Path(report.saved_to).read_bytes() == torn
+    assert report.saved_to is not None
+    assert Path(report.saved_to).read_bytes() == torn
     verified = audit.verify(path, public_key=key.public_key(), require_sealed=True)
     assert verified.records == 11
     (last,) = audit.query(path, action="audit.recovered")

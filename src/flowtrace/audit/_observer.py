@@ -27,9 +27,8 @@ ACTIONS: Final = {
 }
 """Audit ``action`` recorded for each flow event kind."""
 
-_DENIED: Final = frozenset(
-    {EventKind.TENANT_SWITCH, EventKind.TENANT_MISMATCH, EventKind.MESSAGE_REFUSED}
-)
+_DENIED: Final = frozenset({EventKind.TENANT_MISMATCH, EventKind.MESSAGE_REFUSED})
+_OUTCOMES: Final = {"ok": "success", "success": "success", "denied": "denied", "error": "error"}
 _FIELDS: Final = ("actor", "tenant", "subject", "reason", "resource", "purpose", "region")
 
 
@@ -50,10 +49,11 @@ def event_for(flow_event: FlowEvent) -> AuditEvent:
             fields[name] = str(value)
     if "resource" not in fields and attributes.get("field") is not None:
         fields["resource"] = str(attributes["field"])
-    outcome = attributes.pop("outcome", None)
-    if outcome not in ("success", "denied", "error"):
-        if outcome is not None:
-            attributes["outcome_detail"] = outcome
+    reported = attributes.pop("outcome", None)
+    outcome = _OUTCOMES.get(str(reported)) if reported is not None else None
+    if outcome is None:
+        if reported is not None:
+            attributes["outcome_detail"] = reported
         outcome = "denied" if flow_event.kind in _DENIED else "success"
     fields["outcome"] = outcome
     fields["ts"] = utc_timestamp(flow_event.timestamp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import AuditCorruptedError
@@ -70,9 +70,21 @@ def query(
         }.items()
         if v is not None
     }
-    import json
 
     _, chunks, _ = _source_of(source)
+    try:
+        yield from _matching(chunks, wanted, lo, hi)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def _matching(
+    chunks: Iterable[bytes], wanted: dict[str, str], lo: str | None, hi: str | None
+) -> Iterator[AuditEvent]:
+    import json
+
     buffer = b""
     position = 0
     for chunk in chunks:

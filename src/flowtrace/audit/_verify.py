@@ -370,8 +370,13 @@ def verify(
     name, chunks, cp_lines = _source_of(source)
     checkpoints = {} if public_key is None else load_checkpoints(cp_lines, public_key)
     verifier = Verifier(checkpoints, check_format=check_format)
-    for chunk in chunks:
-        verifier.feed(chunk)
+    try:
+        for chunk in chunks:
+            verifier.feed(chunk)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
     records, head, root = verifier.finish()
     signed = max(checkpoints, default=0)
     if require_sealed and signed != records:

@@ -21,6 +21,11 @@ __all__ = ["SqliteSink"]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
+def _as_bytes(value: bytes | str) -> bytes:
+    # Lines are stored as BLOBs; a hand-edited row may come back as TEXT.
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+
+
 class SqliteSink:
     """Audit records in ``<table>`` and checkpoints in ``<table>_checkpoints``."""
 
@@ -83,7 +88,7 @@ class SqliteSink:
         ).fetchall()
         if rows:
             self._last = rows[-1][0]
-        return [bytes(line) for _, line in rows]
+        return [_as_bytes(line) for _, line in rows]
 
     def write(self, lines: list[bytes], checkpoint: bytes | None) -> None:
         """INSERT the records (and checkpoint) inside the current transaction."""
@@ -107,7 +112,7 @@ class SqliteSink:
         conn = sqlite3.connect(self.path)
         try:
             for (line,) in conn.execute(f"SELECT line FROM {self.table} ORDER BY seq"):
-                yield bytes(line)
+                yield _as_bytes(line)
         finally:
             conn.close()
 
@@ -116,7 +121,7 @@ class SqliteSink:
         rows = self._conn.execute(
             f"SELECT line FROM {self.table}_checkpoints ORDER BY id"
         ).fetchall()
-        return [bytes(line) for (line,) in rows]
+        return [_as_bytes(line) for (line,) in rows]
 
     def close(self) -> None:
         """Close the connection."""
