@@ -43,7 +43,7 @@ def bench_group_commit(directory: Path, key: object) -> float:
         log = audit.AuditLog(path, signing_key=key, durability="group")
         start = time.perf_counter()
         last = None
-        for i in range(N_APPEND):
+        for _ in range(N_APPEND):
             last = log.append("patient.read", resource="patients/42", wait=False)
         assert last is not None
         last.wait()
@@ -107,11 +107,11 @@ def audit_ts() -> str:
 
 def build_verify_file(directory: Path, key: object) -> Path:
     path = _fresh(directory, "verify.jsonl")
-    with ft.context(tenant="st-mary", user="dr-house", subject="42", purpose="treatment"):
-        with audit.AuditLog(path, signing_key=key, durability="none") as log:
-            receipts = [log.append("patient.read", resource=f"patients/{i}", wait=False)
-                        for i in range(N_VERIFY)]
-            receipts[-1].wait()
+    scope = ft.context(tenant="st-mary", user="dr-house", subject="42", purpose="treatment")
+    with scope, audit.AuditLog(path, signing_key=key, durability="none") as log:
+        receipts = [log.append("patient.read", resource=f"patients/{i}", wait=False)
+                    for i in range(N_VERIFY)]
+        receipts[-1].wait()
     return path
 
 

@@ -405,3 +405,27 @@ class TestQueryAndCli:
         proof = tmp_path / "proof.json"
         proof.write_text(capsys.readouterr().out.splitlines()[-1])
         assert main(["audit", "check-proof", str(proof), "--public-key", pub]) == 0
+
+
+class TestSurface:
+    """The public namespace and the demo step."""
+
+    def test_all_lists_exactly_the_public_names(self) -> None:
+        """flowtrace.audit.__all__ equals its public, non-module attributes."""
+        import types
+
+        public = {
+            name for name, value in vars(audit).items()
+            if not name.startswith("_") and not isinstance(value, types.ModuleType)
+            and name != "annotations"
+        }
+        assert sorted(audit.__all__) == sorted(public)
+
+    def test_demo_step_runs(self, tmp_path: Path) -> None:
+        """The audit demo step records, verifies and catches tampering offline."""
+        from flowtrace._demo import audit as step
+
+        said: list[str] = []
+        step.run(tmp_path, said.append)
+        assert any("edited record is caught" in line for line in said)
+        assert any("last 10 records is caught" in line for line in said)

@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-STEPS = ("foundation",)
+STEPS = ("foundation", "audit")
 
 Say = Callable[[str], None]
 
