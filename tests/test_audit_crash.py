@@ -118,3 +118,20 @@ def test_recover_cli_reports_what_it_did(tmp_path: Path) -> None:
     assert json.loads(path.read_bytes().splitlines()[-1])["record"]["event"]["action"] == (
         "audit.recovered"
     )
+
+
+def test_records_queued_without_waiting_are_flushed_at_exit(tmp_path: Path) -> None:
+    """A process that appends with wait=False and exits without close() loses nothing."""
+    key = audit.generate_key()
+    key_path = tmp_path / "k.pem"
+    key_path.write_bytes(audit.private_key_pem(key))
+    path = tmp_path / "exit.jsonl"
+    code = (
+        "import sys\nfrom flowtrace import audit\n"
+        "log = audit.AuditLog(sys.argv[1], signing_key=sys.argv[2], group_max_delay=0.2)\n"
+        "for i in range(500):\n    log.append('x.y', resource=str(i), wait=False)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), str(key_path)], check=True,
+                   timeout=60)
+    report = audit.verify(path, public_key=key.public_key(), require_sealed=True)
+    assert report.records == 500

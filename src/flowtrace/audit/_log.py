@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -58,6 +60,15 @@ class Receipt:
     def __repr__(self) -> str:
         state = "failed" if self._error else "durable" if self._done else "pending"
         return f"Receipt({state}, sequence={self.sequence})"
+
+
+def _make_atexit(ref: weakref.ReferenceType[AuditLog]) -> Callable[[], None]:
+    def close_at_exit() -> None:
+        log = ref()
+        if log is not None and os.getpid() == log._pid:
+            log.close()
+
+    return close_at_exit
 
 
 class AuditLog:
@@ -117,6 +128,9 @@ class AuditLog:
         from ._observer import install
 
         install()
+        # Records queued with wait=False are flushed at interpreter exit, never dropped.
+        self._atexit = _make_atexit(weakref.ref(self))
+        atexit.register(self._atexit)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -179,6 +193,7 @@ class AuditLog:
         """Flush, write a final checkpoint (with a signing key) and close the sink."""
         if self._closed:
             return
+        atexit.unregister(self._atexit)
         self.flush()
         with self._cond:
             self._closed = True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
@@ -26,7 +26,7 @@ class Sink(Protocol):
         """Exclusive access across threads and processes."""
         ...
 
-    def sync(self) -> list[bytes]:
+    def sync(self) -> Iterable[bytes]:
         """Record lines appended by others since the last call (no newlines)."""
         ...
 

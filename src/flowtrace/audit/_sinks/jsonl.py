@@ -74,24 +74,37 @@ class JsonlSink:
         finally:
             self._fcntl.flock(self._fd, self._fcntl.LOCK_UN)
 
-    def sync(self) -> list[bytes]:
-        """Lines appended since we last looked; a torn tail raises AuditCorruptedError."""
+    def sync(self) -> Iterator[bytes]:
+        """Lines appended since we last looked, read in bounded chunks.
+
+        A torn tail raises :class:`AuditCorruptedError` before any line is returned.
+        """
         size = os.fstat(self._fd).st_size
         if size == self._pos:
-            return []
+            return iter(())
         if size < self._pos:
             raise AuditCorruptedError(
                 f"audit log {self.path} shrank from {self._pos} to {size} bytes while open: "
                 "it was truncated; verify it with `flowtrace audit verify`"
             )
-        data = os.pread(self._fd, size - self._pos, self._pos)
-        if not data.endswith(b"\n"):
+        if os.pread(self._fd, 1, size - 1) != b"\n":
             raise AuditCorruptedError(
                 f"audit log {self.path} ends in a torn line (a writer crashed mid-write); "
                 f"run `flowtrace audit recover {self.path}` before writing to it again"
             )
+        return self._read(size)
+
+    def _read(self, size: int) -> Iterator[bytes]:
+        position, rest = self._pos, b""
+        while position < size:
+            chunk = os.pread(self._fd, min(_CHUNK, size - position), position)
+            if not chunk:  # pragma: no cover - the file shrank under the lock
+                raise AuditCorruptedError(f"audit log {self.path} shrank while being read")
+            position += len(chunk)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            yield from lines
         self._pos = size
-        return data[:-1].split(b"\n")
 
     def write(self, lines: list[bytes], checkpoint: bytes | None) -> None:
         """Append under the lock; fsync both files in ``fsync`` mode."""
