@@ -28,15 +28,18 @@ class ChainState:
         self.frontier.append(bytes.fromhex(record_hash))
         self.head = record_hash
 
-    def extend(self, events: list[bytes]) -> list[bytes]:
-        """Chain canonical ``events`` onto the head; returns their lines (state advances)."""
-        lines = []
+    def extend(self, events: list[bytes]) -> tuple[list[bytes], list[str]]:
+        """Chain canonical ``events`` onto the head; returns their lines and hashes."""
+        lines, digests = [], []
+        frontier = self.frontier
+        head = self.head
         for event in events:
-            line, digest = make_line(event, self.head, self.frontier.size)
-            self.frontier.append(bytes.fromhex(digest))
-            self.head = digest
+            line, head = make_line(event, head, frontier.size)
+            frontier.append(bytes.fromhex(head))
             lines.append(line)
-        return lines
+            digests.append(head)
+        self.head = head
+        return lines, digests
 
     def copy(self) -> ChainState:
         """An independent copy (to roll back a failed write)."""

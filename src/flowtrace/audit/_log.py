@@ -256,7 +256,7 @@ class AuditLog:
                 for line in self.sink.sync():
                     self._state.absorb(line_hash(line))
                 first = self._state.size
-                lines = self._state.extend([encoded for encoded, _ in batch])
+                lines, digests = self._state.extend([encoded for encoded, _ in batch])
                 checkpoint = None
                 if self._key is not None and (
                     self._state.size // self.checkpoint_every
@@ -280,7 +280,7 @@ class AuditLog:
         with self._done_cond:
             for i, (_, receipt) in enumerate(batch):
                 receipt.sequence = first + i
-                receipt.record_hash = line_hash(lines[i])
+                receipt.record_hash = digests[i]
                 receipt._done = True
             self._done_cond.notify_all()
 
