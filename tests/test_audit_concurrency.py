@@ -21,6 +21,8 @@ from flowtrace import audit
 target, key, writer, count, durability, dsn, table = sys.argv[1:8]
 if dsn != "-":
     target = audit.PostgresSink(dsn, table=table)
+elif target.startswith("sqlite:"):
+    target = audit.SqliteSink(target[len("sqlite:"):])
 log = audit.AuditLog(target, signing_key=key, durability=durability, checkpoint_every=500)
 print("ready", flush=True)
 sys.stdin.readline()  # start together
@@ -178,6 +180,22 @@ def test_postgresql_tampering_by_a_dba_is_detected(tmp_path: Path) -> None:
         assert info.value.sequence == 7
     finally:
         _drop(dsn, table)
+
+
+def test_sqlite_writer_processes_keep_a_gap_free_chain(tmp_path: Path) -> None:
+    """4 processes x 300 appends into one SQLite (WAL) database: one gap-free chain."""
+    key_path, public = _key(tmp_path)
+    db = tmp_path / "audit.db"
+    _run_writers(f"sqlite:{db}", key_path, writers=4, count=300, durability="group")
+    reader = audit.SqliteSink(db)
+    try:
+        report = audit.verify(reader, public_key=public, require_sealed=True)
+        events = list(audit.query(reader))
+    finally:
+        reader.close()
+    assert report.records == 1200
+    assert [e.sequence for e in events] == list(range(1200))
+    _check_per_writer_order(events, writers=4, count=300)
 
 
 def test_sqlite_writers_in_threads_keep_one_chain(tmp_path: Path) -> None:
