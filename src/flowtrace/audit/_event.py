@@ -165,7 +165,6 @@ def _validate(event: AuditEvent) -> None:
 _FIELD_NAMES: Final = frozenset((*_SCALARS, "outcome", "ts", "data_categories", "details"))
 
 
-_ORDER: Final = tuple(sorted((*_SCALARS, "action", "outcome", "ts", "data_categories", "details")))
 _quote = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
 
 
@@ -230,17 +229,20 @@ def encode_action(action: str, fields: dict[str, Any]) -> bytes:
         data[name] = value
     if "ts" not in data:
         data["ts"] = utc_timestamp()
-    parts = []
     try:
-        for name in _ORDER:
-            value = data.get(name)
-            if value is None:
-                continue
-            if type(value) is str:
-                parts.append(f'"{name}":{_quote(value)}')
-            else:
-                parts.append(f'"{name}":{canonical(value).decode("utf-8")}')
-        return ("{" + ",".join(parts) + "}").encode("utf-8")
+        # Member names are fixed ASCII identifiers: sorted() is the RFC 8785 order.
+        return (
+            "{"
+            + ",".join(
+                [
+                    f'"{name}":{_quote(value)}'
+                    if type(value) is str
+                    else f'"{name}":{canonical(value).decode("utf-8")}'
+                    for name, value in sorted(data.items())
+                ]
+            )
+            + "}"
+        ).encode("utf-8")
     except (CanonicalError, UnicodeEncodeError) as exc:
         raise AuditWriteError(f"audit event {action!r} cannot be stored: {exc}") from exc
 
