@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 import time
@@ -30,11 +31,12 @@ DURABILITY: Final = ("group", "fsync", "none")
 class Receipt:
     """The outcome of one :meth:`AuditLog.append`: durable with a sequence, pending, or failed."""
 
-    __slots__ = ("_cond", "_done", "_error", "record_hash", "sequence")
+    __slots__ = ("_done", "_error", "_guard", "_waiter", "record_hash", "sequence")
 
-    def __init__(self, cond: threading.Condition) -> None:
-        self._cond = cond
+    def __init__(self, guard: threading.Lock) -> None:
+        self._guard = guard  # shared with the flusher: registering vs resolving
         self._done = False
+        self._waiter: threading.Lock | None = None
         self._error: BaseException | None = None
         self.sequence: int | None = None
         """Sequence number of the record once it is durable."""
@@ -49,13 +51,27 @@ class Receipt:
     def wait(self, timeout: float | None = None) -> int:
         """Block until durable and return the sequence; raise :class:`AuditWriteError` if not."""
         if not self._done:
-            with self._cond:
-                if not self._cond.wait_for(lambda: self._done, timeout):
-                    raise AuditWriteError(f"audit record not durable after {timeout} s")
+            with self._guard:
+                waiter = None
+                if not self._done:
+                    # A private, pre-acquired lock: the flusher releases exactly the
+                    # waiters of its batch instead of waking every thread.
+                    waiter = self._waiter = threading.Lock()
+                    waiter.acquire()
+            if waiter is not None and not waiter.acquire(
+                timeout=-1 if timeout is None else timeout
+            ):
+                raise AuditWriteError(f"audit record not durable after {timeout} s")
         if self._error is not None:
             raise AuditWriteError(f"audit record was not written: {self._error}") from self._error
         assert self.sequence is not None
         return self.sequence
+
+    def _resolve(self) -> None:
+        """Mark done and wake a waiter; call with the guard held."""
+        self._done = True
+        if self._waiter is not None:
+            self._waiter.release()
 
     def __repr__(self) -> str:
         state = "failed" if self._error else "durable" if self._done else "pending"
@@ -118,7 +134,7 @@ class AuditLog:
         self._state = ChainState()
         self._commit_lock = threading.Lock()
         self._cond = threading.Condition()
-        self._done_cond = threading.Condition()
+        self._guard = threading.Lock()
         self._queue: list[tuple[bytes, Receipt]] = []
         self._flusher: threading.Thread | None = None
         self._closed = False
@@ -158,7 +174,7 @@ class AuditLog:
     def append_encoded(self, encoded: bytes, *, wait: bool = True) -> Receipt:
         """Append an already canonical event (``AuditEvent.encode()``)."""
         self._check_open()
-        receipt = Receipt(self._done_cond)
+        receipt = Receipt(self._guard)
         if self.durability == "group":
             with self._cond:
                 self._queue.append((encoded, receipt))
@@ -178,9 +194,9 @@ class AuditLog:
         """Block until every queued append is durable (group mode)."""
         with self._cond:
             pending = [r for _, r in self._queue]
-        if pending:
-            with self._done_cond:
-                self._done_cond.wait_for(lambda: all(r._done for r in pending))
+        for receipt in pending:
+            with contextlib.suppress(AuditWriteError):
+                receipt.wait()
 
     def checkpoint(self) -> Checkpoint | None:
         """Write a signed checkpoint over everything written so far (needs a signing key)."""
@@ -267,22 +283,20 @@ class AuditLog:
         except BaseException as exc:
             self._state = saved
             error = exc if isinstance(exc, AuditError) else AuditWriteError(str(exc))
-            with self._done_cond:
+            with self._guard:
                 for _, receipt in batch:
                     receipt._error = error
-                    receipt._done = True
-                self._done_cond.notify_all()
+                    receipt._resolve()
             if not isinstance(exc, Exception):
                 raise
             return
         if checkpoint is not None:
             self._state.last_checkpoint = checkpoint.size
-        with self._done_cond:
+        with self._guard:
             for i, (_, receipt) in enumerate(batch):
                 receipt.sequence = first + i
                 receipt.record_hash = digests[i]
-                receipt._done = True
-            self._done_cond.notify_all()
+                receipt._resolve()
 
     def _sign(self) -> Checkpoint:
         assert self._key is not None
