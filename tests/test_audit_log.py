@@ -314,6 +314,21 @@ class TestAutomaticEvents:
             entered = True
         assert not entered
 
+    def test_configure_registers_the_observer_even_after_a_reset(self, tmp_path: Path) -> None:
+        """configure(audit_log=log) alone wires flow events to the log (observers reset)."""
+        import flowtrace.testing
+
+        path = tmp_path / "a.jsonl"
+        log = audit.AuditLog(path)
+        flowtrace.testing.reset()  # drops every non-default observer
+        ft.configure(audit_log=log)
+        with ft.context(tenant="a"), ft.cross_tenant(reason="after reset"):
+            pass
+        log.close()
+        assert [e["reason"] for e in _events(path)] == ["after reset"]
+        with pytest.raises(ConfigError, match="AuditLog"):
+            ft.configure(audit_log="audit.jsonl")
+
     def test_without_an_audit_log_flow_events_are_ignored(self, tmp_path: Path) -> None:
         """No configured log: the observer does nothing and scopes work as before."""
         audit.AuditLog(tmp_path / "a.jsonl").close()  # installs the observer

@@ -224,3 +224,88 @@ class TestScopeAsDecorator:
                 return ft.current().purpose
 
         assert Service().purpose() == "billing"
+
+
+class TestSharedScopes:
+    def test_one_scope_object_shared_by_concurrent_tasks(self) -> None:
+        """A module-level scope entered by many interleaving tasks keeps each task's view."""
+        billing = ft.context(purpose="billing")
+
+        async def task(tenant: str) -> list[tuple[str | None, str | None]]:
+            seen = []
+            with ft.context(tenant=tenant):
+                for _ in range(3):
+                    with billing:
+                        await asyncio.sleep(0)
+                        seen.append((ft.current().tenant, ft.current().purpose))
+                    seen.append((ft.current().tenant, ft.current().purpose))
+            return seen
+
+        async def main() -> list[list[tuple[str | None, str | None]]]:
+            return await asyncio.gather(*(task(f"t{i}") for i in range(50)))
+
+        for i, seen in enumerate(asyncio.run(main())):
+            assert seen == [(f"t{i}", "billing"), (f"t{i}", None)] * 3
+
+    def test_one_scope_object_shared_by_threads(self) -> None:
+        """The same scope object entered from several threads at once stays correct."""
+        import threading
+
+        scope = ft.context(tenant="acme")
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                barrier.wait()
+                for _ in range(200):
+                    with scope:
+                        assert ft.current().tenant == "acme"
+                    assert ft.current().tenant is None
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+
+    def test_out_of_order_exit_is_refused(self) -> None:
+        """Exiting a scope that is not the innermost one raises instead of corrupting state."""
+        outer, inner = ft.context(tenant="acme"), ft.context(user="u")
+        outer.__enter__()
+        inner.__enter__()
+        with pytest.raises(RuntimeError, match="out of order"):
+            outer.__exit__(None, None, None)
+        inner.__exit__(None, None, None)
+        outer.__exit__(None, None, None)
+        assert ft.current().is_empty
+
+    def test_scope_is_read_only(self) -> None:
+        """A scope's fields cannot be changed after creation."""
+        scope = ft.context(tenant="acme")
+        with pytest.raises(TypeError, match="read-only"):
+            scope["tenant"] = "globex"
+        with pytest.raises(TypeError, match="read-only"):
+            scope.update(tenant="globex")
+        assert dict(scope) == {"tenant": "acme"}
+
+    def test_memoized_scopes_still_validate_and_report_switches(self) -> None:
+        """The derived-context memo never skips validation or a tenant-switch report."""
+        events: list[ft.FlowEvent] = []
+        ft.add_observer(events.append)
+        try:
+            with ft.context(tenant="acme"):
+                for _ in range(3):
+                    with ft.cross_tenant(reason="r"), ft.context(tenant="globex"):
+                        pass
+                    with pytest.raises(ft.TenantSwitchError):
+                        ft.context(tenant="globex").__enter__()
+            for _ in range(2):
+                with pytest.raises(ft.InvalidContextValueError):
+                    ft.context(tenant="a\nb").__enter__()
+        finally:
+            ft.remove_observer(events.append)
+        assert [e.kind for e in events].count("tenant_switch") == 3

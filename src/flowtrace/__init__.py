@@ -7,6 +7,7 @@ stable formats. Capabilities live in namespaces: :mod:`flowtrace.crypto`,
 
 from __future__ import annotations
 
+from . import _otel_attributes  # noqa: F401  (registers the span-event observer)
 from ._config import Settings, configure, settings
 from ._observe import EventKind, FlowEvent, Observer, add_observer, notify, remove_observer
 from ._version import __version__
@@ -19,6 +20,7 @@ from .context import (
     current,
     require_tenant,
 )
+from .decorators import consumer, handler
 from .errors import (
     ConfigError,
     ContextError,
@@ -33,6 +35,8 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
+from .executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
+from .propagation import FlowtracePropagator, extract, inject
 from .scrubbing import Scrubber, scrub
 
 __all__ = [
@@ -40,11 +44,14 @@ __all__ = [
     "Classification",
     "ConfigError",
     "ContextError",
+    "ContextProcessPoolExecutor",
     "ContextPropagationError",
+    "ContextThreadPoolExecutor",
     "EventKind",
     "FlowContext",
     "FlowEvent",
     "FlowtraceError",
+    "FlowtracePropagator",
     "InvalidContextValueError",
     "Level",
     "MissingExtraError",
@@ -60,11 +67,16 @@ __all__ = [
     "TenantSwitchError",
     "__version__",
     "add_observer",
+    "bind",
     "configure",
+    "consumer",
     "context",
     "cross_tenant",
     "cross_tenant_reason",
     "current",
+    "extract",
+    "handler",
+    "inject",
     "notify",
     "remove_observer",
     "require_tenant",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -32,11 +33,25 @@ class Settings:
     """Audit log that receives flow events (cross-tenant, mismatches, decrypts...)."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Capability-specific settings."""
+    span_exporters: tuple[Any, ...] = ()
+    """OTel ``SpanExporter`` instances spans are sent to (flowtrace builds the provider)."""
+    console_spans: bool = False
+    """Also print finished spans to stdout (OTel's ``ConsoleSpanExporter``)."""
+    spans_file: str | Path | None = None
+    """Also append finished spans to this file as JSON lines."""
+    set_global: bool = False
+    """Also install the provider flowtrace builds as OTel's global tracer provider."""
 
 
 _lock = threading.Lock()
 _settings = Settings()
 _hooks: list[Any] = []
+# The TracerProvider flowtrace built itself (shut down when replaced or reset).
+_owned_provider: Any = None
+
+# Options that make flowtrace build (or rebuild) its own TracerProvider.
+_TRACING_OPTIONS = frozenset({"span_exporters", "console_spans", "spans_file"})
+_RESOURCE_OPTIONS = frozenset({"service", "region"})
 
 
 def settings() -> Settings:
@@ -50,27 +65,106 @@ def configure(**options: Any) -> Settings:
     Options: ``service``, ``region``, ``tracer_provider``, ``scrubber``, ``audit_log``, plus
     those documented by each capability (see docs/). Calling it again updates only the
     options given.
+
+    Tracing: ``span_exporters=[...]`` (OTel ``SpanExporter`` instances),
+    ``console_spans=True`` and/or ``spans_file=path`` make flowtrace build an SDK
+    ``TracerProvider`` with a ``service.name`` resource, the
+    :class:`~flowtrace.otel.FlowContextSpanProcessor` and a batch processor per exporter.
+    It is stored in the settings (flowtrace never needs OTel's global provider);
+    ``set_global=True`` also installs it globally. Pass ``tracer_provider=`` instead to use
+    your own provider (add ``FlowContextSpanProcessor`` to it yourself).
     """
-    global _settings
+    global _settings, _owned_provider
     known = {f for f in Settings.__dataclass_fields__ if f != "extras"}
     with _lock:
         new = _settings
         for name, value in options.items():
             if name in known:
-                if name == "service" and (not isinstance(value, str) or not value):
-                    raise ConfigError("configure(service=...) must be a non-empty str")
-                new = replace(new, **{name: value})
+                new = replace(new, **{name: _validate(name, value)})
             else:
                 raise ConfigError(
                     f"configure() got an unknown option {name!r}; "
                     f"known options are {', '.join(sorted(known))}"
                 )
+        wants_exporters = bool(new.span_exporters or new.console_spans or new.spans_file)
+        touched = set(options)
+        old_owned = _owned_provider
+        rebuild = wants_exporters and (
+            bool(touched & _TRACING_OPTIONS)
+            or (old_owned is not None and bool(touched & _RESOURCE_OPTIONS))
+        )
+        if rebuild:
+            if "tracer_provider" in options and options["tracer_provider"] is not None:
+                raise ConfigError(
+                    "configure() got both tracer_provider= and span exporters; either pass "
+                    "your own provider (and add its exporters yourself) or let flowtrace "
+                    "build one from span_exporters/console_spans/spans_file"
+                )
+            from ._otel_setup import build_tracer_provider
+
+            provider = build_tracer_provider(
+                service=new.service,
+                region=new.region,
+                span_exporters=new.span_exporters,
+                console_spans=new.console_spans,
+                spans_file=new.spans_file,
+            )
+            new = replace(new, tracer_provider=provider)
+            _owned_provider = provider
+        elif "tracer_provider" in options:
+            _owned_provider = None  # the caller's provider replaces ours
+        elif touched & _TRACING_OPTIONS and old_owned is not None:
+            # every exporter switched off: back to no-op tracing
+            new = replace(new, tracer_provider=None)
+            _owned_provider = None
         _settings = new
+    if old_owned is not None and old_owned is not _owned_provider:
+        old_owned.shutdown()
+    if rebuild and new.set_global:
+        from opentelemetry import trace
+
+        trace.set_tracer_provider(new.tracer_provider)
     return new
 
 
-def _reset() -> None:
-    """Back to defaults (used by flowtrace.testing.reset)."""
+def _validate(name: str, value: Any) -> Any:
+    if name == "service" and (not isinstance(value, str) or not value):
+        raise ConfigError("configure(service=...) must be a non-empty str")
+    if name in ("console_spans", "set_global") and not isinstance(value, bool):
+        raise ConfigError(f"configure({name}=...) must be True or False")
+    if name == "spans_file" and value is not None and not isinstance(value, str | Path):
+        raise ConfigError("configure(spans_file=...) must be a path (str or pathlib.Path)")
+    if name == "span_exporters":
+        if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+            raise ConfigError("configure(span_exporters=...) must be a list of SpanExporters")
+        return tuple(value)
+    if name == "audit_log" and value is not None:
+        if not callable(getattr(value, "append", None)):
+            raise ConfigError("configure(audit_log=...) must be a flowtrace.audit.AuditLog")
+        from .audit._observer import install  # flow events must reach the audit log
+
+        install()
+    return value
+
+
+def _swap_tracer_provider(provider: Any) -> Any:
+    """Install ``provider`` temporarily (test capture); returns the one in force before.
+
+    Unlike ``configure(tracer_provider=...)`` it never shuts down a provider flowtrace
+    built, so swapping back restores it intact.
+    """
     global _settings
     with _lock:
+        previous = _settings.tracer_provider
+        _settings = replace(_settings, tracer_provider=provider)
+    return previous
+
+
+def _reset() -> None:
+    """Back to defaults (used by flowtrace.testing.reset); shuts down a provider we built."""
+    global _settings, _owned_provider
+    with _lock:
         _settings = Settings()
+        owned, _owned_provider = _owned_provider, None
+    if owned is not None:
+        owned.shutdown()

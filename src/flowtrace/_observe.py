@@ -10,10 +10,9 @@ informational (the span-event observer) must never raise.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from time import time as _time
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 if TYPE_CHECKING:
     from .context import FlowContext
@@ -41,17 +40,21 @@ class EventKind:
     SHRED: Final = "shred"
 
 
-@dataclass(frozen=True, slots=True)
-class FlowEvent:
+class FlowEvent(NamedTuple):
     """One security-relevant event: what happened, in which flow context, with which facts.
 
+    Immutable (a named tuple, so reporting stays cheap on hot paths such as decrypts).
     ``attributes`` never contains plaintext of protected values.
     """
 
     kind: str
+    """What happened: one of :class:`EventKind`'s names."""
     context: FlowContext
-    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
-    timestamp: float = field(default_factory=time.time)
+    """The flow context it happened in."""
+    attributes: Mapping[str, AttributeValue]
+    """Facts about the event (never protected plaintext)."""
+    timestamp: float
+    """Seconds since the epoch (``time.time()``)."""
 
 
 Observer = Callable[[FlowEvent], None]
@@ -86,7 +89,12 @@ def notify(
     """Report an event to every observer, in the current (or given) flow context."""
     from .context import current
 
-    event = FlowEvent(kind, context if context is not None else current(), dict(attributes or {}))
+    event = FlowEvent(
+        kind,
+        context if context is not None else current(),
+        dict(attributes) if attributes else {},
+        _time(),
+    )
     for observer in _observers:
         observer(event)
     return event

@@ -60,7 +60,8 @@ _BAGGAGE: Final = 8
 _ALL_FIELDS: Final = frozenset((*FIELDS, "lineage_parents", "baggage"))
 
 # C0/C1 controls plus the Unicode line/paragraph separators: anything a log line could split on.
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Lone surrogates too: they cannot be encoded as UTF-8, so OTLP export and baggage would fail.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _BAGGAGE_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
@@ -76,7 +77,8 @@ def _check_str(field: str, value: object) -> str:
     # isprintable() is a fast C check; only non-printables need the precise rule.
     if not value.isprintable() and _FORBIDDEN.search(value):
         raise InvalidContextValueError(
-            field, "contains a control or line-separator character; strip it before use"
+            field,
+            "contains a control, line-separator or lone-surrogate character; strip it before use",
         )
     return value
 
@@ -229,18 +231,36 @@ def _rebuild(fields: dict[str, Any]) -> FlowContext:
 EMPTY: Final = tuple.__new__(FlowContext, (None,) * 7 + ((), ()))
 _new = tuple.__new__
 
-_current: ContextVar[FlowContext] = ContextVar("flowtrace.context", default=EMPTY)
-_cross_tenant: ContextVar[str | None] = ContextVar("flowtrace.cross_tenant", default=None)
+# The variable holds a node (context, parent node, scope that pushed it). Scopes keep no
+# per-entry state, so one scope object can be shared by concurrent tasks and threads; exit
+# pops back to the parent node after checking it pops its own node (LIFO is enforced).
+_Node = tuple[FlowContext, Any, Any]
+_ROOT: Final[_Node] = (EMPTY, None, None)
+_var: ContextVar[_Node] = ContextVar("flowtrace.context", default=_ROOT)
+_get = _var.get
+_set = _var.set
+# Same node scheme for cross-tenant scopes: (reason, parent node, scope) or None.
+_cross_tenant: ContextVar[tuple[str, Any, Any] | None] = ContextVar(
+    "flowtrace.cross_tenant", default=None
+)
+_cross_get = _cross_tenant.get
+_cross_set = _cross_tenant.set
+
+# Derived contexts memoized per (id(parent), fields): services re-enter the same tenant and
+# purpose values constantly, and validating + building a context is most of a scope's cost.
+# Entries keep their parent alive so its id cannot be reused; the cache is bounded.
+_DERIVED_MAX: Final = 4096
+_derived: dict[tuple[Any, ...], tuple[FlowContext, FlowContext]] = {}
 
 
 def current() -> FlowContext:
     """The flow context in force here (an empty one outside any scope)."""
-    return _current.get()
+    return _get()[0]
 
 
 def require_tenant() -> str:
     """The current tenant; raises :class:`MissingTenantError` when there is none."""
-    tenant: str | None = _current.get()[0]
+    tenant: str | None = _get()[0][0]
     if tenant is None:
         raise MissingTenantError(
             "this operation needs a tenant but the flow context has none; "
@@ -251,7 +271,8 @@ def require_tenant() -> str:
 
 def cross_tenant_reason() -> str | None:
     """The reason of the active :func:`cross_tenant` scope, or ``None``."""
-    return _cross_tenant.get()
+    node = _cross_get()
+    return None if node is None else node[0]
 
 
 def _derive(cur: FlowContext, fields: Mapping[str, object]) -> FlowContext:
@@ -268,30 +289,27 @@ def _derive(cur: FlowContext, fields: Mapping[str, object]) -> FlowContext:
     new_tenant = values[0]
     old_tenant = cur[0]
     if old_tenant is not None and new_tenant != old_tenant:
-        reason = _cross_tenant.get()
-        if reason is None:
+        node = _cross_get()
+        if node is None:
             raise TenantSwitchError(
                 f"cannot enter tenant {new_tenant!r} inside tenant {old_tenant!r}; "
                 "if this is deliberate, wrap it in `with flowtrace.cross_tenant(reason=...)`"
             )
         notify(
             EventKind.TENANT_SWITCH,
-            {"from_tenant": old_tenant, "to_tenant": new_tenant, "reason": reason},
+            {"from_tenant": old_tenant, "to_tenant": new_tenant, "reason": node[0]},
             cur,
         )
     return _new(FlowContext, values)
 
 
 class _Scope:
-    """Shared machinery: context manager, decorator (sync/async/generators)."""
+    """Shared machinery: the decorator form (sync/async/generators)."""
 
-    __slots__ = ("_tokens",)
-
-    def __init__(self) -> None:
-        self._tokens: list[Any] = []
+    __slots__ = ()
 
     def _fresh(self) -> AbstractContextManager[Any]:
-        """A new, unentered scope with the same arguments."""
+        """A scope to enter for one call (scopes are stateless, so usually ``self``)."""
         raise NotImplementedError
 
     def __call__(self, func: F) -> F:
@@ -299,7 +317,7 @@ class _Scope:
         return wrap_in_scope(func, self._fresh)
 
 
-class context(_Scope):
+class context(dict[str, Any], _Scope):
     """Enter a flow context derived from the current one.
 
     ``with flowtrace.context(tenant="acme", purpose="billing"):`` or as a decorator.
@@ -307,20 +325,35 @@ class context(_Scope):
     inside a tenant scope raises :class:`~flowtrace.errors.TenantSwitchError` unless inside
     :func:`cross_tenant`. Values are validated on entry
     (:class:`~flowtrace.errors.InvalidContextValueError`).
+
+    A scope object holds only the fields it sets (it is a read-only view of them) and no
+    per-entry state: build it once and enter it from any number of threads and tasks.
+    Scopes must exit in the reverse order they were entered, as ``with`` guarantees.
     """
 
-    __slots__ = ("_fields",)
-
-    def __init__(self, **fields: Any) -> None:
-        self._fields = fields
-        self._tokens: list[Token[FlowContext]] = []
+    __slots__ = ()
 
     def _fresh(self) -> context:
-        return context(**self._fields)
+        return self
 
     def __enter__(self) -> FlowContext:
-        new = _derive(_current.get(), self._fields)
-        self._tokens.append(_current.set(new))
+        node = _get()
+        cur = node[0]
+        try:
+            key: tuple[Any, ...] | None = (id(cur), *self.items())
+            hit = _derived.get(key)  # type: ignore[arg-type]
+        except TypeError:  # unhashable values (lists, dicts): no memo
+            key = hit = None
+        if hit is not None and hit[0] is cur:
+            new = hit[1]
+        else:
+            new = _derive(cur, self)
+            # A tenant switch is never memoized: it must be checked and reported every time.
+            if key is not None and (cur[0] is None or cur[0] == new[0]):
+                if len(_derived) >= _DERIVED_MAX:
+                    _derived.clear()
+                _derived[key] = (cur, new)
+        _set((new, node, self))
         return new
 
     def __exit__(
@@ -329,7 +362,13 @@ class context(_Scope):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _current.reset(self._tokens.pop())
+        node = _get()
+        if node[2] is not self:
+            raise RuntimeError(
+                "flowtrace scopes exited out of order: this scope is not the innermost one "
+                "(a scope entered by hand was not exited, or exited in another task)"
+            )
+        _set(node[1])
 
     # Scopes also work with `async with` for symmetry with async frameworks.
     async def __aenter__(self) -> FlowContext:
@@ -342,6 +381,21 @@ class context(_Scope):
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a flowtrace.context scope is read-only; create a new one")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"flowtrace.context({', '.join(f'{k}={v!r}' for k, v in self.items())})"
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
 
 
 class cross_tenant(_Scope):
@@ -360,7 +414,6 @@ class cross_tenant(_Scope):
                 "reason", "cross_tenant needs a non-empty reason saying why tenants are crossed"
             )
         self._reason = _check_str("reason", reason)
-        self._tokens: list[Token[str | None]] = []
 
     @property
     def reason(self) -> str:
@@ -368,12 +421,12 @@ class cross_tenant(_Scope):
         return self._reason
 
     def _fresh(self) -> cross_tenant:
-        return cross_tenant(self._reason)
+        return self
 
     def __enter__(self) -> FlowContext:
         notify(EventKind.CROSS_TENANT, {"reason": self._reason})
-        self._tokens.append(_cross_tenant.set(self._reason))
-        return _current.get()
+        _cross_set((self._reason, _cross_get(), self))
+        return _get()[0]
 
     def __exit__(
         self,
@@ -381,7 +434,10 @@ class cross_tenant(_Scope):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _cross_tenant.reset(self._tokens.pop())
+        node = _cross_get()
+        if node is None or node[2] is not self:
+            raise RuntimeError("flowtrace cross_tenant scopes exited out of order")
+        _cross_set(node[1])
 
     async def __aenter__(self) -> FlowContext:
         return self.__enter__()
@@ -394,11 +450,35 @@ class cross_tenant(_Scope):
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
+    def __repr__(self) -> str:
+        return f"flowtrace.cross_tenant(reason={self._reason!r})"
 
-def _set_current(ctx: FlowContext) -> Token[FlowContext]:
+
+def _set_current(ctx: FlowContext) -> Token[_Node]:
     """Install ``ctx`` as-is (no tenant-switch check). For adapters that start from empty."""
-    return _current.set(ctx)
+    return _set((ctx, _get(), None))
 
 
-def _reset_current(token: Token[FlowContext]) -> None:
-    _current.reset(token)
+_reset_current = _var.reset
+"""Undo :func:`_set_current` (the C-level ``ContextVar.reset``)."""
+
+
+class _CurrentVar:
+    """ContextVar-shaped view for adapters: ``get()`` a FlowContext, ``set``/``reset``.
+
+    ``set`` installs a context as-is (no tenant-switch check), like :func:`_set_current`.
+    """
+
+    __slots__ = ()
+    reset = staticmethod(_var.reset)
+
+    @staticmethod
+    def get() -> FlowContext:
+        return _get()[0]
+
+    @staticmethod
+    def set(ctx: FlowContext) -> Token[_Node]:
+        return _set((ctx, _get(), None))
+
+
+_current: Final = _CurrentVar()

@@ -24,6 +24,7 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   │   └── UnknownKeyError (KeyError)           no such key id / DEK version
     │   ├── KeyDestroyedError                        the DEK was shredded: data unrecoverable
     │   ├── KeyRetiredError                          version below the minimum decryption version
+    │   ├── MissingSubjectError                      per-subject keys asked for, no subject known
     │   └── TokenError (ValueError)
     │       ├── MalformedTokenError                  not a flowtrace token / truncated / garbage
     │       ├── UnsupportedTokenVersionError         token format version not understood
@@ -68,6 +69,7 @@ __all__ = [
     "LineageError",
     "MalformedTokenError",
     "MissingExtraError",
+    "MissingSubjectError",
     "MissingTenantError",
     "RecordDeletedError",
     "RecordInsertedError",
@@ -197,6 +199,10 @@ class KeyDestroyedError(CryptoError):
 
 class KeyRetiredError(CryptoError):
     """The token's key version is below the minimum decryption version; rewrap it."""
+
+
+class MissingSubjectError(CryptoError):
+    """Per-subject keys were asked for but no data subject was given or is in the context."""
 
 
 class TokenError(CryptoError, ValueError):

@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-STEPS = ("foundation", "audit")
+STEPS = ("foundation", "propagation", "encryption", "audit")
 
 Say = Callable[[str], None]
 

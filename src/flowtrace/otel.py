@@ -1,0 +1,145 @@
+"""OpenTelemetry adapters: the flow context on every span, flow events as span events.
+
+* :class:`FlowContextSpanProcessor` stamps the flow context (tenant, user, purpose,
+  region, correlation id, subject, legal basis) onto every span started inside a scope,
+  whatever instrumentation started it. Add it to your own ``TracerProvider``, or let
+  :func:`flowtrace.configure` build one that has it.
+* :func:`span_event_observer` turns flow events (cross-tenant scopes, tenant switches,
+  mismatches, refused messages...) into span events named ``flowtrace.<kind>`` on the
+  current span. It is registered by default and never raises.
+* :class:`JsonLinesSpanExporter` writes finished spans to a file, one JSON object a line.
+
+The attribute and event names are a stable format: see ``docs/spec/attributes.md``.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from . import _config
+from ._otel_attributes import (
+    ATTRIBUTES,
+    EVENT_PREFIX,
+    SERVICE_REGION,
+    _attributes_of,
+    flow_attributes,
+    span_event_observer,
+)
+from .context import current
+
+__all__ = [
+    "ATTRIBUTES",
+    "EVENT_PREFIX",
+    "FlowContextSpanProcessor",
+    "JsonLinesSpanExporter",
+    "SERVICE_REGION",
+    "flow_attributes",
+    "span_event_observer",
+]
+
+_log = logging.getLogger("flowtrace.otel")
+
+
+class FlowContextSpanProcessor(SpanProcessor):
+    """Stamp the current flow context onto every span when it starts.
+
+    Spans started outside any scope are left alone. Like every OTel processor it never
+    raises: a failure is logged on the ``flowtrace.otel`` logger and the span goes on.
+    The configured region (``flowtrace.configure(region=...)``) is stamped as
+    ``flowtrace.service.region``.
+    """
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            attributes = _attributes_of(current())
+            if attributes:
+                span.set_attributes(attributes)
+            region = _config.settings().region
+            if region is not None:
+                span.set_attribute(SERVICE_REGION, region)
+        except Exception:  # a processor must never break the traced code
+            _log.exception("flowtrace could not stamp the flow context onto a span")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _span_to_dict(span: ReadableSpan) -> dict[str, Any]:
+    ctx = span.context
+    parent = span.parent
+    return {
+        "name": span.name,
+        "trace_id": format(ctx.trace_id, "032x") if ctx else None,
+        "span_id": format(ctx.span_id, "016x") if ctx else None,
+        "parent_span_id": format(parent.span_id, "016x") if parent else None,
+        "kind": span.kind.name,
+        "start_time_unix_nano": span.start_time,
+        "end_time_unix_nano": span.end_time,
+        "status": span.status.status_code.name,
+        "status_description": span.status.description,
+        "attributes": dict(span.attributes or {}),
+        "events": [
+            {"name": e.name, "timestamp": e.timestamp, "attributes": dict(e.attributes or {})}
+            for e in span.events
+        ],
+        "links": [
+            {
+                "trace_id": format(link.context.trace_id, "032x"),
+                "span_id": format(link.context.span_id, "016x"),
+                "attributes": dict(link.attributes or {}),
+            }
+            for link in span.links
+        ],
+        "resource": dict(span.resource.attributes),
+    }
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Append finished spans to ``path``, one JSON object per line (ids in hex).
+
+    Handy for demos, local debugging and tests; thread-safe. Attribute values that are
+    not JSON types are written as their ``str()``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._closed:
+            return SpanExportResult.FAILURE
+        try:
+            lines = "".join(
+                json.dumps(_span_to_dict(s), default=str, ensure_ascii=False) + "\n"
+                for s in spans
+            )
+            with self._lock, self.path.open("a", encoding="utf-8") as fh:
+                fh.write(lines)
+        except Exception:
+            _log.exception("flowtrace could not write spans to %s", self.path)
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._closed = True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
