@@ -304,6 +304,31 @@ class TestAutomaticEvents:
         assert decrypt["details"] == {"field": "diagnosis", "key_id": "ab12", "key_version": 3}
         assert (refused["action"], refused["outcome"]) == ("flowtrace.message_refused", "denied")
 
+    def test_real_field_decrypts_and_shreds_are_audited(self, tmp_path: Path) -> None:
+        """FieldEncryptor.decrypt and shred (flowtrace.crypto) each leave an audit record."""
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider, MemoryVaultStore
+
+        provider = LocalKeyProvider.open_keyring(
+            tmp_path / "keyring.json", master_key=LocalKeyProvider.new_master_key(),
+            create=["kek-1"],
+        )
+        vault = KeyVault(provider, MemoryVaultStore(), kek_id="kek-1")
+        enc = FieldEncryptor(vault, subject_keys=True)
+        path = tmp_path / "a.jsonl"
+        with audit.AuditLog(path) as log:
+            ft.configure(audit_log=log)
+            with ft.context(tenant="st-mary", user="dr-house"):
+                token = enc.encrypt("asthma", field="diagnosis", subject="42")
+                assert enc.decrypt(token, field="diagnosis", reason="treatment") == "asthma"
+                enc.shred(subject="42", reason="erasure request")
+        vault.close()
+        decrypt, shred = _events(path)
+        assert (decrypt["action"], decrypt["actor"], decrypt["subject"], decrypt["resource"],
+                decrypt["reason"], decrypt["outcome"]) == (
+            "flowtrace.decrypt", "dr-house", "42", "diagnosis", "treatment", "success")
+        assert "asthma" not in path.read_text()
+        assert (shred["action"], shred["reason"]) == ("flowtrace.shred", "erasure request")
+
     def test_an_unrecordable_cross_tenant_scope_is_refused(self, tmp_path: Path) -> None:
         """If the audit log cannot write, entering cross_tenant raises (fail closed)."""
         log = audit.AuditLog(tmp_path / "a.jsonl")
