@@ -154,6 +154,29 @@ class TestRecordLine:
         assert info.value.sequence == victim
 
 
+    @given(st.lists(st.text(max_size=10), max_size=40), st.integers(0, 5))
+    @settings(max_examples=100, deadline=None)
+    def test_the_writers_inlined_chain_equals_the_reference(
+        self, actions: list[str], split: int
+    ) -> None:
+        """ChainState.extend (the writer's hot loop) matches make_line and the RFC 6962 root."""
+        from flowtrace.audit._chain import ChainState
+
+        events = [canonical({"action": a}) for a in actions]
+        state = ChainState()
+        lines: list[bytes] = []
+        for part in (events[:split], events[split:]):
+            lines += state.extend(part)[0]
+        prev, expected, hashes = GENESIS, [], []
+        for seq, event in enumerate(events):
+            line, prev = make_line(event, prev, seq)
+            expected.append(line)
+            hashes.append(bytes.fromhex(prev))
+        assert lines == expected
+        assert (state.head, state.size) == (prev, len(events))
+        assert state.frontier.root() == root_of(hashes)
+
+
 class TestMerkle:
     """RFC 6962 tree hashes and inclusion proofs."""
 

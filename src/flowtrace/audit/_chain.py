@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from ._merkle import Frontier
-from ._record import GENESIS, make_line
+from ._record import GENESIS
 
 __all__ = ["ChainState"]
 
@@ -29,16 +31,33 @@ class ChainState:
         self.head = record_hash
 
     def extend(self, events: list[bytes]) -> tuple[list[bytes], list[str]]:
-        """Chain canonical ``events`` onto the head; returns their lines and hashes."""
-        lines, digests = [], []
+        """Chain canonical ``events`` onto the head; returns their lines and hashes.
+
+        :func:`~flowtrace.audit._record.make_line` and :meth:`Frontier.append`, inlined:
+        this loop is the writer's hot path.
+        """
+        lines: list[bytes] = []
+        digests: list[str] = []
+        sha = hashlib.sha256
         frontier = self.frontier
-        head = self.head
+        nodes = frontier.nodes
+        size = frontier.size
+        head = self.head.encode("ascii")
         for event in events:
-            line, head = make_line(event, head, frontier.size)
-            frontier.append(bytes.fromhex(head))
-            lines.append(line)
-            digests.append(head)
-        self.head = head
+            body = b'{"event":%b,"prev":"%b","seq":%d,"v":1}' % (event, head, size)
+            digest = sha(body).digest()
+            head = digest.hex().encode("ascii")
+            lines.append(b'{"hash":"%b","record":%b}\n' % (head, body))
+            node = sha(b"\x00" + digest).digest()
+            bits = size
+            while bits & 1:
+                node = sha(b"\x01" + nodes.pop() + node).digest()
+                bits >>= 1
+            nodes.append(node)
+            size += 1
+            digests.append(head.decode("ascii"))
+        frontier.size = size
+        self.head = head.decode("ascii")
         return lines, digests
 
     def copy(self) -> ChainState:
