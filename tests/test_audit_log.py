@@ -461,6 +461,12 @@ class TestSurface:
         }
         assert sorted(audit.__all__) == sorted(public)
 
+    def test_namespace_is_reachable_as_ft_audit(self) -> None:
+        """``import flowtrace as ft; ft.audit.AuditLog`` works (lazy namespace import)."""
+        assert ft.audit is audit
+        with pytest.raises(AttributeError):
+            _ = ft.no_such_namespace  # type: ignore[attr-defined]
+
     def test_demo_step_runs(self, tmp_path: Path) -> None:
         """The audit demo step records, verifies and catches tampering offline."""
         from flowtrace._demo import audit as step
