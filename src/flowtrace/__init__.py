@@ -36,6 +36,7 @@ from .errors import (
     TenantSwitchError,
 )
 from .executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
+from .lineage._step import step
 from .propagation import FlowtracePropagator, extract, inject
 from .scrubbing import Scrubber, scrub
 
@@ -82,6 +83,7 @@ __all__ = [
     "require_tenant",
     "scrub",
     "settings",
+    "step",
 ]
 
 

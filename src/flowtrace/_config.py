@@ -31,6 +31,8 @@ class Settings:
     """Default scrubber used by every logging/telemetry adapter (``None``: built-in default)."""
     audit_log: Any = None
     """Audit log that receives flow events (cross-tenant, mismatches, decrypts...)."""
+    lineage: Any = None
+    """Lineage settings (a ``flowtrace.lineage.LineageConfig``; set by ``lineage.configure``)."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Capability-specific settings."""
     span_exporters: tuple[Any, ...] = ()

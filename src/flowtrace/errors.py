@@ -32,7 +32,9 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │       ├── WrongTenantError                     token belongs to another tenant
     │       └── WrongFieldError                      token belongs to another field
     ├── LineageError
-    │   └── LineageBufferError                       durable buffer unusable / corrupted
+    │   ├── LineageBufferError                       durable buffer unusable / corrupted
+    │   ├── LineageBufferFullError                   buffer at its bound (overflow="raise")
+    │   └── PseudonymKeyError                        a subject was given, no pseudonym key
     └── AuditError
         ├── AuditWriteError                          a record could not be made durable
         ├── AuditCorruptedError (ValueError)         unparseable audit file / torn line
@@ -66,11 +68,13 @@ __all__ = [
     "KeyProviderUnavailable",
     "KeyRetiredError",
     "LineageBufferError",
+    "LineageBufferFullError",
     "LineageError",
     "MalformedTokenError",
     "MissingExtraError",
     "MissingSubjectError",
     "MissingTenantError",
+    "PseudonymKeyError",
     "RecordDeletedError",
     "RecordInsertedError",
     "RecordModifiedError",
@@ -238,6 +242,14 @@ class LineageError(FlowtraceError):
 
 class LineageBufferError(LineageError):
     """The local durable lineage buffer is unusable or corrupted."""
+
+
+class LineageBufferFullError(LineageBufferError):
+    """The durable buffer reached its bound and its overflow policy is ``"raise"``."""
+
+
+class PseudonymKeyError(LineageError):
+    """A data subject was given for lineage but no pseudonym key is configured (or it is bad)."""
 
 
 # --- audit --------------------------------------------------------------------------------
