@@ -85,3 +85,16 @@ __all__ = [
     "settings",
     "step",
 ]
+
+
+_NAMESPACES = frozenset({"audit", "crypto", "lineage", "testing"})
+
+
+def __getattr__(name: str) -> object:
+    """Import the capability namespaces lazily: ``ft.audit.AuditLog`` works after
+    ``import flowtrace as ft`` without paying for every capability at import time."""
+    if name in _NAMESPACES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -140,6 +140,12 @@ def _validate(name: str, value: Any) -> Any:
         if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
             raise ConfigError("configure(span_exporters=...) must be a list of SpanExporters")
         return tuple(value)
+    if name == "audit_log" and value is not None:
+        if not callable(getattr(value, "append", None)):
+            raise ConfigError("configure(audit_log=...) must be a flowtrace.audit.AuditLog")
+        from .audit._observer import install  # flow events must reach the audit log
+
+        install()
     return value
 
 

@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-STEPS = ("foundation", "propagation", "scrubbing", "encryption", "lineage")
+STEPS = ("foundation", "propagation", "scrubbing", "encryption", "lineage", "audit")
 
 Say = Callable[[str], None]
 

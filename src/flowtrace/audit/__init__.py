@@ -1,0 +1,76 @@
+"""Tamper-evident audit trail: hash-chained, append-only, with signed checkpoints.
+
+::
+
+    from flowtrace import audit
+
+    key = audit.generate_key()
+    with audit.AuditLog("audit.jsonl", signing_key=key) as log:
+        log.append("patient.read", resource="patients/42", subject="42", purpose="care")
+    report = audit.verify("audit.jsonl", public_key=key.public_key())
+
+Every record carries the SHA-256 of its predecessor; Ed25519-signed checkpoints over the
+sequence, head hash and RFC 6962 Merkle root make truncation and tail rewrites evident.
+:func:`verify` raises (never returns ``False``). Formats: docs/spec/audit.md.
+"""
+
+from __future__ import annotations
+
+import contextlib as _contextlib
+
+from ._checkpoint import (
+    Checkpoint,
+    generate_key,
+    key_id,
+    load_private_key,
+    load_public_key,
+    private_key_pem,
+    public_key_pem,
+)
+from ._event import AuditEvent, Outcome
+from ._log import AuditLog, Durability, Receipt
+from ._observer import event_for
+from ._proof import InclusionProof, inclusion_proof, verify_inclusion
+from ._query import parse_since, query
+from ._record import canonical
+from ._recover import RecoveryReport, recover
+from ._sinks import JsonlSink, PostgresSink, Sink, SqliteSink
+from ._verify import VerificationReport, Verifier, verify
+
+__all__ = [
+    "AuditEvent",
+    "AuditLog",
+    "Checkpoint",
+    "Durability",
+    "InclusionProof",
+    "JsonlSink",
+    "Outcome",
+    "PostgresSink",
+    "Receipt",
+    "RecoveryReport",
+    "Sink",
+    "SqliteSink",
+    "VerificationReport",
+    "Verifier",
+    "canonical",
+    "event_for",
+    "generate_key",
+    "inclusion_proof",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "parse_since",
+    "private_key_pem",
+    "public_key_pem",
+    "query",
+    "recover",
+    "verify",
+    "verify_inclusion",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("flowtrace.audit._"):
+        with _contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = __name__
+del _name, _obj

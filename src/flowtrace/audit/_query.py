@@ -1,0 +1,104 @@
+"""Queries over a log: "who accessed patient 42 in the last six months, and why?"."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..errors import AuditCorruptedError
+from ._event import AuditEvent
+from ._record import split_line
+
+__all__ = ["parse_since", "query"]
+
+_DURATION = re.compile(r"(\d+)\s*(mo|y|w|d|h|m|s)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: _dt.datetime | None = None) -> _dt.datetime:
+    """A UTC instant from ``6mo``, ``30d``, ``12h``, ``1y``, ``2w`` (ago) or an ISO date."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    match = _DURATION.fullmatch(text.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        if unit in ("mo", "y"):
+            months = amount * (12 if unit == "y" else 1)
+            year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+            day = min(now.day, 28)
+            return now.replace(year=year, month=month + 1, day=day)
+        return now - _dt.timedelta(seconds=amount * _UNITS[unit])
+    try:
+        moment = _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot read {text!r} as a time: use 6mo, 30d, 12h, 1y, 2w or an ISO date"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.UTC)
+
+
+def _stamp(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def query(
+    source: Any,
+    *,
+    subject: str | None = None,
+    tenant: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    resource: str | None = None,
+    since: _dt.datetime | str | None = None,
+    until: _dt.datetime | str | None = None,
+) -> Iterator[AuditEvent]:
+    """Events matching every given filter, oldest first, each with its ``sequence``.
+
+    Queries read records as they are; run :func:`~flowtrace.audit.verify` first when the
+    answer must be evidence.
+    """
+    from ._verify import _source_of
+
+    lo = _stamp(parse_since(since) if isinstance(since, str) else since) if since else None
+    hi = _stamp(parse_since(until) if isinstance(until, str) else until) if until else None
+    wanted = {
+        k: v
+        for k, v in {
+            "subject": subject, "tenant": tenant, "actor": actor, "action": action,
+            "resource": resource,
+        }.items()
+        if v is not None
+    }
+
+    _, chunks, _ = _source_of(source)
+    try:
+        yield from _matching(chunks, wanted, lo, hi)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def _matching(
+    chunks: Iterable[bytes], wanted: dict[str, str], lo: str | None, hi: str | None
+) -> Iterator[AuditEvent]:
+    import json
+
+    buffer = b""
+    position = 0
+    for chunk in chunks:
+        lines = (buffer + chunk).split(b"\n")
+        buffer = lines.pop()
+        for line in lines:
+            parts = split_line(line)
+            if parts is None:
+                raise AuditCorruptedError(f"record line {position} is malformed; verify the log")
+            position += 1
+            record = json.loads(parts[1])
+            event = record["event"]
+            if any(event.get(k) != v for k, v in wanted.items()):
+                continue
+            if (lo and event["ts"] < lo) or (hi and event["ts"] >= hi):
+                continue
+            yield AuditEvent.from_dict(event, sequence=record["seq"])
