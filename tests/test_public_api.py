@@ -94,3 +94,11 @@ def test_error_tree_docstring_names_every_error() -> None:
         if isinstance(getattr(errors, n), type) and issubclass(getattr(errors, n), BaseException)
     ]
     assert [n for n in classes if n not in doc] == []
+
+
+def test_configure_rejects_a_scrubber_that_is_not_one() -> None:
+    """configure(scrubber=...) validates at configure time, not at first use."""
+    with pytest.raises(flowtrace.ConfigError, match="Scrubber"):
+        flowtrace.configure(scrubber=lambda value: value)
+    scrubber = flowtrace.Scrubber()
+    assert flowtrace.configure(scrubber=scrubber).scrubber is scrubber
