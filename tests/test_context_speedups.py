@@ -56,6 +56,16 @@ class TestWhichImplementation:
         assert ft.context.__enter__ is _speedups.ScopeBase.__dict__["__enter__"]
         assert ft.context.__exit__ is _speedups.ScopeBase.__dict__["__exit__"]
 
+    def test_extension_is_not_older_than_its_source(self) -> None:
+        """A compiled extension was built from the current _speedups.c (not a stale one)."""
+        source = EXTENSION.with_name("_speedups.c")
+        if not EXTENSION.exists() or not source.exists():
+            pytest.skip("no in-place extension next to its source (installed wheel or no compiler)")
+        assert EXTENSION.stat().st_mtime >= source.stat().st_mtime, (
+            f"{EXTENSION.name} is older than _speedups.c: rebuild it with "
+            "`.venv/bin/pip install -e .` (or delete .venv and rerun python3 dev.py test)"
+        )
+
     def test_env_var_forces_the_pure_python_scope(self) -> None:
         """FLOWTRACE_PURE_PYTHON=1 makes ft.context use the Python hot path."""
         code = (

@@ -82,13 +82,17 @@ scope_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (check_configured() < 0) {
         return NULL;
     }
-    if (PyContextVar_Get(g_var, NULL, &node) < 0) {
-        return NULL;
+    /* Own what we use: hashing a value may run Python code (even configure()). */
+    PyObject *var = Py_NewRef(g_var), *memo = Py_NewRef(g_memo);
+    PyObject *slow_enter = Py_NewRef(g_slow_enter), *py_enter = Py_NewRef(g_py_enter);
+
+    if (PyContextVar_Get(var, NULL, &node) < 0) {
+        goto done;
     }
     if (node == NULL || !PyTuple_CheckExact(node) || PyTuple_GET_SIZE(node) != 3) {
         /* Not a node this module understands: let Python do everything. */
-        Py_XDECREF(node);
-        return PyObject_CallOneArg(g_py_enter, self);
+        result = PyObject_CallOneArg(py_enter, self);
+        goto done;
     }
     PyObject *cur = PyTuple_GET_ITEM(node, 0); /* borrowed; node keeps it alive */
 
@@ -96,7 +100,7 @@ scope_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (key == NULL) {
         goto done;
     }
-    hit = PyDict_GetItemWithError(g_memo, key); /* borrowed */
+    hit = PyDict_GetItemWithError(memo, key); /* borrowed */
     if (hit == NULL) {
         if (PyErr_Occurred()) {
             if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
@@ -107,7 +111,7 @@ scope_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
         }
     }
     else {
-        Py_INCREF(hit); /* hashing may have run Python code; hold on to it */
+        Py_INCREF(hit);
         if (PyTuple_CheckExact(hit) && PyTuple_GET_SIZE(hit) == 2 &&
             PyTuple_GET_ITEM(hit, 0) == cur) {
             PyObject *new = PyTuple_GET_ITEM(hit, 1);
@@ -115,24 +119,27 @@ scope_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
             if (pushed == NULL) {
                 goto done;
             }
-            PyObject *token = PyContextVar_Set(g_var, pushed);
+            PyObject *token = PyContextVar_Set(var, pushed);
             Py_DECREF(pushed);
             if (token == NULL) {
                 goto done;
             }
             Py_DECREF(token);
-            Py_INCREF(new);
-            result = new;
+            result = Py_NewRef(new);
             goto done;
         }
     }
     /* Miss (or stale entry, or no key): validate, check, report, memoize, push. */
-    result = PyObject_CallFunctionObjArgs(g_slow_enter, self, node, key ? key : Py_None, NULL);
+    result = PyObject_CallFunctionObjArgs(slow_enter, self, node, key ? key : Py_None, NULL);
 
 done:
     Py_XDECREF(hit);
     Py_XDECREF(key);
-    Py_DECREF(node);
+    Py_XDECREF(node);
+    Py_DECREF(var);
+    Py_DECREF(memo);
+    Py_DECREF(slow_enter);
+    Py_DECREF(py_enter);
     return result;
 }
 
