@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import sys
 import sysconfig
 import tempfile
 from pathlib import Path
@@ -71,7 +70,6 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 f"(flowtrace._speedups); the pure-Python scope will be used. {exc}"
             )
             self.app.display_warning(message)
-            print(message, file=sys.stderr)
             return
         self.app.display_info(f"flowtrace: built {target.name}")
         if version == "editable":
