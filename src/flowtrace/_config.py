@@ -140,6 +140,14 @@ def _validate(name: str, value: Any) -> Any:
         if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
             raise ConfigError("configure(span_exporters=...) must be a list of SpanExporters")
         return tuple(value)
+    if name == "scrubber" and value is not None:
+        from .scrubbing import Scrubber
+
+        if not isinstance(value, Scrubber):
+            raise ConfigError(
+                f"configure(scrubber=...) must be a flowtrace.Scrubber, got "
+                f"{type(value).__name__}; build one with flowtrace.Scrubber(...)"
+            )
     if name == "audit_log" and value is not None:
         if not callable(getattr(value, "append", None)):
             raise ConfigError("configure(audit_log=...) must be a flowtrace.audit.AuditLog")

@@ -60,6 +60,14 @@ class FlowEvent(NamedTuple):
 Observer = Callable[[FlowEvent], None]
 """An observer is any callable taking a :class:`FlowEvent`."""
 
+def _unbound_current_context() -> FlowContext:  # pragma: no cover - replaced at import
+    raise RuntimeError("flowtrace.context is not initialised")
+
+
+# flowtrace.context installs its current() here once defined (it imports this module, so
+# importing it back would be circular; a per-call import would cost ~1 us on hot paths).
+_current_context: Callable[[], FlowContext] = _unbound_current_context
+
 _lock = threading.Lock()
 # Copy-on-write tuple: notify() reads it without a lock.
 _observers: tuple[Observer, ...] = ()
@@ -87,11 +95,9 @@ def notify(
     context: FlowContext | None = None,
 ) -> FlowEvent:
     """Report an event to every observer, in the current (or given) flow context."""
-    from .context import current
-
     event = FlowEvent(
         kind,
-        context if context is not None else current(),
+        context if context is not None else _current_context(),
         dict(attributes) if attributes else {},
         _time(),
     )

@@ -30,12 +30,11 @@ __all__ = ["build_tracer_provider"]
 
 
 def _wrap_exporter(exporter: SpanExporter) -> SpanExporter:
-    """Wrap an exporter before spans reach it. Identity today.
+    """Wrap an exporter before spans reach it: every configured exporter only ever sees
+    spans scrubbed by ``configure(scrubber=...)`` (or the built-in default scrubber)."""
+    from ._otel_scrub import ScrubbingSpanExporter
 
-    This is where a scrubbing exporter wrapper is inserted, so every configured exporter
-    only ever sees scrubbed spans.
-    """
-    return exporter
+    return ScrubbingSpanExporter(exporter)
 
 
 def build_tracer_provider(

@@ -21,6 +21,7 @@ from operator import itemgetter
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from . import _observe
 from ._observe import EventKind, notify
 from ._wrapping import wrap_in_scope
 from .errors import InvalidContextValueError, MissingTenantError, TenantSwitchError
@@ -257,6 +258,9 @@ _derived: dict[tuple[Any, ...], tuple[FlowContext, FlowContext]] = {}
 def current() -> FlowContext:
     """The flow context in force here (an empty one outside any scope)."""
     return _get()[0]
+
+
+_observe._current_context = current
 
 
 def require_tenant() -> str:

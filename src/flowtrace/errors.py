@@ -92,6 +92,7 @@ __all__ = [
     "UnsupportedTokenVersionError",
     "WrongFieldError",
     "WrongTenantError",
+    "require_extra",
 ]
 
 

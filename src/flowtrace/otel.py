@@ -8,6 +8,10 @@
   mismatches, refused messages...) into span events named ``flowtrace.<kind>`` on the
   current span. It is registered by default and never raises.
 * :class:`JsonLinesSpanExporter` writes finished spans to a file, one JSON object a line.
+* :class:`ScrubbingSpanExporter` / :class:`ScrubbingSpanProcessor` (and the log-record
+  equivalents) scrub span names, attributes, events, links and status messages before any
+  exporter sees them. :func:`flowtrace.configure` wraps every exporter it is given with
+  :class:`ScrubbingSpanExporter`; use these directly with a ``TracerProvider`` of your own.
 
 The attribute and event names are a stable format: see ``docs/spec/attributes.md``.
 
@@ -36,15 +40,31 @@ from ._otel_attributes import (
     flow_attributes,
     span_event_observer,
 )
+from ._otel_scrub import (
+    CATEGORIES_ATTRIBUTE,
+    COUNT_ATTRIBUTE,
+    ScrubbingLogExporter,
+    ScrubbingLogRecordProcessor,
+    ScrubbingSpanExporter,
+    ScrubbingSpanProcessor,
+    scrub_span,
+)
 from .context import current
 
 __all__ = [
     "ATTRIBUTES",
+    "CATEGORIES_ATTRIBUTE",
+    "COUNT_ATTRIBUTE",
     "EVENT_PREFIX",
     "FlowContextSpanProcessor",
     "JsonLinesSpanExporter",
     "SERVICE_REGION",
+    "ScrubbingLogExporter",
+    "ScrubbingLogRecordProcessor",
+    "ScrubbingSpanExporter",
+    "ScrubbingSpanProcessor",
     "flow_attributes",
+    "scrub_span",
     "span_event_observer",
 ]
 

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTR",
-    "FORMAT_VERSION",
     "BufferStats",
+    "FORMAT_VERSION",
     "LineageBuffer",
     "LineageConfig",
     "LineageEdge",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._config import settings as _settings
 from ._detectors import BUILTIN_DETECTORS, Detector
 from ._engine import Scrubber
 from ._report import Finding, ScrubReport
@@ -47,9 +48,7 @@ _DEFAULT: Scrubber | None = None
 def default_scrubber() -> Scrubber:
     """``configure(scrubber=...)`` if set, else the built-in default :class:`Scrubber`."""
     global _DEFAULT
-    from .._config import settings
-
-    configured = settings().scrubber
+    configured = _settings().scrubber
     if configured is not None:
         if not isinstance(configured, Scrubber):
             from ..errors import ConfigError

@@ -1,0 +1,146 @@
+"""Scrubbing for structlog and the standard library's logging.
+
+structlog: put :class:`ScrubProcessor` last before the renderer::
+
+    structlog.configure(processors=[..., flowtrace.logging.ScrubProcessor(), JSONRenderer()])
+
+stdlib logging: attach :class:`ScrubFilter` to the *handlers* (filters on a logger do not
+see records propagated from child loggers)::
+
+    handler.addFilter(flowtrace.logging.ScrubFilter())
+
+Both use ``flowtrace.configure(scrubber=...)`` or the built-in default unless given a
+scrubber. Neither raises into the application: if scrubbing fails the event is replaced by
+a redacted stub (fail closed) and the failure is reported on the ``flowtrace.scrubbing``
+logger.
+"""
+
+from __future__ import annotations
+
+import logging as _logging
+import traceback
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from .scrubbing import Scrubber, default_scrubber
+
+__all__ = ["ScrubFilter", "ScrubProcessor"]
+
+_log = _logging.getLogger("flowtrace.scrubbing")
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD = frozenset(vars(_logging.LogRecord("x", _logging.INFO, __file__, 1, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class ScrubProcessor:
+    """A structlog processor returning a scrubbed copy of the event dict.
+
+    Args:
+        scrubber: a :class:`~flowtrace.Scrubber`; ``None`` uses the configured default at
+            call time.
+        count_key: if set, events with scrubbed content get this key with the count.
+    """
+
+    def __init__(self, scrubber: Scrubber | None = None, *, count_key: str | None = None) -> None:
+        self.scrubber = scrubber
+        self.count_key = count_key
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """Scrub every key and value (``event`` included)."""
+        scrubber = self.scrubber if self.scrubber is not None else default_scrubber()
+        try:
+            if self.count_key is None:
+                out = scrubber.scrub(event_dict)
+                return out if isinstance(out, dict) else {"event": "[REDACTED:event]"}
+            out, report = scrubber.scrub_with_report(event_dict)
+        except Exception:
+            _log.exception("flowtrace could not scrub a structlog event; it was redacted")
+            return {"event": "[REDACTED:scrub_error]"}
+        if not isinstance(out, dict):
+            return {"event": "[REDACTED:event]"}
+        if report.total:
+            out = dict(out)
+            out[self.count_key] = report.total
+        return out
+
+
+class ScrubFilter(_logging.Filter):
+    """A logging filter that scrubs ``msg``, ``args``, ``extra=`` fields, exception and
+    stack text of each record in place. Always returns True (never drops a record).
+    """
+
+    def __init__(self, scrubber: Scrubber | None = None, name: str = "") -> None:
+        super().__init__(name)
+        self.scrubber = scrubber
+
+    def filter(self, record: _logging.LogRecord) -> bool:
+        """Scrub the record; on internal failure replace its content with a stub."""
+        scrubber = self.scrubber if self.scrubber is not None else default_scrubber()
+        if getattr(record, "_flowtrace_scrubbed", False):
+            return True  # already scrubbed by another handler's filter
+        try:
+            self._scrub(record, scrubber)
+        except Exception:
+            _log.exception("flowtrace could not scrub a log record; it was redacted")
+            record.msg, record.args = "[REDACTED:scrub_error]", None
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        if not scrubber.report_only:
+            record._flowtrace_scrubbed = True
+        return True
+
+    @staticmethod
+    def _scrub(record: _logging.LogRecord, scrubber: Scrubber) -> None:
+        if scrubber.report_only:
+            scrubber.scrub({"msg": str(record.msg), "args": record.args, "extra": _extras(record)})
+            return
+        msg, args = record.msg, record.args
+        if args:
+            scrubbed_args: Any = scrubber.scrub(
+                dict(args) if isinstance(args, Mapping) else tuple(args)
+            )
+            scrubbed_msg = scrubber.scrub_text(msg) if isinstance(msg, str) else msg
+            try:
+                rendered = str(scrubbed_msg) % scrubbed_args
+            except (TypeError, ValueError, KeyError):
+                # A scrubbed arg no longer fits its %-format: render the original, scrub it.
+                rendered = scrubber.scrub_text(record.getMessage())
+            record.msg, record.args = rendered, None
+        elif isinstance(msg, str):
+            record.msg = scrubber.scrub_text(msg)
+        else:
+            record.msg = scrubber.scrub(msg)
+        extras = _extras(record)
+        if extras:
+            clean = scrubber.scrub(extras)
+            for key in extras:
+                if key in clean:
+                    setattr(record, key, clean[key])
+                else:
+                    delattr(record, key)  # dropped by a Drop strategy
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        if record.exc_text:
+            record.exc_text = _multiline(scrubber, record.exc_text)
+            # The formatter uses exc_text when set; exc_info would let it re-render raw.
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = _multiline(scrubber, record.stack_info)
+
+
+def _extras(record: _logging.LogRecord) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in vars(record).items()
+        if k not in _STANDARD and not k.startswith("_flowtrace")
+    }
+
+
+def _multiline(scrubber: Scrubber, text: str) -> str:
+    """Scrub line by line: tracebacks keep their shape, each line is neutralized."""
+    return "\n".join(scrubber.scrub_text(line) for line in text.split("\n"))
