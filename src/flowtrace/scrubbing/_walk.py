@@ -57,7 +57,14 @@ _ESCAPES = {
     "\u2029": "\\u2029",
 }
 
-_NO_DIGITS = str.maketrans("", "", "0123456789")
+_DIGITS = b"0123456789"
+
+
+def digit_count(value: str) -> int:
+    """Number of ASCII digits in ``value`` (bytes.translate: a C loop, no table lookups
+    per character; UTF-8 never encodes anything else as bytes 0x30-0x39)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    return len(raw) - len(raw.translate(None, _DIGITS))
 
 
 MISS = object()
@@ -78,11 +85,15 @@ def _render(path: tuple[str | int, ...]) -> str:
 class Run:
     """State of one scrub call: report, deadline, containers on the current path."""
 
-    __slots__ = ("_report", "active", "deadline", "expired", "s")
+    __slots__ = ("_report", "active", "changes", "deadline", "expired", "s", "want_report")
 
-    def __init__(self, scrubber: Scrubber) -> None:
+    def __init__(self, scrubber: Scrubber, *, want_report: bool = True) -> None:
         self.s = scrubber
         self._report: ScrubReport | None = None
+        self.want_report = want_report
+        """False for :meth:`Scrubber.scrub`: findings (paths, labels) are then not built."""
+        self.changes = 0
+        """Replacements and neutralized characters so far (kept even without a report)."""
         self.deadline = scrubber.clock() + scrubber.time_budget
         self.expired = False
         self.active: set[int] = set()
@@ -95,8 +106,8 @@ class Run:
         return self._report
 
     def hits(self) -> int:
-        """Replacements so far (0 without creating a report)."""
-        return 0 if self._report is None else self._report.total
+        """Replacements and neutralizations so far (without creating a report)."""
+        return self.changes
 
     # -- replacement -----------------------------------------------------------------------
 
@@ -110,10 +121,16 @@ class Run:
         *,
         in_text: bool,
     ) -> str | _DropMarker:
+        self.changes += 1
+        if self.s._redact_all and not self.want_report:
+            # The default strategy, nobody asking for paths: the placeholder is all there
+            # is to compute (Redact never echoes the value, whatever its label).
+            return f"[REDACTED:{label}]"
         cats = tuple(categories)
         category = cats[0] if len(cats) == 1 else (min(cats) if cats else None)
         field = _render(path)
-        self.report.add(field, label, category)
+        if self.want_report:
+            self.report.add(field, label, category)
         strategy = self.s.strategy_for(label, cats, level)
         try:
             out = strategy.apply(value, label=label, category=category, field=field)
@@ -143,10 +160,9 @@ class Run:
                 text = str(value)
             except Exception:
                 text = ""
-        label = next(iter(sorted(cls.categories)), None)
         return self.replace(
             text,
-            "field" if label is None else label.value,
+            self.s.field_label(cls),
             cls.categories,
             cls.level,
             path,
@@ -390,10 +406,12 @@ class Run:
     def text(self, value: str, path: tuple[str | int, ...], depth: int) -> Any:
         s = self.s
         if self.expired:
+            self.changes += 1
             self.report.budget_exceeded += 1
             self.report.add(_render(path), "budget", None)
             return "[REDACTED:budget]"
         if len(value) > s.max_string:
+            self.changes += 1
             self.report.budget_exceeded += 1
             self.report.add(_render(path), "oversize", None)
             return "[REDACTED:oversize]"
@@ -417,6 +435,7 @@ class Run:
             result = None
         if result is None or s.clock() > self.deadline:
             self.expired = True
+            self.changes += 1
             self.report.budget_exceeded += 1
             self.report.add(_render(path), "budget", None)
             return "[REDACTED:budget]"
@@ -429,18 +448,26 @@ class Run:
             return value
         if not isinstance(data, dict | list):
             return value
-        before = (self.report.total, self.report.neutralized)
+        before = self.changes
         new = self.walk(data, path, depth + 1, None)
-        if (self.report.total, self.report.neutralized) == before:
+        if self.changes == before:
             return value
         return json.dumps(new, ensure_ascii=False, default=str)
 
     def scan(self, value: str, path: tuple[str | int, ...]) -> str:
         """Replace every validated detector match; then neutralize control characters."""
+        s = self.s
+        if 12 <= len(value) <= 19 and not s._custom and value.isascii() and value.isdigit():
+            # A bare 12-19 digit string: of the built-ins only the card detector can match,
+            # and only on the whole string (exactly what the integer path checks).
+            if s._has_card and card_spans_whole(value):
+                rep = self.replace(value, "card", (Category.PCI,), None, path, in_text=True)
+                return rep if isinstance(rep, str) else "[REDACTED:card]"
+            return value
         spans: list[tuple[int, int, int, Detector]] = []
         checks = 0
-        nd = len(value) - len(value.translate(_NO_DIGITS))
-        by_name = self.s._by_name
+        nd = digit_count(value)
+        by_name = s._by_name
         selected = [by_name[name] for name in builtin_candidates(value, nd) if name in by_name]
         selected += self.s._custom
         for rank, det, pattern in selected:
@@ -481,6 +508,7 @@ class Run:
 
         new, n = CONTROL_RE.subn(esc, value)
         if n:
+            self.changes += n
             self.report.neutralized += n
             return new
         return value
