@@ -100,7 +100,8 @@ class Scrubber:
         )
         self._field_labels: dict[Classification, str] = {}
         self._key_cache: dict[str, Classification | None] = {}
-        self._benign_keys: set[str] = set()
+        self._key_info: dict[str, Classification | None] = {}
+        """Keys seen and found to hold nothing -> their classification by name."""
         self._benign_values: set[str] = set()
 
     # -- public API ------------------------------------------------------------------------

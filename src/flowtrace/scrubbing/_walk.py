@@ -21,6 +21,8 @@ from ..errors import ScrubBudgetExceeded
 from ._detectors import (
     B64_RUN,
     BENIGN_SHAPE,
+    CARD_WHOLE,
+    CONTROL_RE,
     TRIGGER,
     Detector,
     builtin_candidates,
@@ -254,11 +256,10 @@ class Run:
         s = self.s
         out: dict[Any, Any] = {}
         paths = s.schema.has_paths
-        benign_keys = s._benign_keys
+        key_info = s._key_info
         # Short values already found to hold nothing (enums, levels, methods...); only
         # consulted for unclassified values, and only while no budget is exceeded.
         benign_values = s._benign_values if s._all_builtin and not self.expired else _EMPTY
-        key_cache = s._key_cache
         # Hot path: values that certainly hold nothing are copied without a call.
         fast = s._all_builtin and not self.expired
         trigger = TRIGGER.search
@@ -272,7 +273,14 @@ class Run:
             out["[TRUNCATED]"] = f"{len(obj) - s.max_items} more"
         for k, v in items:
             if type(k) is str:
+                # One lookup for the common case: a key already seen and found to hold
+                # nothing, with its (type-unaware) schema classification.
                 cls: Classification | None
+                found = key_info.get(k, _MISS)
+                if found is _MISS:
+                    nk, cls = self.new_key(k, path)
+                else:
+                    nk, cls = k, found  # type: ignore[assignment]
                 if inherited is not None:
                     cls = inherited
                 elif paths:
@@ -280,16 +288,6 @@ class Run:
                     cls = s.schema.lookup(".".join(p for p in sub if isinstance(p, str)))
                     if cls is not None and cls.level < s.min_level:
                         cls = None
-                else:
-                    hit = key_cache.get(k, _MISS)
-                    cls = s.classify(k) if hit is _MISS else hit  # type: ignore[assignment]
-                if k in benign_keys:
-                    nk: Any = k
-                else:
-                    before = self.hits()
-                    nk = self.text(k, (*path, "<key>"), 0)
-                    if nk is k and self.hits() == before and len(benign_keys) < 4096:
-                        benign_keys.add(k)
                 if cls is None:
                     tv = type(v)
                     if tv is str:
@@ -315,6 +313,10 @@ class Run:
                                     benign_values.clear()
                                 benign_values.add(v)
                             continue
+                        if fast and not self.expired and len(v) <= max_string:
+                            # The prefilter already ran: straight to the detectors.
+                            out[nk] = self.deep(v, (*path, k), 0)
+                            continue
                     elif (
                         tv is float
                         or tv is bool
@@ -334,6 +336,21 @@ class Run:
                 continue
             out[nk] = nv
         return out
+
+    def new_key(
+        self, key: str, path: tuple[str | int, ...]
+    ) -> tuple[Any, Classification | None]:
+        """A key not seen before: scrubbed as text, classified; cached when it holds
+        nothing (bounded)."""
+        s = self.s
+        cls = s.classify(key)
+        before = self.changes
+        nk = self.text(key, (*path, "<key>"), 0)
+        if nk is key and self.changes == before:
+            if len(s._key_info) >= 4096:
+                s._key_info.clear()
+            s._key_info[key] = cls
+        return nk, cls
 
     def integer(self, value: int, path: tuple[str | int, ...]) -> Any:
         if self.s._has_card and 10**11 <= value < 10**19:
@@ -415,16 +432,22 @@ class Run:
             self.report.budget_exceeded += 1
             self.report.add(_render(path), "oversize", None)
             return "[REDACTED:oversize]"
-        if (
-            s._all_builtin
-            and value.isprintable()
-            and not (s.scan_json and value[:1] in "{[" and value[-1:] in "}]")
-            and TRIGGER.search(value) is None
-            and (len(value) < 40 or value.islower() or B64_RUN.search(value) is None)
+        if s._all_builtin and (
+            (len(value) <= 128 and BENIGN_SHAPE.fullmatch(value) is not None)
+            or (
+                value.isprintable()
+                and not (s.scan_json and value[:1] in "{[" and value[-1:] in "}]")
+                and TRIGGER.search(value) is None
+                and (len(value) < 40 or value.islower() or B64_RUN.search(value) is None)
+            )
         ):
             return value
-        if s._all_builtin and len(value) <= 128 and BENIGN_SHAPE.fullmatch(value):
-            return value
+        return self.deep(value, path, depth)
+
+    def deep(self, value: str, path: tuple[str | int, ...], depth: int) -> Any:
+        """The full treatment of a string the prefilter did not clear: embedded JSON,
+        every candidate detector, neutralization, the time budget."""
+        s = self.s
         result: Any = value
         if s.scan_json and value[:1] in "{[" and depth < 4:
             result = self.embedded_json(value, path, depth)
@@ -500,8 +523,6 @@ class Run:
         return result
 
     def neutralize(self, value: str) -> str:
-        from ._detectors import CONTROL_RE
-
         def esc(m: Any) -> str:
             ch = m.group()
             return _ESCAPES.get(ch) or f"\\x{ord(ch):02x}"
@@ -516,8 +537,6 @@ class Run:
 
 def card_spans_whole(text: str) -> bool:
     """Whether a digit string is, as a whole, a valid card number."""
-    from ._detectors import CARD_WHOLE
-
     m = CARD_WHOLE.match(text)
     return bool(m and card_spans(m) == [(0, len(text))])
 
