@@ -476,4 +476,3 @@ def compile_detectors(detectors: Sequence[Detector]) -> list[tuple[Detector, re.
 
 
 CONTROL_RE = re.compile(CONTROL_PATTERN)
-CARD_WHOLE = re.compile(r"(?P<card>)(?P<card_run>[0-9]{12,19})")

@@ -73,6 +73,7 @@ class Scrubber:
         else:
             user = Schema.from_dict(schema)
         self.schema = DEFAULT_SCHEMA.merged(user) if default_keys else user
+        self._has_paths = self.schema.has_paths
         self.detectors = tuple(BUILTIN_DETECTORS if detectors is None else detectors)
         self._each = compile_detectors(self.detectors)
         self._all_builtin = all(d.builtin for d in self.detectors)

@@ -18,15 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..classify import Category, Classification, Level
 from ..errors import ScrubBudgetExceeded
+from ._checks import card_brand, luhn_valid
 from ._detectors import (
     B64_RUN,
     BENIGN_SHAPE,
-    CARD_WHOLE,
     CONTROL_RE,
     TRIGGER,
     Detector,
     builtin_candidates,
-    card_spans,
 )
 from ._report import ScrubReport
 from ._strategies import DROP, _DropMarker
@@ -255,7 +254,7 @@ class Run:
     ) -> dict[Any, Any]:
         s = self.s
         out: dict[Any, Any] = {}
-        paths = s.schema.has_paths
+        paths = s._has_paths
         key_info = s._key_info
         # Short values already found to hold nothing (enums, levels, methods...); only
         # consulted for unclassified values, and only while no budget is exceeded.
@@ -331,7 +330,11 @@ class Run:
                 cls = inherited
                 nk = self.walk(k, (*path, "<key>"), depth + 1, None)
                 nk = _hashable(nk)
-            nv = self.walk(v, sub, depth + 1, cls)
+            nv = (
+                self.container(v, sub, depth + 1, cls)
+                if type(v) is dict
+                else self.walk(v, sub, depth + 1, cls)
+            )
             if nv is DROP:
                 continue
             out[nk] = nv
@@ -536,9 +539,15 @@ class Run:
 
 
 def card_spans_whole(text: str) -> bool:
-    """Whether a digit string is, as a whole, a valid card number."""
-    m = CARD_WHOLE.match(text)
-    return bool(m and card_spans(m) == [(0, len(text))])
+    """Whether a digit string is, as a whole, a valid card number (12-19 ASCII digits,
+    a known IIN range for its length, Luhn-valid)."""
+    return (
+        12 <= len(text) <= 19
+        and text.isascii()
+        and text.isdigit()
+        and card_brand(text) is not None
+        and luhn_valid(text)
+    )
 
 
 def _hashable(value: Any) -> Any:
