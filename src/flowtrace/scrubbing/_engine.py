@@ -104,6 +104,7 @@ class Scrubber:
         self._key_info: dict[str, Classification | None] = {}
         """Keys seen and found to hold nothing -> their classification by name."""
         self._benign_values: set[str] = set()
+        self._benign_skeletons: set[bytes] = set()
 
     # -- public API ------------------------------------------------------------------------
 

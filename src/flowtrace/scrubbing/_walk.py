@@ -60,6 +60,13 @@ _ESCAPES = {
 
 _DIGITS = b"0123456789"
 
+SKELETON = bytes.maketrans(b"23456789", b"11111111")
+"""UTF-8 bytes with every digit 1-9 written as 1 (0 kept: the prefilter treats a leading
+0 specially). Every check of the mapping's fast path — ``BENIGN_SHAPE``, ``TRIGGER``,
+``B64_RUN``, ``isprintable``/``islower``, length — sees digits 1-9 only as a class, so two
+strings with the same skeleton get the same verdict: a value whose skeleton was cleared
+(``"ORD-2026-000123"`` -> ``b"ORD-1011-000111"``) is cleared without running them."""
+
 
 def digit_count(value: str) -> int:
     """Number of ASCII digits in ``value`` (bytes.translate: a C loop, no table lookups
@@ -259,6 +266,7 @@ class Run:
         # Short values already found to hold nothing (enums, levels, methods...); only
         # consulted for unclassified values, and only while no budget is exceeded.
         benign_values = s._benign_values if s._all_builtin and not self.expired else _EMPTY
+        benign_skeletons = s._benign_skeletons
         # Hot path: values that certainly hold nothing are copied without a call.
         fast = s._all_builtin and not self.expired
         trigger = TRIGGER.search
@@ -296,6 +304,14 @@ class Run:
                         if fast and len(v) <= 128 and benign_shape(v) is not None:
                             out[nk] = v
                             continue
+                        skeleton = None
+                        if fast and len(v) <= 64:
+                            # Ids, amounts, versions: a new value, but the same shape as
+                            # one already cleared (see SKELETON).
+                            skeleton = v.encode("utf-8", "surrogatepass").translate(SKELETON)
+                            if skeleton in benign_skeletons:
+                                out[nk] = v
+                                continue
                         if (
                             fast
                             and trigger(v) is None
@@ -307,10 +323,13 @@ class Run:
                             and not (v[:1] in "{[" and v[-1:] in "}]")
                         ):
                             out[nk] = v
-                            if len(v) <= 64:
+                            if skeleton is not None:
                                 if len(benign_values) >= 4096:
                                     benign_values.clear()
                                 benign_values.add(v)
+                                if len(benign_skeletons) >= 4096:
+                                    benign_skeletons.clear()
+                                benign_skeletons.add(skeleton)
                             continue
                         if fast and not self.expired and len(v) <= max_string:
                             # The prefilter already ran: straight to the detectors.
