@@ -10,6 +10,8 @@ i.e. the least any ``with flowtrace.context(**fields):`` API can cost on this in
 
 Rounds alternate ours and the baseline so machine noise hits both; we print per-call
 medians and the median of per-round ratios. Run: ``python3 dev.py bench context``.
+The first line says which scope implementation ran: the C accelerator
+(``flowtrace._speedups``) or the pure-Python fallback (``FLOWTRACE_PURE_PYTHON=1``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import timeit
 from collections.abc import Callable
 
@@ -55,6 +58,11 @@ def main() -> None:
     print(
         f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{NUMBER} calls x {ROUNDS} rounds"
+    )
+    speedups = sys.modules["flowtrace.context"].SPEEDUPS
+    print(
+        "# scope implementation: "
+        + ("C accelerator (flowtrace._speedups)" if speedups else "pure Python (fallback)")
     )
     attach, detach, set_baggage = otel_context.attach, otel_context.detach, baggage.set_baggage
     context = ft.context

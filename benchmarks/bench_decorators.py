@@ -67,6 +67,12 @@ def consume(message: Message) -> int:
     return len(message.body)
 
 
+def consume_extracting(message: Message) -> int:
+    """An undecorated consumer that learns its tenant from the headers itself."""
+    ft.extract(message.headers)
+    return len(message.body)
+
+
 def main() -> None:
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
     assert active_tracer() is None, "tracing must not be configured for the first part"
@@ -100,6 +106,13 @@ def main() -> None:
         (
             "consumer, unique baggage/msg",
             lambda: consume(next_message()),
+            lambda: consumer(next_message()),
+        ),
+        # The same messages against an undecorated consumer that does the work any
+        # tenant-aware consumer must do: parse the carrier (ft.extract) to learn its tenant.
+        (
+            "  vs undecorated + ft.extract",
+            lambda: consume_extracting(next_message()),
             lambda: consumer(next_message()),
         ),
     ]

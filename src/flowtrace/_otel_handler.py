@@ -12,7 +12,7 @@ from opentelemetry.trace import Link, NonRecordingSpan
 from ._observe import EventKind, notify
 from ._otel_carriers import extract, remote_parent
 from ._otel_instrument import Plan
-from .context import FIELDS, FlowContext, _current, _derive
+from .context import FIELDS, FlowContext, _current, _derive, _var
 from .errors import InvalidContextValueError, MissingTenantError, TenantMismatchError
 
 __all__ = ["HandlerSpec", "Resolver"]
@@ -100,14 +100,14 @@ class HandlerSpec:
 
     def fast_prepare(self) -> Callable[[tuple[Any, ...], dict[str, Any]], FlowContext]:
         """A ``prepare`` specialised for one or two resolvers (the hot, common case)."""
-        get_current = _current.get
+        node_get = _var.get  # C-level; the node's first item is the current FlowContext
         memo = self.memo
         miss = self._miss
         if len(self.resolvers) == 1:
             (r0,) = self.resolvers
 
             def prepare_one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
-                cur = get_current()
+                cur = node_get()[0]
                 values = (r0(*args, **kwargs),)
                 try:
                     hit = memo.get(values)
@@ -121,7 +121,7 @@ class HandlerSpec:
         r0, r1 = self.resolvers
 
         def prepare_two(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
-            cur = get_current()
+            cur = node_get()[0]
             values = (r0(*args, **kwargs), r1(*args, **kwargs))
             try:
                 hit = memo.get(values)

@@ -34,7 +34,7 @@ from opentelemetry.util.types import AttributeValue
 from . import _config
 from ._otel_attributes import _attributes_of
 from ._tracing import get_tracer
-from .context import FlowContext, _current
+from .context import FlowContext, _current, _var
 
 __all__ = ["Plan", "SpanSetup", "active_tracer", "instrument"]
 
@@ -177,8 +177,10 @@ def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOption
     otel_trace = trace
     no_global_provider = _no_global_provider
     direct = _DIRECT_GLOBAL_CHECK
-    set_current = _current.set
-    reset_current = _current.reset
+    # C-level ContextVar methods: the fast path pushes the node (ctx, parent, None) itself.
+    node_get = _var.get
+    node_set = _var.set
+    reset_current = _var.reset
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -189,7 +191,7 @@ def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOption
             and (otel_trace._TRACER_PROVIDER is None if direct else no_global_provider())
         ):
             # Fast path: tracing not configured, nothing but the context to enter.
-            fast = set_current(prepared)
+            fast = node_set((prepared, node_get(), None))
             try:
                 return func(*args, **kwargs)
             finally:
@@ -233,11 +235,11 @@ def _wrap_async(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptio
         if type(prepared) is FlowContext and _config._settings.tracer_provider is None and (
             trace._TRACER_PROVIDER is None if _DIRECT_GLOBAL_CHECK else _no_global_provider()
         ):
-            fast = _current.set(prepared)
+            fast = _var.set((prepared, _var.get(), None))
             try:
                 return await func(*args, **kwargs)
             finally:
-                _current.reset(fast)
+                _var.reset(fast)
         ctx, plan = _split(prepared)
         tracer = active_tracer()
         token = _current.set(ctx)

@@ -12,13 +12,14 @@ reason, always reported to observers) is active.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from operator import itemgetter
 from types import MappingProxyType, TracebackType
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import _observe
 from ._observe import EventKind, notify
@@ -321,24 +322,30 @@ class _Scope:
         return wrap_in_scope(func, self._fresh)
 
 
-class context(dict[str, Any], _Scope):
-    """Enter a flow context derived from the current one.
+def _enter_slow(
+    scope: Mapping[str, object], node: _Node, key: tuple[Any, ...] | None
+) -> FlowContext:
+    """Enter on a memo miss: derive (validate, check and report a tenant switch), memoize, push.
 
-    ``with flowtrace.context(tenant="acme", purpose="billing"):`` or as a decorator.
-    Unspecified fields are inherited; ``None`` clears a field. Entering a different tenant
-    inside a tenant scope raises :class:`~flowtrace.errors.TenantSwitchError` unless inside
-    :func:`cross_tenant`. Values are validated on entry
-    (:class:`~flowtrace.errors.InvalidContextValueError`).
-
-    A scope object holds only the fields it sets (it is a read-only view of them) and no
-    per-entry state: build it once and enter it from any number of threads and tasks.
-    Scopes must exit in the reverse order they were entered, as ``with`` guarantees.
+    Shared by the pure-Python scope and the C accelerator (which calls it for anything
+    that is not a memo hit); ``key`` is the caller's memo key, or ``None`` when the
+    scope's values are unhashable.
     """
+    cur = node[0]
+    new = _derive(cur, scope)
+    # A tenant switch is never memoized: it must be checked and reported every time.
+    if key is not None and (cur[0] is None or cur[0] == new[0]):
+        if len(_derived) >= _DERIVED_MAX:
+            _derived.clear()
+        _derived[key] = (cur, new)
+    _set((new, node, scope))
+    return new
+
+
+class _PyScopeBase(dict[str, Any]):
+    """The pure-Python hot path of :class:`context` (the fallback of ``_speedups``)."""
 
     __slots__ = ()
-
-    def _fresh(self) -> context:
-        return self
 
     def __enter__(self) -> FlowContext:
         node = _get()
@@ -350,15 +357,9 @@ class context(dict[str, Any], _Scope):
             key = hit = None
         if hit is not None and hit[0] is cur:
             new = hit[1]
-        else:
-            new = _derive(cur, self)
-            # A tenant switch is never memoized: it must be checked and reported every time.
-            if key is not None and (cur[0] is None or cur[0] == new[0]):
-                if len(_derived) >= _DERIVED_MAX:
-                    _derived.clear()
-                _derived[key] = (cur, new)
-        _set((new, node, self))
-        return new
+            _set((new, node, self))
+            return new
+        return _enter_slow(self, node, key)
 
     def __exit__(
         self,
@@ -374,9 +375,45 @@ class context(dict[str, Any], _Scope):
             )
         _set(node[1])
 
+
+def _load_speedups() -> type[dict[str, Any]] | None:
+    """The C scope base from ``_speedups``, wired to this module; ``None`` to stay pure.
+
+    ``FLOWTRACE_PURE_PYTHON=1`` (any value but empty or ``0``) forces the pure-Python
+    scope; so does an extension that was not built (no compiler at install time).
+    """
+    if os.environ.get("FLOWTRACE_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    _speedups.configure(
+        _var, _derived, _enter_slow, _PyScopeBase.__enter__, _PyScopeBase.__exit__
+    )
+    return _speedups.ScopeBase
+
+
+_CScopeBase: Final = _load_speedups()
+if TYPE_CHECKING:  # both bases behave the same; type-check against the Python one
+    _ScopeBase = _PyScopeBase
+else:
+    _ScopeBase = _PyScopeBase if _CScopeBase is None else _CScopeBase
+SPEEDUPS: Final[bool] = _CScopeBase is not None
+"""True when scopes run on the C accelerator (``flowtrace._speedups``)."""
+
+
+class _ContextBody(_Scope):
+    """Everything of :class:`context` except the hot path (which comes from the base)."""
+
+    __slots__ = ()
+
+    def _fresh(self) -> AbstractContextManager[Any]:
+        return self  # type: ignore[return-value]
+
     # Scopes also work with `async with` for symmetry with async frameworks.
     async def __aenter__(self) -> FlowContext:
-        return self.__enter__()
+        return self.__enter__()  # type: ignore[attr-defined,no-any-return]
 
     async def __aexit__(
         self,
@@ -384,22 +421,40 @@ class context(dict[str, Any], _Scope):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        self.__exit__(exc_type, exc, tb)  # type: ignore[attr-defined]
 
     def _readonly(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("a flowtrace.context scope is read-only; create a new one")
 
-    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _readonly  # type: ignore[assignment]
-    __ior__ = _readonly  # type: ignore[assignment]
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _readonly
+    __ior__ = _readonly
 
     def __repr__(self) -> str:
-        return f"flowtrace.context({', '.join(f'{k}={v!r}' for k, v in self.items())})"
+        items = self.items()  # type: ignore[attr-defined]
+        return f"flowtrace.context({', '.join(f'{k}={v!r}' for k, v in items)})"
 
-    def __hash__(self) -> int:  # type: ignore[override]
+    def __hash__(self) -> int:
         return id(self)
 
     def __eq__(self, other: object) -> bool:
         return self is other
+
+
+class context(_ContextBody, _ScopeBase):  # type: ignore[misc]
+    """Enter a flow context derived from the current one.
+
+    ``with flowtrace.context(tenant="acme", purpose="billing"):`` or as a decorator.
+    Unspecified fields are inherited; ``None`` clears a field. Entering a different tenant
+    inside a tenant scope raises :class:`~flowtrace.errors.TenantSwitchError` unless inside
+    :func:`cross_tenant`. Values are validated on entry
+    (:class:`~flowtrace.errors.InvalidContextValueError`).
+
+    A scope object holds only the fields it sets (it is a read-only view of them) and no
+    per-entry state: build it once and enter it from any number of threads and tasks.
+    Scopes must exit in the reverse order they were entered, as ``with`` guarantees.
+    """
+
+    __slots__ = ()
 
 
 class cross_tenant(_Scope):
