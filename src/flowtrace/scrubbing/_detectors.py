@@ -91,15 +91,19 @@ def _iban_span(m: re.Match[str]) -> list[Span]:
     want = _IBAN_LENGTHS.get(text[:2])
     if want is None:
         return []
-    compact: list[str] = []
-    for i, ch in enumerate(text):
-        if ch != " ":
-            compact.append(ch)
-            if len(compact) == want:
-                after = m.string[start + i + 1 : start + i + 2]
-                if after.isalnum() or not iban_valid("".join(compact)):
-                    return []
-                return [(start, start + i + 1)]
+    # The span ends at the want-th non-space character (spaces are single, between
+    # characters); it must not run on into more alphanumerics and must pass mod-97.
+    count = 0
+    pos = 0
+    for part in text.split(" "):
+        if count + len(part) >= want:
+            last = start + pos + (want - count)  # one past the want-th character
+            after = m.string[last : last + 1]
+            if after.isalnum() or not iban_valid(text.replace(" ", "")[:want]):
+                return []
+            return [(start, last)]
+        count += len(part)
+        pos += len(part) + 1
     return []
 
 
