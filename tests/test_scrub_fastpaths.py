@@ -75,6 +75,14 @@ def test_skeleton_keeps_zero_apart_from_other_digits() -> None:
     assert scrubber.scrub({"n": "(030) 1234567"}) == {"n": "[REDACTED:phone]"}
 
 
+def test_prefilter_lets_international_groups_with_three_separators_through() -> None:
+    """A 00-prefixed number with ") -(" between groups reaches the phone detector."""
+    assert Scrubber().scrub_text("call 0049 -(30) 1234567") == "call [REDACTED:phone]"
+    assert Scrubber().scrub({"n": "0049) -(30) 1234567"}) == REFERENCE.scrub(
+        {"n": "0049) -(30) 1234567"}
+    )
+
+
 def test_same_shape_values_after_a_benign_one_are_still_scanned() -> None:
     """A Luhn-failing reference is cleared; a valid card of the same shape is not."""
     scrubber = Scrubber()
