@@ -14,16 +14,15 @@ __all__ = [
 ]
 
 
+# Luhn doubles every second digit from the right: 0-9 become 0,2,4,6,8,1,3,5,7,9.
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
+
+
 def luhn_valid(digits: str) -> bool:
     """The Luhn (mod-10) check over a string of ASCII digits."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i & 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    # Sums of byte values (C loops, no per-digit Python): subtract ord("0") per digit.
+    raw = digits.encode("ascii")
+    total = sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)
     return total % 10 == 0
 
 
@@ -138,20 +137,19 @@ _IBAN_LENGTHS = {
 }
 
 
+# ISO 13616 / ISO 7064 mod 97-10: letters count as two digits, A=10 ... Z=35.
+_IBAN_NUMERIC = {ord(c): str(i) for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10)}
+
+
 def iban_valid(compact: str) -> bool:
     """ISO 13616: known country length and mod-97 == 1 (``compact``: no spaces, upper)."""
     if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
         return False
-    rearranged = compact[4:] + compact[:4]
-    total = 0
-    for ch in rearranged:
-        if "0" <= ch <= "9":
-            total = (total * 10 + ord(ch) - 48) % 97
-        elif "A" <= ch <= "Z":
-            total = (total * 100 + ord(ch) - 55) % 97
-        else:
-            return False
-    return total == 1
+    numeric = (compact[4:] + compact[:4]).translate(_IBAN_NUMERIC)
+    # Anything but 0-9 / A-Z (lower case, other scripts' digits) is left over: invalid.
+    if not (numeric.isascii() and numeric.isdigit()):
+        return False
+    return int(numeric) % 97 == 1
 
 
 def ssn_valid(area: str, group: str, serial: str) -> bool:

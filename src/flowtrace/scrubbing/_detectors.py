@@ -91,15 +91,19 @@ def _iban_span(m: re.Match[str]) -> list[Span]:
     want = _IBAN_LENGTHS.get(text[:2])
     if want is None:
         return []
-    compact: list[str] = []
-    for i, ch in enumerate(text):
-        if ch != " ":
-            compact.append(ch)
-            if len(compact) == want:
-                after = m.string[start + i + 1 : start + i + 2]
-                if after.isalnum() or not iban_valid("".join(compact)):
-                    return []
-                return [(start, start + i + 1)]
+    # The span ends at the want-th non-space character (spaces are single, between
+    # characters); it must not run on into more alphanumerics and must pass mod-97.
+    count = 0
+    pos = 0
+    for part in text.split(" "):
+        if count + len(part) >= want:
+            last = start + pos + (want - count)  # one past the want-th character
+            after = m.string[last : last + 1]
+            if after.isalnum() or not iban_valid(text.replace(" ", "")[:want]):
+                return []
+            return [(start, last)]
+        count += len(part)
+        pos += len(part) + 1
     return []
 
 
@@ -369,21 +373,25 @@ def _trigger() -> re.Pattern[str]:
         for q in ("", '"', "'")
         for sep in ("SEP",)
     )
+    # Each lookahead is tried at every digit, so the shapes that begin with two more
+    # digits share one lookahead (it fails on the third character of most numbers) and
+    # repetitions are possessive: same language, fewer steps.
     shapes = "|".join(
         [
-            r"(?=(?:[ \-]?[0-9]){11})",  # card: 12+ digits, single separators
-            r"(?=[0-9]{2}[\- ][0-9]{2}[\- ][0-9]{4})",  # SSN
-            r"(?=[0-9]{2}[ .\-)]{1,2}[0-9]{3}[ .\-][0-9]{4})",  # North American phone
-            r"(?=[0-9]{9})",  # bare 10-digit phone
-            r"(?=[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9])",  # IPv4
+            r"(?=[0-9]{2}(?:"
+            r"[\- ][0-9]{2}[\- ][0-9]{4}"  # SSN
+            r"|[ .\-)]{1,2}[0-9]{3}[ .\-][0-9]{4}"  # North American phone
+            r"|[0-9]{7}))",  # bare 10-digit phone
+            r"(?=(?:[ \-]?+[0-9]){11})",  # card: 12+ digits, single separators
+            r"(?=[0-9]{0,2}+\.[0-9]{1,3}+\.[0-9]{1,3}+\.[0-9])",  # IPv4
             r"(?<=[A-Z][A-Z][0-9])(?=[0-9])",  # IBAN check digits
         ]
     )
     branches = [d + f"(?:{shapes})" for d in "123456789"]
     branches += [
         # 0: the same shapes, a national trunk prefix, or 00 + country code.
-        f"0(?:{shapes}|(?<![A-Za-z0-9+]0)(?=[1-9](?:[ \\-/)]{{0,2}}[0-9]){{8}})"
-        "|(?<![0-9]0)(?=0[1-9](?:[ .\\-()/]{0,2}[0-9]){6}))",
+        f"0(?:{shapes}|(?<![A-Za-z0-9+]0)(?=[1-9](?:[ \\-/)]{{0,2}}+[0-9]){{8}})"
+        "|(?<![0-9]0)(?=0[1-9](?:[ .\\-()/]{0,4}+[0-9]){6}))",
         r"\+(?=[ (]?[0-9])",
         r"\((?=0[1-9])",
         "@",
@@ -472,4 +480,3 @@ def compile_detectors(detectors: Sequence[Detector]) -> list[tuple[Detector, re.
 
 
 CONTROL_RE = re.compile(CONTROL_PATTERN)
-CARD_WHOLE = re.compile(r"(?P<card>)(?P<card_run>[0-9]{12,19})")

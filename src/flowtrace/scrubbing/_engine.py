@@ -73,6 +73,7 @@ class Scrubber:
         else:
             user = Schema.from_dict(schema)
         self.schema = DEFAULT_SCHEMA.merged(user) if default_keys else user
+        self._has_paths = self.schema.has_paths
         self.detectors = tuple(BUILTIN_DETECTORS if detectors is None else detectors)
         self._each = compile_detectors(self.detectors)
         self._all_builtin = all(d.builtin for d in self.detectors)
@@ -92,15 +93,29 @@ class Scrubber:
         self.time_budget = time_budget
         self.clock = clock
         self._has_card = any(d.name == "card" for d in self.detectors)
+        # Every replacement is the default placeholder: nothing else to compute per hit.
+        self._redact_all = (
+            not self.strategies
+            and type(self.default) is Redact
+            and self.default.template == Redact().template
+        )
+        self._field_labels: dict[Classification, str] = {}
         self._key_cache: dict[str, Classification | None] = {}
-        self._benign_keys: set[str] = set()
+        self._key_info: dict[str, Classification | None] = {}
+        """Keys seen and found to hold nothing -> their classification by name."""
         self._benign_values: set[str] = set()
+        self._benign_skeletons: set[bytes] = set()
 
     # -- public API ------------------------------------------------------------------------
 
     def scrub(self, obj: Any) -> Any:
         """A scrubbed copy of ``obj`` (``obj`` itself in report-only mode)."""
-        return self.scrub_with_report(obj)[0]
+        # No report requested: findings (rendered paths, labels) are never built.
+        run = Run(self, want_report=False)
+        result = run.walk(obj, (), 0, None)
+        if self.report_only:
+            return obj
+        return None if result is DROP else result
 
     def scrub_with_report(self, obj: Any) -> tuple[Any, ScrubReport]:
         """The scrubbed copy and a :class:`ScrubReport` (paths, detectors, counts)."""
@@ -114,7 +129,12 @@ class Scrubber:
 
     def scrub_text(self, text: str, *, field: str = "") -> str:
         """Scrub one free-text string (a log message, a span name)."""
-        return self.scrub_with_report_text(text, field=field)[0]
+        run = Run(self, want_report=False)
+        path: tuple[str | int, ...] = (field,) if field else ()
+        result = run.text(text, path, 0) if type(text) is str else run.walk(text, path, 0, None)
+        if self.report_only:
+            return text
+        return result if isinstance(result, str) else str(result)
 
     def scrub_with_report_text(self, text: str, *, field: str = "") -> tuple[str, ScrubReport]:
         """Like :meth:`scrub_text`, also returning the report."""
@@ -137,6 +157,16 @@ class Scrubber:
             self._key_cache.clear()
         self._key_cache[key] = found
         return found
+
+    def field_label(self, cls: Classification) -> str:
+        """The label of a key-classified value: its first category (``"field"`` if none)."""
+        label = self._field_labels.get(cls)
+        if label is None:
+            first = next(iter(sorted(cls.categories)), None)
+            label = "field" if first is None else first.value
+            if len(self._field_labels) < 1024:
+                self._field_labels[cls] = label
+        return label
 
     def strategy_for(
         self, label: str, categories: Iterable[Category], level: Level | None

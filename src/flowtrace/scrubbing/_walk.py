@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..classify import Category, Classification, Level
 from ..errors import ScrubBudgetExceeded
+from ._checks import card_brand, luhn_valid
 from ._detectors import (
     B64_RUN,
     BENIGN_SHAPE,
+    CONTROL_RE,
     TRIGGER,
     Detector,
     builtin_candidates,
-    card_spans,
 )
 from ._report import ScrubReport
 from ._strategies import DROP, _DropMarker
@@ -57,7 +58,21 @@ _ESCAPES = {
     "\u2029": "\\u2029",
 }
 
-_NO_DIGITS = str.maketrans("", "", "0123456789")
+_DIGITS = b"0123456789"
+
+SKELETON = bytes.maketrans(b"23456789", b"11111111")
+"""UTF-8 bytes with every digit 1-9 written as 1 (0 kept: the prefilter treats a leading
+0 specially). Every check of the mapping's fast path — ``BENIGN_SHAPE``, ``TRIGGER``,
+``B64_RUN``, ``isprintable``/``islower``, length — sees digits 1-9 only as a class, so two
+strings with the same skeleton get the same verdict: a value whose skeleton was cleared
+(``"ORD-2026-000123"`` -> ``b"ORD-1011-000111"``) is cleared without running them."""
+
+
+def digit_count(value: str) -> int:
+    """Number of ASCII digits in ``value`` (bytes.translate: a C loop, no table lookups
+    per character; UTF-8 never encodes anything else as bytes 0x30-0x39)."""
+    raw = value.encode("utf-8", "surrogatepass")
+    return len(raw) - len(raw.translate(None, _DIGITS))
 
 
 MISS = object()
@@ -78,11 +93,15 @@ def _render(path: tuple[str | int, ...]) -> str:
 class Run:
     """State of one scrub call: report, deadline, containers on the current path."""
 
-    __slots__ = ("_report", "active", "deadline", "expired", "s")
+    __slots__ = ("_report", "active", "changes", "deadline", "expired", "s", "want_report")
 
-    def __init__(self, scrubber: Scrubber) -> None:
+    def __init__(self, scrubber: Scrubber, *, want_report: bool = True) -> None:
         self.s = scrubber
         self._report: ScrubReport | None = None
+        self.want_report = want_report
+        """False for :meth:`Scrubber.scrub`: findings (paths, labels) are then not built."""
+        self.changes = 0
+        """Replacements and neutralized characters so far (kept even without a report)."""
         self.deadline = scrubber.clock() + scrubber.time_budget
         self.expired = False
         self.active: set[int] = set()
@@ -95,8 +114,8 @@ class Run:
         return self._report
 
     def hits(self) -> int:
-        """Replacements so far (0 without creating a report)."""
-        return 0 if self._report is None else self._report.total
+        """Replacements and neutralizations so far (without creating a report)."""
+        return self.changes
 
     # -- replacement -----------------------------------------------------------------------
 
@@ -110,10 +129,16 @@ class Run:
         *,
         in_text: bool,
     ) -> str | _DropMarker:
+        self.changes += 1
+        if self.s._redact_all and not self.want_report:
+            # The default strategy, nobody asking for paths: the placeholder is all there
+            # is to compute (Redact never echoes the value, whatever its label).
+            return f"[REDACTED:{label}]"
         cats = tuple(categories)
         category = cats[0] if len(cats) == 1 else (min(cats) if cats else None)
         field = _render(path)
-        self.report.add(field, label, category)
+        if self.want_report:
+            self.report.add(field, label, category)
         strategy = self.s.strategy_for(label, cats, level)
         try:
             out = strategy.apply(value, label=label, category=category, field=field)
@@ -143,10 +168,9 @@ class Run:
                 text = str(value)
             except Exception:
                 text = ""
-        label = next(iter(sorted(cls.categories)), None)
         return self.replace(
             text,
-            "field" if label is None else label.value,
+            self.s.field_label(cls),
             cls.categories,
             cls.level,
             path,
@@ -237,12 +261,12 @@ class Run:
     ) -> dict[Any, Any]:
         s = self.s
         out: dict[Any, Any] = {}
-        paths = s.schema.has_paths
-        benign_keys = s._benign_keys
+        paths = s._has_paths
+        key_info = s._key_info
         # Short values already found to hold nothing (enums, levels, methods...); only
         # consulted for unclassified values, and only while no budget is exceeded.
         benign_values = s._benign_values if s._all_builtin and not self.expired else _EMPTY
-        key_cache = s._key_cache
+        benign_skeletons = s._benign_skeletons
         # Hot path: values that certainly hold nothing are copied without a call.
         fast = s._all_builtin and not self.expired
         trigger = TRIGGER.search
@@ -256,7 +280,14 @@ class Run:
             out["[TRUNCATED]"] = f"{len(obj) - s.max_items} more"
         for k, v in items:
             if type(k) is str:
+                # One lookup for the common case: a key already seen and found to hold
+                # nothing, with its (type-unaware) schema classification.
                 cls: Classification | None
+                found = key_info.get(k, _MISS)
+                if found is _MISS:
+                    nk, cls = self.new_key(k, path)
+                else:
+                    nk, cls = k, found  # type: ignore[assignment]
                 if inherited is not None:
                     cls = inherited
                 elif paths:
@@ -264,16 +295,6 @@ class Run:
                     cls = s.schema.lookup(".".join(p for p in sub if isinstance(p, str)))
                     if cls is not None and cls.level < s.min_level:
                         cls = None
-                else:
-                    hit = key_cache.get(k, _MISS)
-                    cls = s.classify(k) if hit is _MISS else hit  # type: ignore[assignment]
-                if k in benign_keys:
-                    nk: Any = k
-                else:
-                    before = self.hits()
-                    nk = self.text(k, (*path, "<key>"), 0)
-                    if nk is k and self.hits() == before and len(benign_keys) < 4096:
-                        benign_keys.add(k)
                 if cls is None:
                     tv = type(v)
                     if tv is str:
@@ -283,6 +304,14 @@ class Run:
                         if fast and len(v) <= 128 and benign_shape(v) is not None:
                             out[nk] = v
                             continue
+                        skeleton = None
+                        if fast and len(v) <= 64:
+                            # Ids, amounts, versions: a new value, but the same shape as
+                            # one already cleared (see SKELETON).
+                            skeleton = v.encode("utf-8", "surrogatepass").translate(SKELETON)
+                            if skeleton in benign_skeletons:
+                                out[nk] = v
+                                continue
                         if (
                             fast
                             and trigger(v) is None
@@ -294,10 +323,17 @@ class Run:
                             and not (v[:1] in "{[" and v[-1:] in "}]")
                         ):
                             out[nk] = v
-                            if len(v) <= 64:
+                            if skeleton is not None:
                                 if len(benign_values) >= 4096:
                                     benign_values.clear()
                                 benign_values.add(v)
+                                if len(benign_skeletons) >= 4096:
+                                    benign_skeletons.clear()
+                                benign_skeletons.add(skeleton)
+                            continue
+                        if fast and not self.expired and len(v) <= max_string:
+                            # The prefilter already ran: straight to the detectors.
+                            out[nk] = self.deep(v, (*path, k), 0)
                             continue
                     elif (
                         tv is float
@@ -313,11 +349,30 @@ class Run:
                 cls = inherited
                 nk = self.walk(k, (*path, "<key>"), depth + 1, None)
                 nk = _hashable(nk)
-            nv = self.walk(v, sub, depth + 1, cls)
+            nv = (
+                self.container(v, sub, depth + 1, cls)
+                if type(v) is dict
+                else self.walk(v, sub, depth + 1, cls)
+            )
             if nv is DROP:
                 continue
             out[nk] = nv
         return out
+
+    def new_key(
+        self, key: str, path: tuple[str | int, ...]
+    ) -> tuple[Any, Classification | None]:
+        """A key not seen before: scrubbed as text, classified; cached when it holds
+        nothing (bounded)."""
+        s = self.s
+        cls = s.classify(key)
+        before = self.changes
+        nk = self.text(key, (*path, "<key>"), 0)
+        if nk is key and self.changes == before:
+            if len(s._key_info) >= 4096:
+                s._key_info.clear()
+            s._key_info[key] = cls
+        return nk, cls
 
     def integer(self, value: int, path: tuple[str | int, ...]) -> Any:
         if self.s._has_card and 10**11 <= value < 10**19:
@@ -390,23 +445,31 @@ class Run:
     def text(self, value: str, path: tuple[str | int, ...], depth: int) -> Any:
         s = self.s
         if self.expired:
+            self.changes += 1
             self.report.budget_exceeded += 1
             self.report.add(_render(path), "budget", None)
             return "[REDACTED:budget]"
         if len(value) > s.max_string:
+            self.changes += 1
             self.report.budget_exceeded += 1
             self.report.add(_render(path), "oversize", None)
             return "[REDACTED:oversize]"
-        if (
-            s._all_builtin
-            and value.isprintable()
-            and not (s.scan_json and value[:1] in "{[" and value[-1:] in "}]")
-            and TRIGGER.search(value) is None
-            and (len(value) < 40 or value.islower() or B64_RUN.search(value) is None)
+        if s._all_builtin and (
+            (len(value) <= 128 and BENIGN_SHAPE.fullmatch(value) is not None)
+            or (
+                value.isprintable()
+                and not (s.scan_json and value[:1] in "{[" and value[-1:] in "}]")
+                and TRIGGER.search(value) is None
+                and (len(value) < 40 or value.islower() or B64_RUN.search(value) is None)
+            )
         ):
             return value
-        if s._all_builtin and len(value) <= 128 and BENIGN_SHAPE.fullmatch(value):
-            return value
+        return self.deep(value, path, depth)
+
+    def deep(self, value: str, path: tuple[str | int, ...], depth: int) -> Any:
+        """The full treatment of a string the prefilter did not clear: embedded JSON,
+        every candidate detector, neutralization, the time budget."""
+        s = self.s
         result: Any = value
         if s.scan_json and value[:1] in "{[" and depth < 4:
             result = self.embedded_json(value, path, depth)
@@ -417,6 +480,7 @@ class Run:
             result = None
         if result is None or s.clock() > self.deadline:
             self.expired = True
+            self.changes += 1
             self.report.budget_exceeded += 1
             self.report.add(_render(path), "budget", None)
             return "[REDACTED:budget]"
@@ -429,18 +493,26 @@ class Run:
             return value
         if not isinstance(data, dict | list):
             return value
-        before = (self.report.total, self.report.neutralized)
+        before = self.changes
         new = self.walk(data, path, depth + 1, None)
-        if (self.report.total, self.report.neutralized) == before:
+        if self.changes == before:
             return value
         return json.dumps(new, ensure_ascii=False, default=str)
 
     def scan(self, value: str, path: tuple[str | int, ...]) -> str:
         """Replace every validated detector match; then neutralize control characters."""
+        s = self.s
+        if 12 <= len(value) <= 19 and not s._custom and value.isascii() and value.isdigit():
+            # A bare 12-19 digit string: of the built-ins only the card detector can match,
+            # and only on the whole string (exactly what the integer path checks).
+            if s._has_card and card_spans_whole(value):
+                rep = self.replace(value, "card", (Category.PCI,), None, path, in_text=True)
+                return rep if isinstance(rep, str) else "[REDACTED:card]"
+            return value
         spans: list[tuple[int, int, int, Detector]] = []
         checks = 0
-        nd = len(value) - len(value.translate(_NO_DIGITS))
-        by_name = self.s._by_name
+        nd = digit_count(value)
+        by_name = s._by_name
         selected = [by_name[name] for name in builtin_candidates(value, nd) if name in by_name]
         selected += self.s._custom
         for rank, det, pattern in selected:
@@ -473,25 +545,28 @@ class Run:
         return result
 
     def neutralize(self, value: str) -> str:
-        from ._detectors import CONTROL_RE
-
         def esc(m: Any) -> str:
             ch = m.group()
             return _ESCAPES.get(ch) or f"\\x{ord(ch):02x}"
 
         new, n = CONTROL_RE.subn(esc, value)
         if n:
+            self.changes += n
             self.report.neutralized += n
             return new
         return value
 
 
 def card_spans_whole(text: str) -> bool:
-    """Whether a digit string is, as a whole, a valid card number."""
-    from ._detectors import CARD_WHOLE
-
-    m = CARD_WHOLE.match(text)
-    return bool(m and card_spans(m) == [(0, len(text))])
+    """Whether a digit string is, as a whole, a valid card number (12-19 ASCII digits,
+    a known IIN range for its length, Luhn-valid)."""
+    return (
+        12 <= len(text) <= 19
+        and text.isascii()
+        and text.isdigit()
+        and card_brand(text) is not None
+        and luhn_valid(text)
+    )
 
 
 def _hashable(value: Any) -> Any:
