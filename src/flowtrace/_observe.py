@@ -22,6 +22,7 @@ __all__ = [
     "FlowEvent",
     "Observer",
     "add_observer",
+    "listening",
     "notify",
     "remove_observer",
 ]
@@ -87,6 +88,21 @@ def remove_observer(observer: Observer) -> None:
     global _observers
     with _lock:
         _observers = tuple(o for o in _observers if o is not observer)
+
+
+def listening() -> bool:
+    """Whether an event reported now would reach an observer that acts on it.
+
+    Hot paths (every decrypt) call this before building an event. An observer may carry
+    an ``active`` attribute: a callable saying whether it would do anything right now (the
+    span-event observer is active only while a span is recording). Observers without one
+    (audit logs, test captures) always count as listening.
+    """
+    for observer in _observers:
+        active = getattr(observer, "active", None)
+        if active is None or active():
+            return True
+    return False
 
 
 def notify(

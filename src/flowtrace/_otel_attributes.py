@@ -81,6 +81,12 @@ def span_event_observer(event: FlowEvent) -> None:
         _log.exception("flowtrace could not record a %s span event", event.kind)
 
 
+def _span_recording() -> bool:
+    return trace.get_current_span().is_recording()
+
+
+# Lets hot paths skip building events nobody would record (see _observe.listening).
+span_event_observer.active = _span_recording  # type: ignore[attr-defined]
 add_observer(span_event_observer)
 
 

@@ -31,7 +31,7 @@ def report_decrypt(
     cache_hit: bool | None,
 ) -> None:
     """Report one decrypt (success or failure) to every observer."""
-    if not _observe._observers:  # nobody listens: skip building the event
+    if not _observe.listening():  # nobody would act on it: skip building the event
         return
     ctx = current()
     _observe.notify(

@@ -1,0 +1,66 @@
+"""Observers: who is listening decides whether hot paths build events at all."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import flowtrace as ft
+from flowtrace import _observe
+from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+
+def test_default_span_observer_listens_only_while_a_span_records() -> None:
+    """With only the span-event observer, listening() follows the current span."""
+    assert not _observe.listening()
+    provider = TracerProvider()
+    with provider.get_tracer("t").start_as_current_span("s"):
+        assert _observe.listening()
+    assert not _observe.listening()
+
+
+def test_observers_without_a_hint_always_listen() -> None:
+    """Audit logs and captures (no `active` hint) always receive events."""
+    events: list[ft.FlowEvent] = []
+    ft.add_observer(events.append)
+    try:
+        assert _observe.listening()
+    finally:
+        ft.remove_observer(events.append)
+
+
+def _encryptor() -> FieldEncryptor:
+    return FieldEncryptor(KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek"))
+
+
+def test_decrypt_still_reaches_a_recording_span() -> None:
+    """A decrypt inside a recording span becomes a flowtrace.decrypt span event."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    enc = _encryptor()
+    with ft.context(tenant="acme"):
+        token = enc.encrypt("s3cret", field="ssn")
+        with provider.get_tracer("t").start_as_current_span("read"):
+            assert enc.decrypt(token, field="ssn", reason="support") == "s3cret"
+    (span,) = exporter.get_finished_spans()
+    (event,) = [e for e in span.events if e.name == "flowtrace.decrypt"]
+    assert event.attributes is not None
+    assert event.attributes["reason"] == "support"
+    assert "s3cret" not in repr(dict(event.attributes))
+
+
+def test_decrypt_reaches_observers_without_a_span() -> None:
+    """With an observer that always listens, every decrypt is reported, span or not."""
+    events: list[ft.FlowEvent] = []
+    ft.add_observer(events.append)
+    enc = _encryptor()
+    try:
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("s3cret", field="ssn")
+            enc.decrypt(token, field="ssn", reason="billing")
+    finally:
+        ft.remove_observer(events.append)
+    assert [e.kind for e in events] == ["decrypt"]
+    assert events[0].attributes["outcome"] == "ok"
