@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import quote, unquote
 
-from .context import (
+from ._flowcontext import (
     FIELDS,
     MAX_VALUE_LENGTH,
     FlowContext,

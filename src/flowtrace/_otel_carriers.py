@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ._baggage_codec import decode as _decode_baggage
-from .context import EMPTY, FlowContext
+from ._flowcontext import EMPTY, FlowContext
 from .errors import ContextPropagationError
 from .propagation import BAGGAGE_HEADER, remote_span_context
 from .propagation import _header as _baggage_header

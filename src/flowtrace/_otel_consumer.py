@@ -8,10 +8,10 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
+from ._flowcontext import EMPTY, FlowContext
 from ._observe import EventKind, notify
 from ._otel_carriers import W3C_KEYS, decoded, extract, find_headers, remote_parent
 from ._otel_instrument import Plan
-from .context import EMPTY, FlowContext
 from .errors import ContextPropagationError, MissingTenantError, TenantNotAllowedError
 from .propagation import BAGGAGE_HEADER
 
