@@ -12,7 +12,7 @@ from opentelemetry.trace import Link, NonRecordingSpan
 from ._observe import EventKind, notify
 from ._otel_carriers import extract, remote_parent
 from ._otel_instrument import Plan
-from .context import FIELDS, FlowContext, _current, _derive, _var
+from .context import FIELDS, FlowContext, _derive, _var, current
 from .errors import InvalidContextValueError, MissingTenantError, TenantMismatchError
 
 __all__ = ["HandlerSpec", "Resolver"]
@@ -77,7 +77,7 @@ class HandlerSpec:
 
     def constant_context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
         """Fast ``prepare`` for handlers with constant fields only and no carrier."""
-        cur = _current.get()
+        cur = current()
         last = self.last
         if last is not None and last[0] is cur:
             return last[1]
@@ -135,7 +135,7 @@ class HandlerSpec:
 
     def context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
         """The resolved flow context for one call (also ``prepare`` without a carrier)."""
-        cur = _current.get()
+        cur = current()
         if self.resolve is not None:
             fields = self._resolve_mapping(args, kwargs)
             fields.update(self.constants)

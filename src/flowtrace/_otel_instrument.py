@@ -34,7 +34,7 @@ from opentelemetry.util.types import AttributeValue
 from . import _config
 from ._otel_attributes import _attributes_of
 from ._tracing import get_tracer
-from .context import FlowContext, _current, _var
+from .context import FlowContext, _reset_current, _set_current, _var
 
 __all__ = ["Plan", "SpanSetup", "active_tracer", "instrument"]
 
@@ -198,7 +198,7 @@ def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOption
                 reset_current(fast)
         ctx, plan = _split(prepared)
         tracer = active_tracer()
-        token = _current.set(ctx)
+        token = _set_current(ctx)
         try:
             if tracer is None:
                 if plan is None:
@@ -219,7 +219,7 @@ def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOption
                     _fail(span, exc)
                     raise
         finally:
-            _current.reset(token)
+            _reset_current(token)
 
     return wrapper
 
@@ -242,7 +242,7 @@ def _wrap_async(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptio
                 _var.reset(fast)
         ctx, plan = _split(prepared)
         tracer = active_tracer()
-        token = _current.set(ctx)
+        token = _set_current(ctx)
         try:
             span = _start_span(tracer, opts, ctx, args, kwargs) if tracer is not None else None
             with (
@@ -263,7 +263,7 @@ def _wrap_async(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptio
                         _fail(span, exc)
                     raise
         finally:
-            _current.reset(token)
+            _reset_current(token)
 
     return wrapper
 
@@ -294,7 +294,7 @@ class _Step:
     def __enter__(self) -> None:
         self.tokens.append(
             (
-                _current.set(self.ctx),
+                _set_current(self.ctx),
                 otel_context.attach(self.otel_ctx) if self.otel_ctx is not None else None,
             )
         )
@@ -303,7 +303,7 @@ class _Step:
         token, otel_token = self.tokens.pop()
         if otel_token is not None:
             otel_context.detach(otel_token)
-        _current.reset(token)
+        _reset_current(token)
 
 
 def _begin(

@@ -344,24 +344,3 @@ def _set_current(ctx: FlowContext) -> Token[_Node]:
 
 _reset_current = _var.reset
 """Undo :func:`_set_current` (the C-level ``ContextVar.reset``)."""
-
-
-class _CurrentVar:
-    """ContextVar-shaped view for adapters: ``get()`` a FlowContext, ``set``/``reset``.
-
-    ``set`` installs a context as-is (no tenant-switch check), like :func:`_set_current`.
-    """
-
-    __slots__ = ()
-    reset = staticmethod(_var.reset)
-
-    @staticmethod
-    def get() -> FlowContext:
-        return _get()[0]
-
-    @staticmethod
-    def set(ctx: FlowContext) -> Token[_Node]:
-        return _set((ctx, _get(), None))
-
-
-_current: Final = _CurrentVar()
