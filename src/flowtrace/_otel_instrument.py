@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 from . import _config
 from ._otel_attributes import _attributes_of
 from ._tracing import get_tracer
+from ._wrapping import _drive_generator
 from .context import FlowContext, _reset_current, _set_current, _var
 
 __all__ = ["Plan", "SpanSetup", "active_tracer", "instrument"]
@@ -338,30 +339,18 @@ def _wrap_generator(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanO
         except BaseException as exc:
             _end(span, exc)
             raise
-        value: Any = None
-        throw: BaseException | None = None
-        while True:
-            try:
-                with step:
-                    item = gen.send(value) if throw is None else gen.throw(throw)
-            except StopIteration as stop:
-                _end(span, None)
-                return stop.value
-            except BaseException as exc:
-                _end(span, exc)
-                raise
-            throw = None
-            try:
-                value = yield item
-            except GeneratorExit:
-                try:
-                    with step:
-                        gen.close()
-                finally:
-                    _end(span, None)
-                raise
-            except BaseException as exc:  # forwarded into the wrapped generator
-                throw = exc
+        # The shared driver enters `step` around each resumption and forwards send/throw/
+        # close; here only the span's end is added.
+        try:
+            result = yield from _drive_generator(gen, lambda: step)
+        except GeneratorExit:
+            _end(span, None)
+            raise
+        except BaseException as exc:
+            _end(span, exc)
+            raise
+        _end(span, None)
+        return result
 
     return wrapper
 
