@@ -166,15 +166,9 @@ class Scan:
     def text(self, value: str, path: tuple[str | int, ...], depth: int) -> Any:
         s = self.s
         if self.expired:
-            self.changes += 1
-            self.report.budget_exceeded += 1
-            self.report.add(_render(path), "budget", None)
-            return "[REDACTED:budget]"
+            return self.redacted_whole("budget", path)
         if len(value) > s.max_string:
-            self.changes += 1
-            self.report.budget_exceeded += 1
-            self.report.add(_render(path), "oversize", None)
-            return "[REDACTED:oversize]"
+            return self.redacted_whole("oversize", path)
         if s._all_builtin and (
             (len(value) <= 128 and BENIGN_SHAPE.fullmatch(value) is not None)
             or (
@@ -201,11 +195,15 @@ class Scan:
             result = None
         if result is None or s.clock() > self.deadline:
             self.expired = True
-            self.changes += 1
-            self.report.budget_exceeded += 1
-            self.report.add(_render(path), "budget", None)
-            return "[REDACTED:budget]"
+            return self.redacted_whole("budget", path)
         return result
+
+    def redacted_whole(self, label: str, path: tuple[str | int, ...]) -> str:
+        """A string replaced whole because a budget (time, size) was exceeded."""
+        self.changes += 1
+        self.report.budget_exceeded += 1
+        self.report.add(_render(path), label, None)
+        return f"[REDACTED:{label}]"
 
     def embedded_json(self, value: str, path: tuple[str | int, ...], depth: int) -> str:
         try:
@@ -235,13 +233,13 @@ class Scan:
         nd = digit_count(value)
         by_name = s._by_name
         selected = [by_name[name] for name in builtin_candidates(value, nd) if name in by_name]
-        selected += self.s._custom
+        selected += s._custom
         for rank, det, pattern in selected:
             if not det.builtin and det.gate is not None and not det.gate(value, nd):
                 continue
             for m in pattern.finditer(value):
                 checks += 1
-                if not checks & 255 and self.s.clock() > self.deadline:
+                if not checks & 255 and s.clock() > self.deadline:
                     raise ScrubBudgetExceeded("time budget spent while scanning")
                 for start, end in det.spans(m):
                     spans.append((start, -end, rank, det))
@@ -261,7 +259,7 @@ class Scan:
                 last = end
         out.append(value[last:])
         result = "".join(out) if spans else value
-        if self.s.neutralize and not value.isprintable():
+        if s.neutralize and not value.isprintable():
             result = self.neutralize(result)
         return result
 
