@@ -90,10 +90,6 @@ class Scan:
             self._report = ScrubReport()
         return self._report
 
-    def hits(self) -> int:
-        """Replacements and neutralizations so far (without creating a report)."""
-        return self.changes
-
     # -- replacement -----------------------------------------------------------------------
 
     def replace(
