@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from flowtrace import Category, Schema, Scrubber
 from flowtrace.scrubbing import BUILTIN_DETECTORS, Detector, Redact
-from flowtrace.scrubbing._walk import SKELETON
+from flowtrace.scrubbing._scan import SKELETON
 
 from . import _scrub_samples as samples
 

@@ -96,9 +96,19 @@ def _attribute_value(new: Any, old: Any) -> Any:
     return new
 
 
+def _report_attributes(report: ScrubReport) -> dict[str, Any]:
+    """The ``flowtrace.scrub.*`` attributes for a span or log record (none if clean)."""
+    if not (report.total or report.budget_exceeded):
+        return {}
+    return {
+        COUNT_ATTRIBUTE: report.total,
+        CATEGORIES_ATTRIBUTE: tuple(sorted(report.by_category())),
+    }
+
+
 def scrub_span(span: ReadableSpan, scrubber: Scrubber | None = None) -> ReadableSpan:
     """A scrubbed copy of a finished span (the original is not modified)."""
-    scrubber = scrubber or default_scrubber()
+    scrubber = _resolve(scrubber)
     s = _Scrub(scrubber)
     name = s.text(span.name, "span.name")
     attributes = s.attributes(span.attributes)
@@ -110,13 +120,10 @@ def scrub_span(span: ReadableSpan, scrubber: Scrubber | None = None) -> Readable
     status = span.status
     if status.description:
         status = Status(status.status_code, s.text(status.description, "status.description"))
-    report = s.report
     if scrubber.report_only:
         name, events, links, status = span.name, list(span.events), list(span.links), span.status
         attributes = dict(span.attributes or {})
-    if report.total or report.budget_exceeded:
-        attributes[COUNT_ATTRIBUTE] = report.total
-        attributes[CATEGORIES_ATTRIBUTE] = tuple(sorted(report.by_category()))
+    attributes.update(_report_attributes(s.report))
     return ReadableSpan(
         name=name,
         context=span.context,
@@ -206,12 +213,9 @@ def _scrub_log_record(record: Any, scrubber: Scrubber) -> ScrubReport:
         record.body = new_body
         if record.attributes is not None or attrs:
             record.attributes = attrs
-    if s.report.total or s.report.budget_exceeded:
-        record.attributes = {
-            **dict(record.attributes or {}),
-            COUNT_ATTRIBUTE: s.report.total,
-            CATEGORIES_ATTRIBUTE: tuple(sorted(s.report.by_category())),
-        }
+    marks = _report_attributes(s.report)
+    if marks:
+        record.attributes = {**dict(record.attributes or {}), **marks}
     return s.report
 
 

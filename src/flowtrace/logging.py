@@ -81,9 +81,9 @@ class ScrubFilter(_logging.Filter):
 
     def filter(self, record: _logging.LogRecord) -> bool:
         """Scrub the record; on internal failure replace its content with a stub."""
-        scrubber = self.scrubber if self.scrubber is not None else default_scrubber()
         if getattr(record, "_flowtrace_scrubbed", False):
             return True  # already scrubbed by another handler's filter
+        scrubber = self.scrubber if self.scrubber is not None else default_scrubber()
         try:
             self._scrub(record, scrubber)
         except Exception:

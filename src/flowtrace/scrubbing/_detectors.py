@@ -13,6 +13,7 @@ fails Luhn is not a card).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -179,6 +180,15 @@ def _bearer_span(m: re.Match[str]) -> list[Span]:
 _BENIGN_ASSIGNED = frozenset({"true", "false", "null", "none", "", "***", "redacted"})
 
 
+def _group_span(group: str) -> Validator:
+    """A validator replacing just the inner ``group`` of every match (no further check)."""
+
+    def spans(m: re.Match[str]) -> list[Span]:
+        return [m.span(group)]
+
+    return spans
+
+
 def _assignment_span(m: re.Match[str]) -> list[Span]:
     val = m.group("assignment_val")
     if val.lower() in _BENIGN_ASSIGNED or val.startswith("[REDACTED") or val.isdigit():
@@ -233,7 +243,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         Category.CREDENTIAL,
         r"://[^\s:/@]{0,256}+:"
         r"(?P<url_credentials_pass>[^\s@/]{1,256}+)@",
-        validate=lambda m: [m.span("url_credentials_pass")],
+        validate=_group_span("url_credentials_pass"),
         rule="`scheme://user:password@`; only the password is replaced",
         gate=lambda v, nd: "@" in v and "://" in v,
     ),
@@ -243,7 +253,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"[Aa](?i:uthorization)[\"']?\s{0,5}[:=]\s{0,5}[\"']?"
         r"(?:(?i:bearer|basic|digest|token|negotiate)\s{1,5})?"
         r"(?P<authorization_val>[^\s\"',;]{4,}+)",
-        validate=lambda m: [m.span("authorization_val")],
+        validate=_group_span("authorization_val"),
         rule="`Authorization: <scheme> <credentials>` (header or key=value); the credentials",
         gate=lambda v, nd: "uthorization" in v or "UTHORIZATION" in v,
     ),
@@ -348,10 +358,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     ),
 )
 
-BUILTIN_DETECTORS = tuple(
-    Detector(d.name, d.category, d.pattern, d.validate, d.rule, d.gate, builtin=True)
-    for d in BUILTIN_DETECTORS
-)
+BUILTIN_DETECTORS = tuple(dataclasses.replace(d, builtin=True) for d in BUILTIN_DETECTORS)
 
 
 def _trigger() -> re.Pattern[str]:
