@@ -46,7 +46,8 @@ class ChainState:
         for event in events:
             body = b'{"event":%b,"prev":"%b","seq":%d,"v":1}' % (event, head, size)
             digest = sha(body).digest()
-            head = digest.hex().encode("ascii")
+            digest_hex = digest.hex()
+            head = digest_hex.encode("ascii")
             lines.append(b'{"hash":"%b","record":%b}\n' % (head, body))
             node = sha(b"\x00" + digest).digest()
             bits = size
@@ -55,9 +56,10 @@ class ChainState:
                 bits >>= 1
             nodes.append(node)
             size += 1
-            digests.append(head.decode("ascii"))
+            digests.append(digest_hex)
         frontier.size = size
-        self.head = head.decode("ascii")
+        if digests:
+            self.head = digests[-1]
         return lines, digests
 
     def copy(self) -> ChainState:

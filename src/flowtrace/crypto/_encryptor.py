@@ -97,22 +97,9 @@ class FieldEncryptor:
                 f"encrypt() takes a str, got {type(value).__name__}; "
                 "use encrypt_value() for other JSON values"
             )
-        # The hot path, inlined: _encrypt() does the same for JSON payloads.
-        tenant = require_tenant()
-        if type(field) is not str or not field:
-            _check_field(field)
-        if subject is not None or self._subject_keys:
-            subject = self._subject(subject)
-        entry = self._vault.encryption_key(tenant, subject)
-        raw = seal_prefixed(
-            entry.keys,
-            entry.prefixes[_token.FLAG_DETERMINISTIC if deterministic else 0],
-            tenant,
-            field,
-            context,
-            value.encode("utf-8", "surrogatepass"),
+        return self._encrypt(
+            value.encode("utf-8", "surrogatepass"), 0, field, context, subject, deterministic
         )
-        return _token.encode_text(raw)
 
     def encrypt_value(
         self,

@@ -14,16 +14,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from ...errors import AuditWriteError, ConfigError, require_extra
+from ._sql import SqlSink
 
 __all__ = ["PostgresSink"]
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,50}")
 
 
-class PostgresSink:
+class PostgresSink(SqlSink):
     """Audit records in ``<table>`` and checkpoints in ``<table>_checkpoints``."""
 
     durable = True
+    _param = "%s"
 
     def __init__(self, dsn: str, *, table: str = "audit_log", connection: Any = None) -> None:
         if not _NAME.fullmatch(table):
@@ -76,28 +78,10 @@ class PostgresSink:
             self._last = saved
             raise
 
-    def sync(self) -> list[bytes]:
-        """Rows other writers added since we last looked."""
-        rows = self._conn.execute(
-            f"SELECT seq, line FROM {self.table} WHERE seq > %s ORDER BY seq", (self._last,)
-        ).fetchall()
-        if rows:
-            self._last = rows[-1][0]
-        return [bytes(line) for _, line in rows]
-
     def write(self, lines: list[bytes], checkpoint: bytes | None) -> None:
         """INSERT inside the current transaction."""
-        first = self._last + 1
         with self._conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {self.table} (seq, line) VALUES (%s, %s)",
-                [(first + i, line.rstrip(b"\n")) for i, line in enumerate(lines)],
-            )
-            if checkpoint is not None:
-                cur.execute(
-                    f"INSERT INTO {self.table}_checkpoints (line) VALUES (%s)",
-                    (checkpoint.rstrip(b"\n"),),
-                )
+            self._insert(cur, lines, checkpoint)
         self._last += len(lines)
 
     def read_lines(self) -> Iterator[bytes]:
@@ -106,14 +90,3 @@ class PostgresSink:
             cur.execute(f"SELECT line FROM {self.table} ORDER BY seq")
             for (line,) in cur:
                 yield bytes(line)
-
-    def read_checkpoints(self) -> list[bytes]:
-        """Every checkpoint line, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT line FROM {self.table}_checkpoints ORDER BY id"
-        ).fetchall()
-        return [bytes(line) for (line,) in rows]
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()

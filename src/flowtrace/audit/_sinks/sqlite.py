@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import AuditWriteError, ConfigError
+from ._sql import SqlSink
 
 __all__ = ["SqliteSink"]
 
@@ -26,8 +27,11 @@ def _as_bytes(value: bytes | str) -> bytes:
     return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
 
 
-class SqliteSink:
+class SqliteSink(SqlSink):
     """Audit records in ``<table>`` and checkpoints in ``<table>_checkpoints``."""
+
+    _param = "?"
+    _blob = staticmethod(_as_bytes)
 
     def __init__(
         self, path: str | os.PathLike[str], *, table: str = "audit_log", fsync: bool = True
@@ -81,28 +85,10 @@ class SqliteSink:
             self._last = saved
             raise AuditWriteError(f"could not commit audit records: {exc}") from exc
 
-    def sync(self) -> list[bytes]:
-        """Rows other writers added since we last looked."""
-        rows = self._conn.execute(
-            f"SELECT seq, line FROM {self.table} WHERE seq > ? ORDER BY seq", (self._last,)
-        ).fetchall()
-        if rows:
-            self._last = rows[-1][0]
-        return [_as_bytes(line) for _, line in rows]
-
     def write(self, lines: list[bytes], checkpoint: bytes | None) -> None:
         """INSERT the records (and checkpoint) inside the current transaction."""
-        first = self._last + 1
         try:
-            self._conn.executemany(
-                f"INSERT INTO {self.table} (seq, line) VALUES (?, ?)",
-                [(first + i, line.rstrip(b"\n")) for i, line in enumerate(lines)],
-            )
-            if checkpoint is not None:
-                self._conn.execute(
-                    f"INSERT INTO {self.table}_checkpoints (line) VALUES (?)",
-                    (checkpoint.rstrip(b"\n"),),
-                )
+            self._insert(self._conn, lines, checkpoint)
         except sqlite3.Error as exc:
             raise AuditWriteError(f"could not insert audit records: {exc}") from exc
         self._last += len(lines)
@@ -115,14 +101,3 @@ class SqliteSink:
                 yield _as_bytes(line)
         finally:
             conn.close()
-
-    def read_checkpoints(self) -> list[bytes]:
-        """Every checkpoint line, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT line FROM {self.table}_checkpoints ORDER BY id"
-        ).fetchall()
-        return [_as_bytes(line) for (line,) in rows]
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
