@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import _observe
 from ..context import current, require_tenant
 from ..errors import CryptoError, InvalidContextValueError, MissingSubjectError
 from . import _token
@@ -201,17 +200,16 @@ class FieldEncryptor:
                 cache_hit=hit,
             )
             raise
-        if _observe._observers:
-            report_decrypt(
-                tenant=tenant,
-                subject=subject,
-                field=field,
-                key_id=dek_id,
-                key_version=version,
-                reason=reason,
-                error=None,
-                cache_hit=hit,
-            )
+        report_decrypt(
+            tenant=tenant,
+            subject=subject,
+            field=field,
+            key_id=dek_id,
+            key_version=version,
+            reason=reason,
+            error=None,
+            cache_hit=hit,
+        )
         return payload, flags
 
     # --- lifecycle -------------------------------------------------------------------------
