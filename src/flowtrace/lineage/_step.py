@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from contextvars import Token
 from typing import Any, TypeVar, cast
 
 from .._wrapping import wrap_in_scope
 from ..context import _reset_current, _set_current, current
-from ._run import Hashes, Identifiers, _begin, _Spec, _with_parent
+from ._run import Hashes, Identifiers, _begin, _Run, _Spec, _with_parent
 
 __all__ = ["step"]
 
@@ -36,6 +37,20 @@ class _LineageScope:
 
     def __exit__(self, *exc: object) -> None:
         _reset_current(self._token)
+
+
+def _done(run: _Run, token: Token[Any], result: Any) -> Any:
+    """After a plain or async body returned: leave its scope, finish the edge."""
+    _reset_current(token)
+    run.collect(result)
+    run.finish()
+    return result
+
+
+def _failed(run: _Run, token: Token[Any], exc: BaseException) -> None:
+    """After a plain or async body raised: leave its scope, finish the edge as failed."""
+    _reset_current(token)
+    run.finish("error", exc)
 
 
 def step(
@@ -76,13 +91,9 @@ def step(
                 try:
                     result = await func(*args, **kwargs)
                 except BaseException as exc:
-                    _reset_current(token)
-                    run.finish("error", exc)
+                    _failed(run, token, exc)
                     raise
-                _reset_current(token)
-                run.collect(result)
-                run.finish()
-                return result
+                return _done(run, token, result)
 
             return cast(F, async_wrapper)
 
@@ -93,13 +104,9 @@ def step(
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
-                _reset_current(token)
-                run.finish("error", exc)
+                _failed(run, token, exc)
                 raise
-            _reset_current(token)
-            run.collect(result)
-            run.finish()
-            return result
+            return _done(run, token, result)
 
         return cast(F, wrapper)
 
