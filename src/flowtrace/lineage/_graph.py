@@ -276,7 +276,6 @@ class LineageGraph:
 
             subject = require_pseudonymizer(pseudonymizer).pseudonym(subject, tenant)
         start = [e for e in self._by_subject.get(subject, ()) if self._tenants[e] == tenant]
-        out: list[str] = []
         seen: dict[int, None] = {}
         for e in start:
             for i in self._inputs[e]:
