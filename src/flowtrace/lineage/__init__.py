@@ -31,9 +31,10 @@ from ._readers import (
     edges_from_spans,
     read_edges,
 )
+from ._run import record
 from ._runtime import LineageConfig, LineageSink, configure, lineage_config
 from ._sampler import LineageSampler
-from ._step import record, step
+from ._step import step
 
 if TYPE_CHECKING:
     from ._openlineage import OpenLineageBridge

@@ -1,10 +1,10 @@
 """``LineageGraph``: answer "where did this come from" and "what was derived from whom".
 
 Nodes are data identifiers, edges are :class:`LineageEdge` runs. Identifiers are interned
-to ints and the graph keeps four indexes (producers and consumers of each identifier,
-children of each edge, edges of each subject), so a query touches only the part of the
-graph it returns: ``upstream``/``downstream`` over a million edges answer in well under a
-second (benchmarks/bench_lineage.py).
+to ints and the graph keeps five indexes (producers and consumers of each identifier,
+parent and child edges of each edge, edges of each subject), so a query touches only the
+part of the graph it returns: ``upstream``/``downstream`` over a million edges answer in
+well under a second (benchmarks/bench_lineage.py).
 
 Upstream of an identifier = the inputs of the edges that produced it, their upstream, and
 the inputs of every *parent edge* (lineage parents carried in the flow context), which is
@@ -65,8 +65,12 @@ class LineageGraph:
         # Indexed by node int: the edges producing / consuming it (None: no edge).
         self._produced_by: list[list[int] | None] = []
         self._consumed_by: list[list[int] | None] = []
-        self._parent_ids: dict[int, tuple[str, ...]] = {}  # sparse: edges with parents
-        self._children: dict[str, list[int]] = {}
+        # Sparse, edges with lineage parents only. _parent_edges[e]: e's parents present in
+        # the graph, in edge.parents order; _child_edges[e]: the edges naming e as a parent,
+        # in the order they were added; _waiting[id]: those naming an id not added yet.
+        self._parent_edges: dict[int, list[int]] = {}
+        self._child_edges: dict[int, list[int]] = {}
+        self._waiting: dict[str, list[int]] = {}
         self._by_subject: dict[str, list[int]] = {}
         self.duplicates = 0
         """How many edges were ignored because their id was already present."""
@@ -110,13 +114,30 @@ class LineageGraph:
                 consumed_by[i] = [e]
             else:
                 edges.append(e)
+        if self._waiting:
+            children = self._waiting.pop(edge.id, None)
+            if children is not None:  # edges added earlier that name this one as a parent
+                self._child_edges[e] = children
+                for child in dict.fromkeys(children):
+                    self._link_parents(child)
         if edge.parents:
-            self._parent_ids[e] = edge.parents
+            edge_index, child_edges, waiting = self._edge_index, self._child_edges, self._waiting
             for p in edge.parents:
-                self._children.setdefault(p, []).append(e)
+                parent = edge_index.get(p)
+                if parent is None:
+                    waiting.setdefault(p, []).append(e)
+                else:
+                    child_edges.setdefault(parent, []).append(e)
+            self._link_parents(e)
         for s in edge.subjects:
             self._by_subject.setdefault(s, []).append(e)
         return True
+
+    def _link_parents(self, e: int) -> None:
+        edge_index = self._edge_index
+        parents = [edge_index[p] for p in self._edges[e].parents if p in edge_index]
+        if parents:
+            self._parent_edges[e] = parents
 
     def add_all(self, edges: Iterable[LineageEdge]) -> int:
         """Add many edges; returns how many were new."""
@@ -171,38 +192,9 @@ class LineageGraph:
         Nearest first (breadth-first). ``tenant`` restricts the walk to that tenant's edges.
         """
         frontier, start = self._start(identifier, self._produced_by)
-        inputs, produced_by, tenants = self._inputs, self._produced_by, self._tenants
-        parent_ids, edge_index = self._parent_ids, self._edge_index
-        seen_edges = bytearray(len(self._edges))
-        seen_nodes = bytearray(len(self._nodes))
-        for n in start:
-            seen_nodes[n] = 1
-        out: list[int] = []
-        add = out.append
-        any_parents = bool(parent_ids)
-        while frontier:
-            next_frontier: list[int] = []
-            extend = next_frontier.extend
-            for e in frontier:
-                if seen_edges[e]:
-                    continue
-                seen_edges[e] = 1
-                if tenant is not None and tenants[e] != tenant:
-                    continue
-                for i in inputs[e]:
-                    if not seen_nodes[i]:
-                        seen_nodes[i] = 1
-                        add(i)
-                        producers = produced_by[i]
-                        if producers is not None:
-                            extend(producers)
-                if any_parents and e in parent_ids:
-                    for parent in parent_ids[e]:
-                        p = edge_index.get(parent)
-                        if p is not None:
-                            next_frontier.append(p)
-            frontier = next_frontier
-        return list(map(self._nodes.__getitem__, out))
+        return self._walk(
+            frontier, start, tenant, self._inputs, self._produced_by, self._parent_edges
+        )
 
     def sources(self, identifier: str, *, tenant: str | None = None) -> list[str]:
         """The upstream identifiers that no edge produced: the original source records."""
@@ -215,16 +207,29 @@ class LineageGraph:
     def downstream(self, identifier: str, *, tenant: str | None = None) -> list[str]:
         """Every identifier derived from ``identifier`` (an identifier or edge id)."""
         frontier, start = self._start(identifier, self._consumed_by)
-        return self._walk_down(frontier, start, tenant)
+        return self._walk(
+            frontier, start, tenant, self._outputs, self._consumed_by, self._child_edges
+        )
 
-    def _walk_down(self, frontier: list[int], start: list[int], tenant: str | None) -> list[str]:
-        outputs, consumed_by, tenants = self._outputs, self._consumed_by, self._tenants
-        children, edges = self._children, self._edges
-        seen_edges = bytearray(len(edges))
+    def _walk(
+        self,
+        frontier: list[int],
+        start: list[int],
+        tenant: str | None,
+        ends: list[tuple[int, ...]],
+        via: list[list[int] | None],
+        links: dict[int, list[int]],
+    ) -> list[str]:
+        """Breadth-first from the ``frontier`` edges: each edge's ``ends`` (its inputs, or its
+        outputs), the ``via`` edges of those nodes (their producers, or consumers), and the
+        ``links`` edges (lineage parents, or children). Returns the nodes reached in order."""
+        tenants = self._tenants
+        seen_edges = bytearray(len(self._edges))
         seen_nodes = bytearray(len(self._nodes))
         for n in start:
             seen_nodes[n] = 1
         out: list[int] = []
+        add = out.append
         while frontier:
             next_frontier: list[int] = []
             extend = next_frontier.extend
@@ -234,20 +239,19 @@ class LineageGraph:
                 seen_edges[e] = 1
                 if tenant is not None and tenants[e] != tenant:
                     continue
-                for o in outputs[e]:
-                    if not seen_nodes[o]:
-                        seen_nodes[o] = 1
-                        out.append(o)
-                        consumers = consumed_by[o]
-                        if consumers is not None:
-                            extend(consumers)
-                if children:
-                    kids = children.get(edges[e].id)
-                    if kids:
-                        extend(kids)
+                for n in ends[e]:
+                    if not seen_nodes[n]:
+                        seen_nodes[n] = 1
+                        add(n)
+                        edges = via[n]
+                        if edges is not None:
+                            extend(edges)
+                if links:
+                    linked = links.get(e)
+                    if linked is not None:
+                        extend(linked)
             frontier = next_frontier
-        nodes = self._nodes
-        return [nodes[o] for o in out]
+        return list(map(self._nodes.__getitem__, out))
 
     def derived_from(
         self,
@@ -272,13 +276,16 @@ class LineageGraph:
 
             subject = require_pseudonymizer(pseudonymizer).pseudonym(subject, tenant)
         start = [e for e in self._by_subject.get(subject, ()) if self._tenants[e] == tenant]
-        out: list[str] = []
         seen: dict[int, None] = {}
         for e in start:
             for i in self._inputs[e]:
                 seen.setdefault(i, None)
         out = [self._nodes[i] for i in seen]
-        out.extend(self._walk_down(start, list(seen), tenant))
+        out.extend(
+            self._walk(
+                start, list(seen), tenant, self._outputs, self._consumed_by, self._child_edges
+            )
+        )
         return out
 
     def trace(
