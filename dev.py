@@ -35,12 +35,17 @@ def ensure_venv(extra: str) -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"flowtrace needs Python 3.11+, this is {sys.version.split()[0]}")
     stamp = VENV / f".installed-{extra}"
-    # Re-install when the project metadata or the C accelerator's source changes (the
-    # editable install compiles src/flowtrace/_speedups.c; see hatch_build.py).
+    # Re-install when the project metadata or a C accelerator's source changes (the
+    # editable install compiles them; see hatch_build.py).
     digest = hashlib.sha256(
         b"".join(
             (ROOT / name).read_bytes()
-            for name in ("pyproject.toml", "hatch_build.py", "src/flowtrace/_speedups.c")
+            for name in (
+                "pyproject.toml",
+                "hatch_build.py",
+                "src/flowtrace/_speedups.c",
+                "src/flowtrace/crypto/_fastpath.c",
+            )
         )
     ).hexdigest()
     if stamp.exists() and stamp.read_text() == digest and PY.exists():

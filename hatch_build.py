@@ -1,13 +1,16 @@
-"""Hatchling build hook: compile the optional C accelerator ``flowtrace._speedups``.
+"""Hatchling build hook: compile the optional C accelerators.
 
-The extension is compiled in place into ``src/flowtrace/`` with the building
-interpreter's own compiler and flags (``sysconfig``), so editable installs
-(``pip install -e .``, used by ``python3 dev.py``) import it straight from the source
-tree, and regular wheels (``pip wheel .``) ship it as a platform-specific wheel.
+* ``flowtrace._speedups``: the hot path of ``flowtrace.context`` scopes;
+* ``flowtrace.crypto._fastpath``: the common call of ``FieldEncryptor.encrypt``/``decrypt``.
+
+Each extension is compiled in place next to its source with the building interpreter's
+own compiler and flags (``sysconfig``), so editable installs (``pip install -e .``, used
+by ``python3 dev.py``) import it straight from the source tree, and regular wheels
+(``pip wheel .``) ship it as a platform-specific wheel.
 
 If compilation fails (no C compiler, no Python headers) the build prints a warning and
-carries on: ``flowtrace.context`` then uses its pure-Python scope, which behaves the
-same, only slower. ``FLOWTRACE_PURE_PYTHON=1`` at build time skips compilation.
+carries on: flowtrace then uses its pure-Python code, which behaves the same, only
+slower. ``FLOWTRACE_PURE_PYTHON=1`` at build time skips compilation.
 """
 
 from __future__ import annotations
@@ -22,24 +25,27 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("src", "flowtrace", "_speedups.c")
+SOURCES = (
+    Path("src", "flowtrace", "_speedups.c"),
+    Path("src", "flowtrace", "crypto", "_fastpath.c"),
+)
 
 
 def _config(name: str) -> list[str]:
     return shlex.split(sysconfig.get_config_var(name) or "")
 
 
-def compile_speedups(root: Path) -> Path:
-    """Compile ``_speedups.c`` next to itself; return the extension's path. Raises on failure."""
-    source = root / SOURCE
+def compile_extension(root: Path, relative: Path) -> Path:
+    """Compile one C source next to itself; return the extension's path. Raises on failure."""
+    source = root / relative
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    target = source.with_name("_speedups" + suffix)
+    target = source.with_name(source.stem + suffix)
     include = sysconfig.get_paths()["include"]
     cc = _config("CC") or ["cc"]
     ldshared = _config("LDSHARED") or [*cc, "-shared"]
     cflags = [*_config("CFLAGS"), *_config("CCSHARED"), "-I" + include]
     with tempfile.TemporaryDirectory() as tmp:
-        obj = Path(tmp, "_speedups.o")
+        obj = Path(tmp, source.stem + ".o")
         built = Path(tmp, target.name)
         for cmd in (
             [*cc, *cflags, "-c", str(source), "-o", str(obj)],
@@ -54,28 +60,30 @@ def compile_speedups(root: Path) -> Path:
 
 
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
-    """Compile the accelerator for wheel and editable builds; never fail the build for it."""
+    """Compile the accelerators for wheel and editable builds; never fail the build for them."""
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel":
-            return  # the sdist ships the C source, not a binary
+            return  # the sdist ships the C sources, not binaries
         if os.environ.get("FLOWTRACE_PURE_PYTHON", "") not in ("", "0"):
-            self.app.display_info("flowtrace: FLOWTRACE_PURE_PYTHON set, not compiling _speedups")
+            self.app.display_info("flowtrace: FLOWTRACE_PURE_PYTHON set, not compiling C code")
             return
-        try:
-            target = compile_speedups(Path(self.root))
-        except Exception as exc:  # no compiler, no headers, ...: fall back, loudly
-            message = (
-                "flowtrace: could not compile the optional C accelerator "
-                f"(flowtrace._speedups); the pure-Python scope will be used. {exc}"
-            )
-            self.app.display_warning(message)
-            return
-        self.app.display_info(f"flowtrace: built {target.name}")
-        if version == "editable":
-            return  # imported from src/flowtrace/ through the editable path hook
-        # The .so is git-ignored (so not picked up by default): include it explicitly and
-        # tag the wheel for this interpreter and platform.
-        build_data["force_include"][str(target)] = f"flowtrace/{target.name}"
-        build_data["pure_python"] = False
-        build_data["infer_tag"] = True
+        for relative in SOURCES:
+            try:
+                target = compile_extension(Path(self.root), relative)
+            except Exception as exc:  # no compiler, no headers, ...: fall back, loudly
+                message = (
+                    f"flowtrace: could not compile the optional C accelerator {relative}; "
+                    f"its pure-Python fallback will be used. {exc}"
+                )
+                self.app.display_warning(message)
+                continue
+            self.app.display_info(f"flowtrace: built {target.name}")
+            if version == "editable":
+                continue  # imported from src/ through the editable path hook
+            # The .so is git-ignored (so not picked up by default): include it explicitly
+            # and tag the wheel for this interpreter and platform.
+            package = relative.parent.relative_to("src").as_posix()
+            build_data["force_include"][str(target)] = f"{package}/{target.name}"
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True

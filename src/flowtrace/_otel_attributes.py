@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any, Final
 
 from opentelemetry import trace
+from opentelemetry.context import get_current as _get_otel_context
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from ._observe import FlowEvent, add_observer
 from .context import FlowContext, current
@@ -82,7 +84,10 @@ def span_event_observer(event: FlowEvent) -> None:
 
 
 def _span_recording() -> bool:
-    return trace.get_current_span().is_recording()
+    # trace.get_current_span().is_recording() without its two extra call layers: this
+    # runs on every decrypt (see _observe.listening).
+    span = _get_otel_context().get(_SPAN_KEY)
+    return span is not None and isinstance(span, trace.Span) and span.is_recording()
 
 
 # Lets hot paths skip building events nobody would record (see _observe.listening).

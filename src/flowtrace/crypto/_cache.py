@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from ..errors import ConfigError
 from . import _token
+from ._accel import FASTPATH
 from ._keys import DerivedKeys
 from ._stores import KeyringRecord
 
 __all__ = ["CachePolicy", "Entry", "KeyCache", "SingleFlight"]
 
 T = TypeVar("T")
+_MAX_TAILS: Final = 4096
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,30 @@ class CachePolicy:
             raise ConfigError("CachePolicy: max_uses and max_entries must be at least 1")
 
 
-class Entry:
+class _PyEntryBase:
+    """Storage of :class:`Entry` (the C ``_fastpath.EntryBase`` when it is built)."""
+
+    __slots__ = ("keyring", "keys", "loaded_at", "prefixes", "tails", "uses", "version")
+
+    keyring: KeyringRecord
+    keys: DerivedKeys
+    loaded_at: float
+    prefixes: tuple[bytes, ...]
+    tails: dict[str, bytes]
+    uses: int
+    version: int
+
+
+if TYPE_CHECKING:  # both bases store the same attributes; type-check the Python one
+    _EntryBase = _PyEntryBase
+else:
+    _EntryBase = _PyEntryBase if FASTPATH is None else FASTPATH.EntryBase
+
+
+class Entry(_EntryBase):
     """One cached DEK version with the keyring facts needed to authorize its use."""
 
-    __slots__ = ("keyring", "keys", "loaded_at", "prefixes", "uses", "version")
+    __slots__ = ()
 
     def __init__(
         self, keyring: KeyringRecord, version: int, keys: DerivedKeys, loaded_at: float
@@ -68,6 +90,17 @@ class Entry:
         self.prefixes = tuple(
             _token.pack_header(flags, keyring.dek_id, version, b"") for flags in range(4)
         )
+        self.tails = {}
+
+    def aad_tail(self, field: str) -> bytes:
+        """Field tag || the AAD after the header for ``field`` with no context (memoized;
+        used by the C fast path)."""
+        tail = self.keys.field_tag(field) + _token.associated_data(
+            b"", self.keyring.tenant, field, None
+        )
+        if len(self.tails) < _MAX_TAILS:
+            self.tails[field] = tail
+        return tail
 
 
 class KeyCache:
@@ -122,6 +155,11 @@ class KeyCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def entries(self) -> Mapping[Hashable, Entry]:
+        """The live entries (read by FieldEncryptor's C fast path; mutate through methods)."""
+        return self._entries
 
 
 class _Flight(Generic[T]):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from base64 import urlsafe_b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..context import current, require_tenant
+from .. import _observe
+from ..context import _var, current, require_tenant
 from ..errors import CryptoError, InvalidContextValueError, MissingSubjectError
 from . import _token
+from ._accel import FASTPATH
+from ._cache import Entry
 from ._events import report_decrypt
 from ._keys import open_token, seal, seal_prefixed
 from ._record import decrypt_record, encrypt_record
@@ -38,44 +42,34 @@ def _check_field(field: object) -> str:
     return field
 
 
-class FieldEncryptor:
-    """Encrypts field values into compact, versioned, URL-safe tokens and back.
+class _PyEncryptorBase:
+    """The pure-Python :meth:`FieldEncryptor.encrypt` and :meth:`FieldEncryptor.decrypt`.
 
-    ``FieldEncryptor(vault)`` uses one data key per tenant; ``subject_keys=True`` uses one
-    per data subject (taken from ``subject=`` or the flow context's ``subject``), so
-    :meth:`shred` can erase one person. The tenant always comes from the flow context
-    (:class:`~flowtrace.errors.MissingTenantError` without one).
-
-    Tokens bind tenant, field and the optional ``context`` mapping (e.g. the record id):
-    a token moved elsewhere fails with a :class:`~flowtrace.errors.TokenError`. Every
-    :meth:`decrypt` is reported as a ``decrypt`` event, failures included.
+    With the C fast path built (``flowtrace.crypto._fastpath``), FieldEncryptor's base is
+    its ``EncryptorBase`` instead, which does the common call in C and hands every other
+    call, with its original arguments, to these methods.
     """
 
-    def __init__(self, vault: KeyVault, *, subject_keys: bool = False) -> None:
-        self._vault = vault
-        self._subject_keys = subject_keys
+    __slots__ = ()
 
-    @property
-    def vault(self) -> KeyVault:
-        """The key vault holding this encryptor's data keys."""
-        return self._vault
+    if TYPE_CHECKING:
 
-    def _subject(self, subject: str | None) -> str | None:
-        if subject is not None:
-            if not isinstance(subject, str) or not subject:
-                raise InvalidContextValueError("subject", "must be a non-empty str")
-            return subject
-        if not self._subject_keys:
-            return None
-        found: str | None = current().subject
-        if found is None:
-            raise MissingSubjectError(
-                "this encryptor uses per-subject keys but no subject is known; pass "
-                "subject=... or run inside flowtrace.context(subject=...)"
-            )
-        return found
+        def _encrypt(
+            self,
+            payload: bytes,
+            flags: int,
+            field: str,
+            context: Mapping[str, str] | None,
+            subject: str | None,
+            deterministic: bool,
+        ) -> str: ...
 
-    # --- values --------------------------------------------------------------------------
+        def _decrypt(
+            self, token: str, field: str, context: Mapping[str, str] | None, reason: str | None
+        ) -> tuple[bytes, int]: ...
+
+    def _bind_fast_path(self, *args: object) -> None:
+        """Nothing to wire without the C fast path."""
 
     def encrypt(
         self,
@@ -99,6 +93,83 @@ class FieldEncryptor:
         return self._encrypt(
             value.encode("utf-8", "surrogatepass"), 0, field, context, subject, deterministic
         )
+
+    def decrypt(
+        self,
+        token: str,
+        *,
+        field: str,
+        context: Mapping[str, str] | None = None,
+        reason: str | None = None,
+    ) -> str:
+        """The plaintext of ``token``; raises a typed error if it cannot be trusted.
+
+        Checks the current tenant, the field and ``context``; reports the decrypt
+        (``reason`` says why the value is read). A JSON token decrypts to its JSON text.
+        """
+        payload, _ = self._decrypt(token, field, context, reason)
+        return payload.decode("utf-8", "surrogatepass")
+
+
+def _report_fast_decrypt(entry: Entry, tenant: str, field: str, reason: str | None) -> None:
+    # Called by the C fast path after a successful decrypt when an observer listens.
+    report_decrypt(
+        tenant=tenant,
+        subject=entry.keyring.subject,
+        field=field,
+        key_id=entry.keyring.dek_id,
+        key_version=entry.version,
+        reason=reason,
+        error=None,
+        cache_hit=True,
+    )
+
+
+if TYPE_CHECKING:  # both bases behave the same; type-check against the Python one
+    _EncryptorBase = _PyEncryptorBase
+else:
+    _EncryptorBase = _PyEncryptorBase if FASTPATH is None else FASTPATH.EncryptorBase
+
+
+class FieldEncryptor(_EncryptorBase):
+    """Encrypts field values into compact, versioned, URL-safe tokens and back.
+
+    ``FieldEncryptor(vault)`` uses one data key per tenant; ``subject_keys=True`` uses one
+    per data subject (taken from ``subject=`` or the flow context's ``subject``), so
+    :meth:`shred` can erase one person. The tenant always comes from the flow context
+    (:class:`~flowtrace.errors.MissingTenantError` without one).
+
+    Tokens bind tenant, field and the optional ``context`` mapping (e.g. the record id):
+    a token moved elsewhere fails with a :class:`~flowtrace.errors.TokenError`. Every
+    :meth:`decrypt` is reported as a ``decrypt`` event, failures included.
+    """
+
+    def __init__(self, vault: KeyVault, *, subject_keys: bool = False) -> None:
+        self._vault = vault
+        self._subject_keys = subject_keys
+        self._bind_fast_path(*vault._fast_path_state(), subject_keys)
+
+    @property
+    def vault(self) -> KeyVault:
+        """The key vault holding this encryptor's data keys."""
+        return self._vault
+
+    def _subject(self, subject: str | None) -> str | None:
+        if subject is not None:
+            if not isinstance(subject, str) or not subject:
+                raise InvalidContextValueError("subject", "must be a non-empty str")
+            return subject
+        if not self._subject_keys:
+            return None
+        found: str | None = current().subject
+        if found is None:
+            raise MissingSubjectError(
+                "this encryptor uses per-subject keys but no subject is known; pass "
+                "subject=... or run inside flowtrace.context(subject=...)"
+            )
+        return found
+
+    # --- values ---------------------------------------------------------------------------
 
     def encrypt_value(
         self,
@@ -136,22 +207,6 @@ class FieldEncryptor:
             flags |= _token.FLAG_DETERMINISTIC
         raw = seal_prefixed(entry.keys, entry.prefixes[flags], tenant, field, context, payload)
         return _token.encode_text(raw)
-
-    def decrypt(
-        self,
-        token: str,
-        *,
-        field: str,
-        context: Mapping[str, str] | None = None,
-        reason: str | None = None,
-    ) -> str:
-        """The plaintext of ``token``; raises a typed error if it cannot be trusted.
-
-        Checks the current tenant, the field and ``context``; reports the decrypt
-        (``reason`` says why the value is read). A JSON token decrypts to its JSON text.
-        """
-        payload, _ = self._decrypt(token, field, context, reason)
-        return payload.decode("utf-8", "surrogatepass")
 
     def decrypt_value(
         self,
@@ -349,3 +404,15 @@ class FieldEncryptor:
 
 def _index_text(version: int, digest: bytes) -> str:
     return f"bi1.{version}.{urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
+
+
+if FASTPATH is not None:
+    FASTPATH.configure(
+        _var,
+        _PyEncryptorBase.encrypt,
+        _PyEncryptorBase.decrypt,
+        Entry.aad_tail,
+        _report_fast_decrypt,
+        _observe.listening,
+        os.urandom,
+    )

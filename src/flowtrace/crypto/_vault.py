@@ -141,6 +141,11 @@ class KeyVault:
             self._seq = seq
             self._next_check = self._clock() + self._policy.revalidate_interval
 
+    def _fast_path_state(self) -> tuple[object, ...]:
+        # What FieldEncryptor's C fast path reads: this vault (for _next_check), the cache
+        # dict, the clock and the cache limits (see crypto/_fastpath.c).
+        return (self, self._cache.entries, self._clock, self._policy.max_age, self._policy.max_uses)
+
     def refresh(self) -> None:
         """Poll the change log now (instead of waiting up to ``revalidate_interval``)."""
         self._revalidate(force=True)
