@@ -267,6 +267,20 @@ def test_garbage_raises_specific_errors(encryptor: FieldEncryptor, token: Any, e
     assert issubclass(error, TokenError)
 
 
+@pytest.mark.parametrize("size", [33, 34])
+@pytest.mark.parametrize("padding", ["=", "=="])
+def test_padding_is_not_a_second_spelling(
+    encryptor: FieldEncryptor, size: int, padding: str
+) -> None:
+    """One token, one spelling: the unpadded text with '=' padding added is refused."""
+    with flowtrace.context(tenant="acme"):
+        token = encryptor.encrypt("x" * size, field="f")
+        assert len(token) % 4 in (2, 3)
+        padded = (token + padding)[: len(token) + (4 - len(token) % 4)]
+        with pytest.raises(MalformedTokenError):
+            encryptor.decrypt(padded, field="f")
+
+
 def test_unknown_flag_bits_are_refused(encryptor: FieldEncryptor) -> None:
     """A token with flag bits this version does not define is malformed."""
     with flowtrace.context(tenant="acme"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from base64 import urlsafe_b64encode
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -406,13 +406,21 @@ def _index_text(version: int, digest: bytes) -> str:
     return f"bi1.{version}.{urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
 
 
-if FASTPATH is not None:
-    FASTPATH.configure(
-        _var,
-        _PyEncryptorBase.encrypt,
-        _PyEncryptorBase.decrypt,
-        Entry.aad_tail,
-        _report_fast_decrypt,
-        _observe.listening,
-        os.urandom,
-    )
+def _wire_fast_path(
+    py_encrypt: Callable[..., str] = _PyEncryptorBase.encrypt,
+    py_decrypt: Callable[..., str] = _PyEncryptorBase.decrypt,
+) -> None:
+    """Hand the C fast path its context variable and Python fallbacks (tests pass spies)."""
+    if FASTPATH is not None:
+        FASTPATH.configure(
+            _var,
+            py_encrypt,
+            py_decrypt,
+            Entry.aad_tail,
+            _report_fast_decrypt,
+            _observe.listening,
+            os.urandom,
+        )
+
+
+_wire_fast_path()

@@ -63,8 +63,9 @@ _U16: Final = struct.Struct(">H")
 _MIN_RANDOMIZED: Final = HEADER_SIZE + COMMITMENT_SIZE + NONCE_SIZE + TAG_SIZE
 _MIN_DETERMINISTIC: Final = HEADER_SIZE + COMMITMENT_SIZE + TAG_SIZE + 1  # 0x00 pad byte
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
-# '+' and '/' must not be accepted: map them to '*', which strict a2b_base64 rejects.
-_FROM_URLSAFE: Final = bytes.maketrans(b"-_+/", b"+/**")
+# '+', '/' and '=' (padding) must not be accepted: map them to '*', which strict
+# a2b_base64 rejects. Otherwise "...AA=" or "...AA==" would be a second spelling of "...AA".
+_FROM_URLSAFE: Final = bytes.maketrans(b"-_+/=", b"+/***")
 _PADDING: Final = (b"", b"", b"==", b"=")
 MAX_TOKEN_CHARS: Final = 16 * 1024 * 1024
 """Longest text token accepted (16 MiB); longer input is refused before decoding."""
