@@ -109,6 +109,7 @@ class TestWhichImplementation:
         assert FieldEncryptor.encrypt is base.__dict__["encrypt"]
         assert FieldEncryptor.decrypt is base.__dict__["decrypt"]
         assert issubclass(Entry, FASTPATH.EntryBase)
+        assert FieldEncryptor.fast_path is True
 
     def test_extension_is_not_older_than_its_source(self) -> None:
         """The compiled fast path was built from the current _fastpath.c."""
@@ -129,7 +130,8 @@ class TestWhichImplementation:
             "provider = LocalKeyProvider({'kek': bytes(32)})\n"
             "enc = FieldEncryptor(KeyVault(provider, store, kek_id='kek'))\n"
             "with flowtrace.context(tenant='acme'):\n"
-            "    print(FieldEncryptor.encrypt is _PyEncryptorBase.encrypt,"
+            "    print(FieldEncryptor.fast_path,"
+            " FieldEncryptor.encrypt is _PyEncryptorBase.encrypt,"
             " enc.decrypt(sys.argv[2], field='email'))\n"
         )
         with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +149,7 @@ class TestWhichImplementation:
                 text=True,
             )
         assert out.returncode == 0, out.stderr
-        assert out.stdout.split() == ["True", "alice@example.com"]
+        assert out.stdout.split() == ["False", "True", "alice@example.com"]
 
 
 class TestFastPathIsTaken:

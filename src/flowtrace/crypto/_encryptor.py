@@ -7,7 +7,7 @@ import os
 from base64 import urlsafe_b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import _observe
 from ..context import _var, current, require_tenant
@@ -143,6 +143,9 @@ class FieldEncryptor(_EncryptorBase):
     a token moved elsewhere fails with a :class:`~flowtrace.errors.TokenError`. Every
     :meth:`decrypt` is reported as a ``decrypt`` event, failures included.
     """
+
+    fast_path: ClassVar[bool] = FASTPATH is not None
+    """True when :meth:`encrypt` and :meth:`decrypt` run on the optional C fast path."""
 
     def __init__(self, vault: KeyVault, *, subject_keys: bool = False) -> None:
         self._vault = vault
