@@ -43,8 +43,7 @@ def ensure_venv(extra: str) -> None:
             for name in (
                 "pyproject.toml",
                 "hatch_build.py",
-                "src/flowtrace/_speedups.c",
-                "src/flowtrace/crypto/_fastpath.c",
+                *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "src").rglob("*.[ch]")),
             )
         )
     ).hexdigest()

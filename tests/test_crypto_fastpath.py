@@ -112,12 +112,14 @@ class TestWhichImplementation:
         assert FieldEncryptor.fast_path is True
 
     def test_extension_is_not_older_than_its_source(self) -> None:
-        """The compiled fast path was built from the current _fastpath.c."""
+        """The compiled fast path was built from the current _fastpath.c and its headers."""
         if not EXTENSION.exists():
             pytest.skip("no in-place extension next to its source")
-        assert EXTENSION.stat().st_mtime >= SOURCE.stat().st_mtime, (
-            f"{EXTENSION.name} is older than _fastpath.c: rebuild with `.venv/bin/pip install -e .`"
-        )
+        for source in (SOURCE, *SOURCE.parent.glob("*.h")):
+            assert EXTENSION.stat().st_mtime >= source.stat().st_mtime, (
+                f"{EXTENSION.name} is older than {source.name}: rebuild with "
+                "`.venv/bin/pip install -e .`"
+            )
 
     def test_env_var_forces_pure_python_with_the_same_tokens(self) -> None:
         """FLOWTRACE_PURE_PYTHON=1 uses the Python methods; they read C-made tokens."""

@@ -24,6 +24,9 @@
  * decrypt methods); this module only removes the Python glue around it.  Cached data
  * keys are EntryBase objects (the base of _cache.Entry) so their counters and keys are
  * read from C structs.  Only the public C API is used.
+ *
+ * The token text codec (_token_codec.h) and the cached-key type (_key_entry.h) live in
+ * headers included below, so the build hook still compiles one file per extension.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -59,266 +62,10 @@ static PyObject *g_urandom = NULL;    /* os.urandom */
 
 /* Interned names. */
 static PyObject *s_field, *s_context, *s_subject, *s_deterministic, *s_reason;
-static PyObject *s_active, *s_next_check, *s_tenant, *s_min_version, *s_gcm, *s_encrypt,
-    *s_decrypt, *s_commitment;
+static PyObject *s_active, *s_next_check;
 
-/* ---------------------------------------------------------------------------------- */
-/* base64url, unpadded, canonical                                                       */
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-static signed char B64_VALUE[256];
-
-static void
-b64_init(void)
-{
-    memset(B64_VALUE, -1, sizeof(B64_VALUE));
-    for (int i = 0; i < 64; i++) {
-        B64_VALUE[(unsigned char)B64[i]] = (signed char)i;
-    }
-}
-
-static Py_ssize_t
-b64_encoded_size(Py_ssize_t n)
-{
-    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-static void
-b64_encode(const unsigned char *in, Py_ssize_t n, Py_UCS1 *out)
-{
-    Py_ssize_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        *out++ = B64[v >> 18];
-        *out++ = B64[v >> 12 & 63];
-        *out++ = B64[v >> 6 & 63];
-        *out++ = B64[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned v = (unsigned)in[i] << 16;
-        *out++ = B64[v >> 18];
-        *out++ = B64[v >> 12 & 63];
-    }
-    else if (n - i == 2) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-        *out++ = B64[v >> 18];
-        *out++ = B64[v >> 12 & 63];
-        *out++ = B64[v >> 6 & 63];
-    }
-}
-
-/* Bytes encoded by n characters, or -1 if no unpadded base64 text has that length. */
-static Py_ssize_t
-b64_decoded_size(Py_ssize_t n)
-{
-    return n % 4 == 1 ? -1 : n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-}
-
-/* Decode n characters into out (b64_decoded_size(n) bytes). 0 on success, -1 for any
- * character outside the url-safe alphabet or non-zero unused bits in the last one. */
-static int
-b64_decode(const Py_UCS1 *in, Py_ssize_t n, unsigned char *out)
-{
-    Py_ssize_t i = 0;
-    int bad = 0;
-    for (; i + 4 <= n; i += 4) {
-        int a = B64_VALUE[in[i]], b = B64_VALUE[in[i + 1]], c = B64_VALUE[in[i + 2]],
-            d = B64_VALUE[in[i + 3]];
-        bad |= a | b | c | d;
-        unsigned v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
-        *out++ = (unsigned char)(v >> 16);
-        *out++ = (unsigned char)(v >> 8);
-        *out++ = (unsigned char)v;
-    }
-    if (n - i == 2) {
-        int a = B64_VALUE[in[i]], b = B64_VALUE[in[i + 1]];
-        bad |= a | b | (b >= 0 ? b & 15 ? -1 : 0 : 0);
-        *out++ = (unsigned char)((unsigned)a << 2 | (unsigned)b >> 4);
-    }
-    else if (n - i == 3) {
-        int a = B64_VALUE[in[i]], b = B64_VALUE[in[i + 1]], c = B64_VALUE[in[i + 2]];
-        bad |= a | b | c | (c >= 0 ? c & 3 ? -1 : 0 : 0);
-        unsigned v = (unsigned)a << 10 | (unsigned)b << 4 | (unsigned)c >> 2;
-        *out++ = (unsigned char)(v >> 8);
-        *out++ = (unsigned char)v;
-    }
-    else if (n - i == 1) {
-        return -1;
-    }
-    return bad < 0 ? -1 : 0;
-}
-
-/* ---------------------------------------------------------------------------------- */
-/* EntryBase: one cached DEK version (the base of _cache.Entry)                          */
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *keyring;    /* KeyringRecord */
-    PyObject *keys;       /* DerivedKeys */
-    PyObject *prefixes;   /* tuple of 4 bytes: header bytes 0..11 per flags value */
-    PyObject *tails;      /* dict: field -> field tag || lp(tenant) || lp(field) || 0x0000 */
-    PyObject *tenant;     /* keyring.tenant */
-    PyObject *seal;       /* keys.gcm.encrypt */
-    PyObject *open;       /* keys.gcm.decrypt */
-    PyObject *commitment; /* keys.commitment (16 bytes) */
-    long long uses;
-    double loaded_at;
-    long min_version;     /* keyring.min_version */
-    int version;
-} EntryObject;
-
-static int
-entry_traverse(EntryObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->keyring);
-    Py_VISIT(self->keys);
-    Py_VISIT(self->prefixes);
-    Py_VISIT(self->tails);
-    Py_VISIT(self->tenant);
-    Py_VISIT(self->seal);
-    Py_VISIT(self->open);
-    Py_VISIT(self->commitment);
-    return 0;
-}
-
-static int
-entry_clear(EntryObject *self)
-{
-    Py_CLEAR(self->keyring);
-    Py_CLEAR(self->keys);
-    Py_CLEAR(self->prefixes);
-    Py_CLEAR(self->tails);
-    Py_CLEAR(self->tenant);
-    Py_CLEAR(self->seal);
-    Py_CLEAR(self->open);
-    Py_CLEAR(self->commitment);
-    return 0;
-}
-
-static void
-entry_dealloc(EntryObject *self)
-{
-    PyObject_GC_UnTrack(self);
-    entry_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *
-get_or_raise(PyObject *value, const char *name)
-{
-    if (value == NULL) {
-        PyErr_Format(PyExc_AttributeError, "entry has no %s yet", name);
-        return NULL;
-    }
-    return Py_NewRef(value);
-}
-
-static PyObject *
-entry_get_keyring(EntryObject *self, void *Py_UNUSED(closure))
-{
-    return get_or_raise(self->keyring, "keyring");
-}
-
-static int
-entry_set_keyring(EntryObject *self, PyObject *value, void *Py_UNUSED(closure))
-{
-    if (value == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete an entry's keyring");
-        return -1;
-    }
-    PyObject *tenant = PyObject_GetAttr(value, s_tenant);
-    if (tenant == NULL) {
-        return -1;
-    }
-    PyObject *min_version = PyObject_GetAttr(value, s_min_version);
-    if (min_version == NULL) {
-        Py_DECREF(tenant);
-        return -1;
-    }
-    long min = PyLong_AsLong(min_version);
-    Py_DECREF(min_version);
-    if (min == -1 && PyErr_Occurred()) {
-        Py_DECREF(tenant);
-        return -1;
-    }
-    Py_XSETREF(self->tenant, tenant);
-    Py_XSETREF(self->keyring, Py_NewRef(value));
-    self->min_version = min;
-    return 0;
-}
-
-static PyObject *
-entry_get_keys(EntryObject *self, void *Py_UNUSED(closure))
-{
-    return get_or_raise(self->keys, "keys");
-}
-
-static int
-entry_set_keys(EntryObject *self, PyObject *value, void *Py_UNUSED(closure))
-{
-    if (value == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete an entry's keys");
-        return -1;
-    }
-    PyObject *gcm = PyObject_GetAttr(value, s_gcm);
-    if (gcm == NULL) {
-        return -1;
-    }
-    PyObject *seal = PyObject_GetAttr(gcm, s_encrypt);
-    PyObject *open = seal ? PyObject_GetAttr(gcm, s_decrypt) : NULL;
-    PyObject *commitment = open ? PyObject_GetAttr(value, s_commitment) : NULL;
-    Py_DECREF(gcm);
-    if (commitment == NULL || !PyBytes_CheckExact(commitment) ||
-        PyBytes_GET_SIZE(commitment) != COMMITMENT) {
-        if (commitment != NULL) {
-            PyErr_SetString(PyExc_TypeError, "keys.commitment must be 16 bytes");
-        }
-        Py_XDECREF(seal);
-        Py_XDECREF(open);
-        Py_XDECREF(commitment);
-        return -1;
-    }
-    Py_XSETREF(self->seal, seal);
-    Py_XSETREF(self->open, open);
-    Py_XSETREF(self->commitment, commitment);
-    Py_XSETREF(self->keys, Py_NewRef(value));
-    return 0;
-}
-
-static PyGetSetDef entry_getset[] = {
-    {"keyring", (getter)entry_get_keyring, (setter)entry_set_keyring,
-     PyDoc_STR("The KeyringRecord this DEK version belongs to."), NULL},
-    {"keys", (getter)entry_get_keys, (setter)entry_set_keys,
-     PyDoc_STR("The DerivedKeys of this DEK version."), NULL},
-    {NULL},
-};
-
-static PyMemberDef entry_members[] = {
-    {"prefixes", T_OBJECT_EX, offsetof(EntryObject, prefixes), 0,
-     PyDoc_STR("Header bytes 0..11 for each flags value.")},
-    {"tails", T_OBJECT_EX, offsetof(EntryObject, tails), 0,
-     PyDoc_STR("field -> field tag || the AAD after the header (no context).")},
-    {"uses", T_LONGLONG, offsetof(EntryObject, uses), 0,
-     PyDoc_STR("Encryptions and decryptions served from the cache.")},
-    {"loaded_at", T_DOUBLE, offsetof(EntryObject, loaded_at), 0,
-     PyDoc_STR("Vault clock time the DEK was unwrapped.")},
-    {"version", T_INT, offsetof(EntryObject, version), 0, PyDoc_STR("The DEK version.")},
-    {NULL},
-};
-
-static PyTypeObject EntryBase_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "flowtrace.crypto._fastpath.EntryBase",
-    .tp_doc = PyDoc_STR("C storage of a cached data key (the base of _cache.Entry)."),
-    .tp_basicsize = sizeof(EntryObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
-    .tp_traverse = (traverseproc)entry_traverse,
-    .tp_clear = (inquiry)entry_clear,
-    .tp_dealloc = (destructor)entry_dealloc,
-    .tp_getset = entry_getset,
-    .tp_members = entry_members,
-};
+#include "_token_codec.h"
+#include "_key_entry.h"
 
 /* ---------------------------------------------------------------------------------- */
 /* EncryptorBase: FieldEncryptor's encrypt and decrypt                                   */
@@ -647,17 +394,6 @@ encryptor_encrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs
     return call_python(g_py_encrypt, (PyObject *)self, args, nargs, kwnames);
 }
 
-/* Constant-time equality of n bytes. */
-static int
-same_bytes(const unsigned char *a, const unsigned char *b, Py_ssize_t n)
-{
-    unsigned char diff = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        diff |= a[i] ^ b[i];
-    }
-    return diff == 0;
-}
-
 /* Report a successful decrypt if any observer listens; -1 if an observer refused. */
 static int
 report(EntryObject *entry, PyObject *tenant, PyObject *field, PyObject *reason)
@@ -888,41 +624,6 @@ configure(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-py_b64url_encode(PyObject *Py_UNUSED(module), PyObject *data)
-{
-    if (!PyBytes_Check(data)) {
-        PyErr_SetString(PyExc_TypeError, "b64url_encode() takes bytes");
-        return NULL;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(data);
-    PyObject *out = PyUnicode_New(b64_encoded_size(n), 127);
-    if (out != NULL) {
-        b64_encode((const unsigned char *)PyBytes_AS_STRING(data), n, PyUnicode_1BYTE_DATA(out));
-    }
-    return out;
-}
-
-static PyObject *
-py_b64url_decode(PyObject *Py_UNUSED(module), PyObject *text)
-{
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "b64url_decode() takes str");
-        return NULL;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), size = b64_decoded_size(n);
-    if (!PyUnicode_IS_ASCII(text) || size < 0) {
-        Py_RETURN_NONE;
-    }
-    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
-    if (out != NULL &&
-        b64_decode(PyUnicode_1BYTE_DATA(text), n, (unsigned char *)PyBytes_AS_STRING(out)) < 0) {
-        Py_DECREF(out);
-        Py_RETURN_NONE;
-    }
-    return out;
-}
-
 static PyMethodDef module_methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      PyDoc_STR("configure(var, py_encrypt, py_decrypt, make_tail, report, listening, "
@@ -951,9 +652,7 @@ intern_names(void)
     } names[] = {
         {&s_field, "field"},     {&s_context, "context"},       {&s_subject, "subject"},
         {&s_deterministic, "deterministic"}, {&s_reason, "reason"}, {&s_active, "active"},
-        {&s_next_check, "_next_check"}, {&s_tenant, "tenant"},  {&s_min_version, "min_version"},
-        {&s_gcm, "gcm"},         {&s_encrypt, "encrypt"},       {&s_decrypt, "decrypt"},
-        {&s_commitment, "commitment"},
+        {&s_next_check, "_next_check"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
