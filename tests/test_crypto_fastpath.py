@@ -17,6 +17,7 @@ import threading
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -39,9 +40,11 @@ from flowtrace.crypto._cache import Entry
 from flowtrace.crypto._encryptor import _PyEncryptorBase, _wire_fast_path
 from flowtrace.errors import (
     CryptoError,
+    InvalidContextValueError,
     KeyDestroyedError,
     KeyRetiredError,
     MalformedTokenError,
+    TamperedTokenError,
     TokenError,
     WrongFieldError,
     WrongTenantError,
@@ -170,19 +173,51 @@ class TestFastPathIsTaken:
             enc.encrypt("x", field="note", context=None, subject=None, deterministic=False)
         assert fallbacks == []
 
-    def test_unusual_calls_go_to_python(self, fallbacks: list[str]) -> None:
-        """Context mappings, subjects, deterministic mode, JSON tokens: the Python path."""
+    def test_encryption_contexts_stay_in_c(self, fallbacks: list[str]) -> None:
+        """Dicts of str to str (the record-binding recipe) are taken by the fast path."""
         enc = new_encryptor()
         with flowtrace.context(tenant="acme"):
             enc.decrypt(enc.encrypt("warm", field="f"), field="f")
             fallbacks.clear()
-            ctx_token = enc.encrypt("v", field="f", context={"row": "1"})
-            assert enc.decrypt(ctx_token, field="f", context={"row": "1"}) == "v"
+            for context in ({"record": "42"}, {"b": "2", "a": "1", "é": "ü"}, {}):
+                token = enc.encrypt("v", field="f", context=context)
+                assert enc.decrypt(token, field="f", context=dict(context)) == "v"
+            assert fallbacks == []
+            token = enc.encrypt("v", field="f", context={"record": "42"})
+            with pytest.raises(TamperedTokenError):
+                enc.decrypt(token, field="f", context={"record": "43"})
+            assert fallbacks == ["decrypt"]  # the failure is Python's to raise and report
+
+    def test_unusual_calls_go_to_python(self, fallbacks: list[str]) -> None:
+        """Other mappings, subjects, deterministic mode, JSON tokens: the Python path."""
+        enc = new_encryptor()
+        with flowtrace.context(tenant="acme"):
+            enc.decrypt(enc.encrypt("warm", field="f"), field="f")
+            fallbacks.clear()
+            proxy = MappingProxyType({"row": "1"})
+            ctx_token = enc.encrypt("v", field="f", context=proxy)
+            assert enc.decrypt(ctx_token, field="f", context=proxy) == "v"
             det = enc.encrypt("v", field="f", deterministic=True)
             assert enc.decrypt(det, field="f") == "v"
             assert enc.decrypt(enc.encrypt_value(7, field="n"), field="n") == "7"
             enc.encrypt("v", field="f", subject="p1")
         assert fallbacks == ["encrypt", "decrypt", "encrypt", "decrypt", "decrypt", "encrypt"]
+
+    def test_contexts_the_fast_path_leaves_to_python(self, fallbacks: list[str]) -> None:
+        """Big contexts, surrogates and invalid values: Python takes them (and validates)."""
+        enc = new_encryptor()
+        big = {f"k{i}": str(i) for i in range(17)}
+        surrogate = {"\udc80": "x"}
+        with flowtrace.context(tenant="acme"):
+            enc.decrypt(enc.encrypt("warm", field="f"), field="f")
+            fallbacks.clear()
+            for context in (big, surrogate):
+                token = enc.encrypt("v", field="f", context=context)
+                assert enc.decrypt(token, field="f", context=context) == "v"
+                assert py_decrypt(enc, token, field="f", context=context) == "v"
+            with pytest.raises(InvalidContextValueError):
+                enc.encrypt("v", field="f", context={"id": 7})  # type: ignore[dict-item]
+        assert fallbacks == ["encrypt", "decrypt", "encrypt", "decrypt", "encrypt"]
 
     def test_argument_errors_are_pythons(self, fallbacks: list[str]) -> None:
         """Wrong argument shapes are handed over and raise Python's own errors."""
@@ -237,6 +272,29 @@ def test_both_paths_read_each_others_tokens(value: str, field: str) -> None:
 
 
 SHARED = new_encryptor()
+
+CONTEXT_TEXT = st.text(
+    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=12
+)
+
+
+@settings(max_examples=150)
+@given(context=st.dictionaries(CONTEXT_TEXT, CONTEXT_TEXT, max_size=18), other=CONTEXT_TEXT)
+def test_contexts_bind_tokens_the_same_way_on_both_paths(
+    context: dict[str, str], other: str
+) -> None:
+    """Any context (order, unicode, surrogates, sizes around the C limit): interchangeable
+    tokens, and a changed context fails on both paths."""
+    enc = SHARED
+    changed = {**context, "\x00extra": other}
+    with flowtrace.context(tenant="acme"):
+        c_token = enc.encrypt("v", field="f", context=context)
+        p_token = py_encrypt(enc, "v", field="f", context=dict(reversed(context.items())))
+        assert py_decrypt(enc, c_token, field="f", context=context) == "v"
+        assert enc.decrypt(p_token, field="f", context=context) == "v"
+        for token in (c_token, p_token):
+            with pytest.raises(TamperedTokenError):
+                enc.decrypt(token, field="f", context=changed)
 
 
 @given(st.binary(max_size=300))

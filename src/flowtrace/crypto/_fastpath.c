@@ -1,7 +1,7 @@
 /* Optional C fast path of FieldEncryptor.encrypt / decrypt (flowtrace.crypto._fastpath).
  *
- * The common call -- a str value, a field, no context mapping, no explicit subject,
- * randomized mode, a cached data key -- is done here in one C call; everything else
+ * The common call -- a str value, a field, an optional encryption context (a dict of
+ * str to str), no explicit subject, randomized mode, a cached data key -- is done here in one C call; everything else
  * (and every failure) is handed, with the original arguments, to the pure-Python
  * methods in _encryptor.py, which validate, raise the typed error and report it.  So the
  * fast path never raises an error of its own and never decides what an error is: when
@@ -12,7 +12,8 @@
  *   encrypt:  tenant (and subject, for per-subject encryptors) from the flow context;
  *             the vault's cached active key for that scope, honouring max_age,
  *             max_uses and the revalidation deadline; header = prefix || field tag;
- *             AAD = header || lp(tenant) || lp(field) || 0x0000; nonce from the OS;
+ *             AAD = header || lp(tenant) || lp(field) || u16(n) || sorted context
+ *             pairs; nonce from the OS;
  *             token = header || commitment || nonce || AES-GCM(...), as unpadded
  *             base64url text.
  *   decrypt:  the inverse, accepting only canonical base64url of a version-1,
@@ -50,6 +51,7 @@ enum {
     TAIL_MIN = 2 + 2 + 2 + 2 /* tag, lp(tenant), lp(field), u16(0) */
 };
 static const Py_ssize_t MAX_TOKEN_CHARS = 16 * 1024 * 1024; /* as _token.MAX_TOKEN_CHARS */
+enum { MAX_FAST_CONTEXT = 16 }; /* larger encryption contexts go the Python way */
 
 /* Set by configure(). */
 static PyObject *g_var = NULL;        /* flowtrace.context's ContextVar (node tuples) */
@@ -259,17 +261,93 @@ field_tail(EntryObject *entry, PyObject *field)
     return tail;
 }
 
-/* header (14 bytes) || tail[2:] */
-static PyObject *
-associated_data(const unsigned char *header, PyObject *tail)
+typedef struct {
+    const char *key, *value;
+    Py_ssize_t key_size, value_size;
+} ContextPair;
+
+/* Python sorts the pairs by the UTF-8 bytes of their keys (unique in a dict). */
+static int
+key_before(const ContextPair *a, const ContextPair *b)
 {
-    Py_ssize_t rest = PyBytes_GET_SIZE(tail) - 2;
-    PyObject *aad = PyBytes_FromStringAndSize(NULL, HEADER + rest);
-    if (aad != NULL) {
-        memcpy(PyBytes_AS_STRING(aad), header, HEADER);
-        memcpy(PyBytes_AS_STRING(aad) + HEADER, PyBytes_AS_STRING(tail) + 2, rest);
+    Py_ssize_t common = a->key_size < b->key_size ? a->key_size : b->key_size;
+    int order = memcmp(a->key, b->key, common);
+    return order < 0 || (order == 0 && a->key_size < b->key_size);
+}
+
+static unsigned char *
+put_lp(unsigned char *out, const char *data, Py_ssize_t size)
+{
+    *out++ = (unsigned char)(size >> 8);
+    *out++ = (unsigned char)size;
+    memcpy(out, data, size);
+    return out + size;
+}
+
+/* The AAD (docs/spec/token.md): header || lp(tenant) || lp(field) || u16(n) || the n
+ * pairs sorted by key, each lp(key) || lp(value). ``tail`` holds the field tag, then the
+ * AAD after the header for an empty context (ending in u16(0)). ``context`` is NULL or a
+ * non-empty dict. NULL without an error set: a context the fast path leaves to Python
+ * (not str to str, more than MAX_FAST_CONTEXT pairs, a part longer than 65535 bytes). */
+static PyObject *
+associated_data(const unsigned char *header, PyObject *tail, PyObject *context)
+{
+    const char *names = PyBytes_AS_STRING(tail) + 2; /* lp(tenant) || lp(field) || 0x0000 */
+    Py_ssize_t names_size = PyBytes_GET_SIZE(tail) - 4, size = HEADER + names_size + 2;
+    ContextPair pairs[MAX_FAST_CONTEXT];
+    Py_ssize_t count = 0, pos = 0;
+    PyObject *key, *value;
+
+    if (context != NULL && PyDict_GET_SIZE(context) > MAX_FAST_CONTEXT) {
+        return NULL;
+    }
+    while (context != NULL && PyDict_Next(context, &pos, &key, &value)) {
+        ContextPair pair;
+        if (count == MAX_FAST_CONTEXT || !PyUnicode_CheckExact(key) ||
+            !PyUnicode_CheckExact(value) ||
+            (pair.key = PyUnicode_AsUTF8AndSize(key, &pair.key_size)) == NULL ||
+            (pair.value = PyUnicode_AsUTF8AndSize(value, &pair.value_size)) == NULL ||
+            pair.key_size > 0xFFFF || pair.value_size > 0xFFFF) {
+            return NULL; /* lone surrogates raise here: Python encodes them (surrogatepass) */
+        }
+        Py_ssize_t at = count++;
+        for (; at > 0 && key_before(&pair, &pairs[at - 1]); at--) {
+            pairs[at] = pairs[at - 1];
+        }
+        pairs[at] = pair;
+        size += 4 + pair.key_size + pair.value_size;
+    }
+    PyObject *aad = PyBytes_FromStringAndSize(NULL, size);
+    if (aad == NULL) {
+        return NULL;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(aad);
+    memcpy(out, header, HEADER);
+    memcpy(out + HEADER, names, names_size);
+    out += HEADER + names_size;
+    *out++ = (unsigned char)(count >> 8);
+    *out++ = (unsigned char)count;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        out = put_lp(out, pairs[i].key, pairs[i].key_size);
+        out = put_lp(out, pairs[i].value, pairs[i].value_size);
     }
     return aad;
+}
+
+/* The ``context`` argument as associated_data() takes it: NULL for None or an empty
+ * dict (no context is the same as an empty one); -1 when only Python takes it. */
+static int
+context_argument(PyObject *value, PyObject **context)
+{
+    if (value == Py_None || (PyDict_CheckExact(value) && PyDict_GET_SIZE(value) == 0)) {
+        *context = NULL;
+        return 0;
+    }
+    if (PyDict_CheckExact(value)) {
+        *context = value;
+        return 0;
+    }
+    return -1;
 }
 
 static PyObject *
@@ -296,7 +374,7 @@ random_nonce(void)
 
 /* The fast encrypt; NULL with no error set means "step aside". */
 static PyObject *
-fast_encrypt(EncryptorObject *self, PyObject *value, PyObject *field)
+fast_encrypt(EncryptorObject *self, PyObject *value, PyObject *field, PyObject *context)
 {
     PyObject *ctx = NULL, *key = NULL, *tail = NULL, *plaintext = NULL, *nonce = NULL;
     PyObject *aad = NULL, *sealed = NULL, *token = NULL;
@@ -335,7 +413,7 @@ fast_encrypt(EncryptorObject *self, PyObject *value, PyObject *field)
     memcpy(head + PREFIX, PyBytes_AS_STRING(tail), 2);
     memcpy(head + HEADER, PyBytes_AS_STRING(entry->commitment), COMMITMENT);
     memcpy(head + HEADER + COMMITMENT, PyBytes_AS_STRING(nonce), NONCE);
-    if ((aad = associated_data(head, tail)) == NULL) {
+    if ((aad = associated_data(head, tail, context)) == NULL) {
         goto done;
     }
     PyObject *args[3] = {nonce, plaintext, aad};
@@ -366,7 +444,7 @@ static PyObject *
 encryptor_encrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
 {
-    PyObject *field = NULL;
+    PyObject *field = NULL, *context = NULL;
     int usual = self->entries != NULL && nargs == 1 && PyUnicode_CheckExact(args[0]);
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; usual && i < nkw; i++) {
@@ -374,7 +452,10 @@ encryptor_encrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs
         if (kw_is(name, s_field)) {
             field = value;
         }
-        else if (kw_is(name, s_context) || kw_is(name, s_subject)) {
+        else if (kw_is(name, s_context)) {
+            usual = context_argument(value, &context) == 0;
+        }
+        else if (kw_is(name, s_subject)) {
             usual = value == Py_None;
         }
         else if (kw_is(name, s_deterministic)) {
@@ -386,7 +467,7 @@ encryptor_encrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs
     }
     if (usual && field != NULL && PyUnicode_CheckExact(field) &&
         PyUnicode_GET_LENGTH(field) > 0) {
-        PyObject *token = fast_encrypt(self, args[0], field);
+        PyObject *token = fast_encrypt(self, args[0], field, context);
         if (token != NULL || step_aside() < 0) {
             return token;
         }
@@ -416,8 +497,8 @@ report(EntryObject *entry, PyObject *tenant, PyObject *field, PyObject *reason)
 /* The fast decrypt. Returns the plaintext; NULL with no error set means "step aside";
  * NULL with *refused set means an observer refused the decrypt (propagate). */
 static PyObject *
-fast_decrypt(EncryptorObject *self, PyObject *token, PyObject *field, PyObject *reason,
-             int *refused)
+fast_decrypt(EncryptorObject *self, PyObject *token, PyObject *field, PyObject *context,
+             PyObject *reason, int *refused)
 {
     PyObject *ctx = NULL, *key = NULL, *tail = NULL, *body = NULL, *nonce = NULL;
     PyObject *aad = NULL, *opened = NULL, *text = NULL;
@@ -465,7 +546,7 @@ fast_decrypt(EncryptorObject *self, PyObject *token, PyObject *field, PyObject *
         memcmp(head + PREFIX, PyBytes_AS_STRING(tail), 2) != 0) {
         goto done;
     }
-    if ((aad = associated_data(head, tail)) == NULL ||
+    if ((aad = associated_data(head, tail, context)) == NULL ||
         (nonce = PyBytes_FromStringAndSize((const char *)head + HEADER + COMMITMENT, NONCE)) ==
             NULL) {
         goto done;
@@ -497,7 +578,7 @@ static PyObject *
 encryptor_decrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
 {
-    PyObject *field = NULL, *reason = Py_None;
+    PyObject *field = NULL, *reason = Py_None, *context = NULL;
     int usual = self->entries != NULL && nargs == 1 && PyUnicode_CheckExact(args[0]);
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; usual && i < nkw; i++) {
@@ -509,7 +590,7 @@ encryptor_decrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs
             reason = value;
         }
         else if (kw_is(name, s_context)) {
-            usual = value == Py_None;
+            usual = context_argument(value, &context) == 0;
         }
         else {
             usual = 0;
@@ -518,7 +599,7 @@ encryptor_decrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs
     if (usual && field != NULL && PyUnicode_CheckExact(field) &&
         PyUnicode_GET_LENGTH(field) > 0) {
         int refused = 0;
-        PyObject *text = fast_decrypt(self, args[0], field, reason, &refused);
+        PyObject *text = fast_decrypt(self, args[0], field, context, reason, &refused);
         if (text != NULL || refused || step_aside() < 0) {
             return text;
         }
