@@ -26,8 +26,9 @@
  * keys are EntryBase objects (the base of _cache.Entry) so their counters and keys are
  * read from C structs.  Only the public C API is used.
  *
- * The token text codec (_token_codec.h) and the cached-key type (_key_entry.h) live in
- * headers included below, so the build hook still compiles one file per extension.
+ * The token format pieces (_token_format.h: sizes, canonical base64url, the associated
+ * data) and the cached-key type (_key_entry.h) live in headers included below, so the
+ * build hook still compiles one file per extension.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,21 +38,6 @@
 #include <sys/random.h>
 #define HAVE_GETRANDOM 1
 #endif
-
-enum {
-    VERSION = 1,
-    HEADER = 14,             /* version, flags, DEK id (8), DEK version (2), field tag (2) */
-    PREFIX = 12,             /* the header without the field tag */
-    COMMITMENT = 16,
-    NONCE = 12,
-    TAG = 16,
-    HEAD = HEADER + COMMITMENT + NONCE, /* 42 bytes = 56 base64 characters, no padding */
-    HEAD_CHARS = 56,
-    MIN_TOKEN = HEAD + TAG,  /* 58 bytes */
-    TAIL_MIN = 2 + 2 + 2 + 2 /* tag, lp(tenant), lp(field), u16(0) */
-};
-static const Py_ssize_t MAX_TOKEN_CHARS = 16 * 1024 * 1024; /* as _token.MAX_TOKEN_CHARS */
-enum { MAX_FAST_CONTEXT = 16 }; /* larger encryption contexts go the Python way */
 
 /* Set by configure(). */
 static PyObject *g_var = NULL;        /* flowtrace.context's ContextVar (node tuples) */
@@ -66,7 +52,7 @@ static PyObject *g_urandom = NULL;    /* os.urandom */
 static PyObject *s_field, *s_context, *s_subject, *s_deterministic, *s_reason;
 static PyObject *s_active, *s_next_check;
 
-#include "_token_codec.h"
+#include "_token_format.h"
 #include "_key_entry.h"
 
 /* ---------------------------------------------------------------------------------- */
@@ -261,79 +247,6 @@ field_tail(EntryObject *entry, PyObject *field)
     return tail;
 }
 
-typedef struct {
-    const char *key, *value;
-    Py_ssize_t key_size, value_size;
-} ContextPair;
-
-/* Python sorts the pairs by the UTF-8 bytes of their keys (unique in a dict). */
-static int
-key_before(const ContextPair *a, const ContextPair *b)
-{
-    Py_ssize_t common = a->key_size < b->key_size ? a->key_size : b->key_size;
-    int order = memcmp(a->key, b->key, common);
-    return order < 0 || (order == 0 && a->key_size < b->key_size);
-}
-
-static unsigned char *
-put_lp(unsigned char *out, const char *data, Py_ssize_t size)
-{
-    *out++ = (unsigned char)(size >> 8);
-    *out++ = (unsigned char)size;
-    memcpy(out, data, size);
-    return out + size;
-}
-
-/* The AAD (docs/spec/token.md): header || lp(tenant) || lp(field) || u16(n) || the n
- * pairs sorted by key, each lp(key) || lp(value). ``tail`` holds the field tag, then the
- * AAD after the header for an empty context (ending in u16(0)). ``context`` is NULL or a
- * non-empty dict. NULL without an error set: a context the fast path leaves to Python
- * (not str to str, more than MAX_FAST_CONTEXT pairs, a part longer than 65535 bytes). */
-static PyObject *
-associated_data(const unsigned char *header, PyObject *tail, PyObject *context)
-{
-    const char *names = PyBytes_AS_STRING(tail) + 2; /* lp(tenant) || lp(field) || 0x0000 */
-    Py_ssize_t names_size = PyBytes_GET_SIZE(tail) - 4, size = HEADER + names_size + 2;
-    ContextPair pairs[MAX_FAST_CONTEXT];
-    Py_ssize_t count = 0, pos = 0;
-    PyObject *key, *value;
-
-    if (context != NULL && PyDict_GET_SIZE(context) > MAX_FAST_CONTEXT) {
-        return NULL;
-    }
-    while (context != NULL && PyDict_Next(context, &pos, &key, &value)) {
-        ContextPair pair;
-        if (count == MAX_FAST_CONTEXT || !PyUnicode_CheckExact(key) ||
-            !PyUnicode_CheckExact(value) ||
-            (pair.key = PyUnicode_AsUTF8AndSize(key, &pair.key_size)) == NULL ||
-            (pair.value = PyUnicode_AsUTF8AndSize(value, &pair.value_size)) == NULL ||
-            pair.key_size > 0xFFFF || pair.value_size > 0xFFFF) {
-            return NULL; /* lone surrogates raise here: Python encodes them (surrogatepass) */
-        }
-        Py_ssize_t at = count++;
-        for (; at > 0 && key_before(&pair, &pairs[at - 1]); at--) {
-            pairs[at] = pairs[at - 1];
-        }
-        pairs[at] = pair;
-        size += 4 + pair.key_size + pair.value_size;
-    }
-    PyObject *aad = PyBytes_FromStringAndSize(NULL, size);
-    if (aad == NULL) {
-        return NULL;
-    }
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(aad);
-    memcpy(out, header, HEADER);
-    memcpy(out + HEADER, names, names_size);
-    out += HEADER + names_size;
-    *out++ = (unsigned char)(count >> 8);
-    *out++ = (unsigned char)count;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        out = put_lp(out, pairs[i].key, pairs[i].key_size);
-        out = put_lp(out, pairs[i].value, pairs[i].value_size);
-    }
-    return aad;
-}
-
 /* The ``context`` argument as associated_data() takes it: NULL for None or an empty
  * dict (no context is the same as an empty one); -1 when only Python takes it. */
 static int
@@ -440,34 +353,57 @@ done:
     return token;
 }
 
+/* The arguments of encrypt(value, *, field, context=None, subject=None,
+ * deterministic=False) or decrypt(token, *, field, context=None, reason=None). */
+typedef struct {
+    PyObject *field, *context, *reason; /* borrowed; context NULL for none */
+} CallArgs;
+
+/* 1 if the call has the shape the fast path takes (filling *call), else 0: then Python
+ * takes the original arguments (and raises the TypeError for a wrong shape). */
+static int
+usual_call(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+           int decrypting, CallArgs *call)
+{
+    *call = (CallArgs){NULL, NULL, Py_None};
+    if (self->entries == NULL || nargs != 1 || !PyUnicode_CheckExact(args[0])) {
+        return 0;
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
+        int fine;
+        if (kw_is(name, s_field)) {
+            call->field = value;
+            fine = PyUnicode_CheckExact(value) && PyUnicode_GET_LENGTH(value) > 0;
+        }
+        else if (kw_is(name, s_context)) {
+            fine = context_argument(value, &call->context) == 0;
+        }
+        else if (decrypting) {
+            call->reason = value;
+            fine = kw_is(name, s_reason);
+        }
+        else if (kw_is(name, s_subject)) {
+            fine = value == Py_None;
+        }
+        else {
+            fine = kw_is(name, s_deterministic) && value == Py_False;
+        }
+        if (!fine) {
+            return 0;
+        }
+    }
+    return call->field != NULL;
+}
+
 static PyObject *
 encryptor_encrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
 {
-    PyObject *field = NULL, *context = NULL;
-    int usual = self->entries != NULL && nargs == 1 && PyUnicode_CheckExact(args[0]);
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; usual && i < nkw; i++) {
-        PyObject *name = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
-        if (kw_is(name, s_field)) {
-            field = value;
-        }
-        else if (kw_is(name, s_context)) {
-            usual = context_argument(value, &context) == 0;
-        }
-        else if (kw_is(name, s_subject)) {
-            usual = value == Py_None;
-        }
-        else if (kw_is(name, s_deterministic)) {
-            usual = value == Py_False;
-        }
-        else {
-            usual = 0; /* unknown keyword: Python raises the TypeError */
-        }
-    }
-    if (usual && field != NULL && PyUnicode_CheckExact(field) &&
-        PyUnicode_GET_LENGTH(field) > 0) {
-        PyObject *token = fast_encrypt(self, args[0], field, context);
+    CallArgs call;
+    if (usual_call(self, args, nargs, kwnames, 0, &call)) {
+        PyObject *token = fast_encrypt(self, args[0], call.field, call.context);
         if (token != NULL || step_aside() < 0) {
             return token;
         }
@@ -578,28 +514,11 @@ static PyObject *
 encryptor_decrypt(EncryptorObject *self, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
 {
-    PyObject *field = NULL, *reason = Py_None, *context = NULL;
-    int usual = self->entries != NULL && nargs == 1 && PyUnicode_CheckExact(args[0]);
-    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; usual && i < nkw; i++) {
-        PyObject *name = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
-        if (kw_is(name, s_field)) {
-            field = value;
-        }
-        else if (kw_is(name, s_reason)) {
-            reason = value;
-        }
-        else if (kw_is(name, s_context)) {
-            usual = context_argument(value, &context) == 0;
-        }
-        else {
-            usual = 0;
-        }
-    }
-    if (usual && field != NULL && PyUnicode_CheckExact(field) &&
-        PyUnicode_GET_LENGTH(field) > 0) {
+    CallArgs call;
+    if (usual_call(self, args, nargs, kwnames, 1, &call)) {
         int refused = 0;
-        PyObject *text = fast_decrypt(self, args[0], field, context, reason, &refused);
+        PyObject *text =
+            fast_decrypt(self, args[0], call.field, call.context, call.reason, &refused);
         if (text != NULL || refused || step_aside() < 0) {
             return text;
         }
