@@ -217,7 +217,9 @@ class TestFastPathIsTaken:
                 assert py_decrypt(enc, token, field="f", context=context) == "v"
             with pytest.raises(InvalidContextValueError):
                 enc.encrypt("v", field="f", context={"id": 7})  # type: ignore[dict-item]
-        assert fallbacks == ["encrypt", "decrypt", "encrypt", "decrypt", "encrypt"]
+            with pytest.raises(InvalidContextValueError, match="65535"):
+                enc.encrypt("v", field="f", context={"id": "x" * 65_536})
+        assert fallbacks == ["encrypt", "decrypt", "encrypt", "decrypt", "encrypt", "encrypt"]
 
     def test_argument_errors_are_pythons(self, fallbacks: list[str]) -> None:
         """Wrong argument shapes are handed over and raise Python's own errors."""
