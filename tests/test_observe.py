@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import flowtrace as ft
 from flowtrace import _observe
@@ -18,6 +20,17 @@ def test_default_span_observer_listens_only_while_a_span_records() -> None:
     with provider.get_tracer("t").start_as_current_span("s"):
         assert _observe.listening()
     assert not _observe.listening()
+
+
+def test_a_non_recording_current_span_does_not_listen() -> None:
+    """A current span that does not record (sampled out, or a remote parent) is silent."""
+    remote = trace.SpanContext(1, 2, is_remote=True, trace_flags=trace.TraceFlags(0))
+    with trace.use_span(trace.NonRecordingSpan(remote)):
+        assert trace.get_current_span().get_span_context() == remote
+        assert not _observe.listening()
+    sampled_out = TracerProvider(sampler=ALWAYS_OFF)
+    with sampled_out.get_tracer("t").start_as_current_span("s"):
+        assert not _observe.listening()
 
 
 def test_observers_without_a_hint_always_listen() -> None:

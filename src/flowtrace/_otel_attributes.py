@@ -13,7 +13,11 @@ from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.context import get_current as _get_otel_context
-from opentelemetry.trace.propagation import _SPAN_KEY
+
+try:  # the OTel API's own key for the current span (private: fall back if it ever moves)
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # pragma: no cover - depends on the installed OTel API
+    _SPAN_KEY = None
 
 from ._observe import FlowEvent, add_observer
 from .context import FlowContext, current
@@ -86,6 +90,8 @@ def span_event_observer(event: FlowEvent) -> None:
 def _span_recording() -> bool:
     # trace.get_current_span().is_recording() without its two extra call layers: this
     # runs on every decrypt (see _observe.listening).
+    if _SPAN_KEY is None:  # pragma: no cover - depends on the installed OTel API
+        return trace.get_current_span().is_recording()
     span = _get_otel_context().get(_SPAN_KEY)
     return span is not None and isinstance(span, trace.Span) and span.is_recording()
 
