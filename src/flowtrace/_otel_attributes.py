@@ -14,13 +14,14 @@ from typing import Any, Final
 from opentelemetry import trace
 from opentelemetry.context import get_current as _get_otel_context
 
+from ._observe import FlowEvent, add_observer
+from .context import FlowContext, current
+
+_SPAN_KEY: str | None
 try:  # the OTel API's own key for the current span (private: fall back if it ever moves)
     from opentelemetry.trace.propagation import _SPAN_KEY
 except ImportError:  # pragma: no cover - depends on the installed OTel API
     _SPAN_KEY = None
-
-from ._observe import FlowEvent, add_observer
-from .context import FlowContext, current
 
 __all__ = [
     "ATTRIBUTES",
