@@ -112,7 +112,7 @@ class _PyEncryptorBase:
 
 
 def _report_fast_decrypt(entry: Entry, tenant: str, field: str, reason: str | None) -> None:
-    # Called by the C fast path after a successful decrypt when an observer listens.
+    # Called by the C fast path after a successful decrypt, once listening() said yes.
     report_decrypt(
         tenant=tenant,
         subject=entry.keyring.subject,
@@ -122,6 +122,7 @@ def _report_fast_decrypt(entry: Entry, tenant: str, field: str, reason: str | No
         reason=reason,
         error=None,
         cache_hit=True,
+        known_listening=True,
     )
 
 

@@ -29,9 +29,13 @@ def report_decrypt(
     reason: str | None,
     error: BaseException | None,
     cache_hit: bool | None,
+    known_listening: bool = False,
 ) -> None:
-    """Report one decrypt (success or failure) to every observer."""
-    if not _observe.listening():  # nobody would act on it: skip building the event
+    """Report one decrypt (success or failure) to every observer.
+
+    ``known_listening=True``: the caller has just checked ``_observe.listening()``.
+    """
+    if not known_listening and not _observe.listening():  # nobody would act on it
         return
     ctx = current()
     _observe.notify(
