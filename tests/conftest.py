@@ -13,3 +13,12 @@ def _clean_flowtrace_state() -> Iterator[None]:
     flowtrace.testing.reset()
     yield
     flowtrace.testing.reset()
+
+
+@pytest.fixture
+def events() -> Iterator[list[flowtrace.FlowEvent]]:
+    """Every flow event reported while the test runs."""
+    seen: list[flowtrace.FlowEvent] = []
+    flowtrace.add_observer(seen.append)
+    yield seen
+    flowtrace.remove_observer(seen.append)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,14 +25,6 @@ from flowtrace.errors import (
 @pytest.fixture
 def enc() -> FieldEncryptor:
     return FieldEncryptor(KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek"))
-
-
-@pytest.fixture
-def events() -> Iterator[list[FlowEvent]]:
-    seen: list[FlowEvent] = []
-    flowtrace.add_observer(seen.append)
-    yield seen
-    flowtrace.remove_observer(seen.append)
 
 
 def test_public_namespace_is_deliberate() -> None:

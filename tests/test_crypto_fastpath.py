@@ -94,14 +94,6 @@ def fallbacks() -> Iterator[list[str]]:
     _wire_fast_path()
 
 
-@pytest.fixture
-def events() -> Iterator[list[FlowEvent]]:
-    seen: list[FlowEvent] = []
-    flowtrace.add_observer(seen.append)
-    yield seen
-    flowtrace.remove_observer(seen.append)
-
-
 class TestWhichImplementation:
     def test_fast_path_is_active_when_built(self) -> None:
         """When the extension was compiled, encrypt/decrypt are the C methods."""
