@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import sys
-import timeit
 from collections.abc import Callable
 
+from _timing import interleaved
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
@@ -38,18 +37,12 @@ def compare(
     theirs: Callable[[], object],
     target: float | None = None,
 ) -> float:
-    ours_t: list[float] = []
-    theirs_t: list[float] = []
-    for _ in range(ROUNDS):
-        ours_t.append(timeit.timeit(ours, number=NUMBER) / NUMBER * 1e6)
-        theirs_t.append(timeit.timeit(theirs, number=NUMBER) / NUMBER * 1e6)
-    ratio = statistics.median(o / t for o, t in zip(ours_t, theirs_t, strict=True))
+    mine, base, ratio = interleaved(ours, theirs, number=NUMBER, rounds=ROUNDS)
     verdict = (
         "" if target is None else f"  target <= {target}x: {'MET' if ratio <= target else 'MISSED'}"
     )
     print(
-        f"{name:<40} ours {statistics.median(ours_t):6.2f} us   "
-        f"otel {statistics.median(theirs_t):6.2f} us   ratio {ratio:.2f}x{verdict}"
+        f"{name:<40} ours {mine:6.2f} us   otel {base:6.2f} us   ratio {ratio:.2f}x{verdict}"
     )
     return ratio
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import sys
-import timeit
 from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from _timing import interleaved, median_us
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import flowtrace
@@ -32,29 +31,6 @@ from flowtrace.crypto._encryptor import _PyEncryptorBase
 VALUE = "0123456789abcdef0123456789abcdef"  # 32 bytes
 DATA = VALUE.encode()
 REPEAT = 15
-
-
-def median_us(func: Callable[[], object], number: int) -> float:
-    """Median over REPEAT runs of the per-call time, in microseconds."""
-    runs = timeit.repeat(func, number=number, repeat=REPEAT)
-    return statistics.median(runs) / number * 1e6
-
-
-def paired(
-    ours: Callable[[], object], base: Callable[[], object], number: int, repeat: int = 31
-) -> tuple[float, float, float]:
-    """Interleaved runs (ours, baseline, ours, ...) so machine noise hits both alike.
-
-    Returns (median us ours, median us baseline, median of the per-pair ratios).
-    """
-    mine, theirs, ratios = [], [], []
-    for _ in range(repeat):
-        a = timeit.timeit(ours, number=number) / number * 1e6
-        b = timeit.timeit(base, number=number) / number * 1e6
-        mine.append(a)
-        theirs.append(b)
-        ratios.append(a / b)
-    return statistics.median(mine), statistics.median(theirs), statistics.median(ratios)
 
 
 def ours() -> tuple[Callable[[], object], Callable[[], object], Callable[[], object], int, int]:
@@ -181,10 +157,10 @@ def main() -> int:
     print(f"FieldEncryptor runs on: {'the C fast path' if FASTPATH else 'pure Python'}")
     flowtrace_rt, bound_rt, pure_rt, binary_overhead, text_overhead = ours()
     bare, stored = raw_aesgcm()
-    ours_us, raw_us, raw_ratio = paired(flowtrace_rt, bare, 5_000)
-    _, raw_text_us, text_ratio = paired(flowtrace_rt, stored, 5_000)
-    bound_us, _, bound_ratio = paired(bound_rt, bare, 5_000, repeat=11)
-    pure_us, _, pure_ratio = paired(pure_rt, bare, 5_000, repeat=11)
+    ours_us, raw_us, raw_ratio = interleaved(flowtrace_rt, bare, number=5_000, rounds=31)
+    _, raw_text_us, text_ratio = interleaved(flowtrace_rt, stored, number=5_000, rounds=31)
+    bound_us, _, bound_ratio = interleaved(bound_rt, bare, number=5_000, rounds=11)
+    pure_us, _, pure_ratio = interleaved(pure_rt, bare, number=5_000, rounds=11)
     print(f"raw AESGCM encrypt+decrypt (bytes)            {raw_us:8.2f} us")
     print(f"raw AESGCM + nonce||ct base64url (str)        {raw_text_us:8.2f} us")
     print(f"flowtrace FieldEncryptor encrypt+decrypt      {ours_us:8.2f} us")
@@ -198,7 +174,7 @@ def main() -> int:
     sdk_overhead = None
     if sdk is not None:
         sdk_rt, sdk_overhead = sdk
-        sdk_us, _, inverse = paired(sdk_rt, flowtrace_rt, 200, repeat=9)
+        sdk_us, _, inverse = interleaved(sdk_rt, flowtrace_rt, number=200, rounds=9)
         print(f"aws-encryption-sdk caching CMM, raw AES key   {sdk_us:8.2f} us")
         print(f"  flowtrace is faster by (target >= 50)       {inverse:8.1f}x")
     tink_result = tink_overheads()
@@ -211,7 +187,7 @@ def main() -> int:
         direct, envelope, tink_rt = tink_result
         print(f"  tink AEAD (AES256_GCM, no envelope)         {direct:5d} bytes")
         print(f"  tink KmsEnvelopeAead                        {envelope:5d} bytes")
-        tink_us = median_us(tink_rt, 5_000)
+        tink_us = median_us(tink_rt, number=5_000, repeat=REPEAT)
         print(f"tink KmsEnvelopeAead encrypt+decrypt (local KEK) {tink_us:8.2f} us")
     return 0
 

@@ -18,9 +18,9 @@ import platform
 import statistics
 import tempfile
 import time
-import timeit
 from collections.abc import Sequence
 
+from _timing import interleaved
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanContext, TraceFlags
@@ -37,24 +37,6 @@ class NullExporter(SpanExporter):
 
     def shutdown(self) -> None:
         pass
-
-
-def median_us(func: object, number: int = 2000, repeat: int = 15) -> float:
-    times = timeit.repeat(func, number=number, repeat=repeat)  # type: ignore[arg-type]
-    return statistics.median(times) / number * 1e6
-
-
-def interleaved(
-    base: object, ours: object, rounds: int = 41, number: int = 1000
-) -> tuple[float, float, float]:
-    base_times, our_times, ratios = [], [], []
-    for _ in range(rounds):
-        b = timeit.timeit(base, number=number)  # type: ignore[arg-type]
-        o = timeit.timeit(ours, number=number)  # type: ignore[arg-type]
-        base_times.append(b / number * 1e6)
-        our_times.append(o / number * 1e6)
-        ratios.append(o / b)
-    return statistics.median(base_times), statistics.median(our_times), statistics.median(ratios)
 
 
 def bench_step() -> None:
@@ -101,12 +83,14 @@ def bench_step() -> None:
         ratios: dict[str, float] = {}
         # Interleaved rounds on a shared, noisy machine: each round times both sides
         # back to back; we report the median time of each and the median per-round ratio.
-        results["bare"], results["step"], ratios["step"] = interleaved(bare, stepped)
+        results["step"], results["bare"], ratios["step"] = interleaved(
+            stepped, bare, number=1000, rounds=41
+        )
         with tempfile.TemporaryDirectory() as tmp:
             buffer = lineage.LineageBuffer(tmp, fsync_interval=1.0)
             lineage.configure(buffer=buffer)
-            results["bare2"], results["step+buffer"], ratios["step+buffer"] = interleaved(
-                bare, stepped
+            results["step+buffer"], results["bare2"], ratios["step+buffer"] = interleaved(
+                stepped, bare, number=1000, rounds=41
             )
             buffer.close(ship=False)
             lineage.configure()

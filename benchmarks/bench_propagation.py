@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
-import timeit
 from collections.abc import Callable
 
+from _timing import interleaved
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -44,18 +43,12 @@ def compare(
     theirs: Callable[[], object],
     target: float | None = None,
 ) -> float:
-    ours_t: list[float] = []
-    theirs_t: list[float] = []
-    for _ in range(ROUNDS):
-        ours_t.append(min(timeit.repeat(ours, number=NUMBER, repeat=1)) / NUMBER * 1e6)
-        theirs_t.append(min(timeit.repeat(theirs, number=NUMBER, repeat=1)) / NUMBER * 1e6)
-    ratio = statistics.median(o / t for o, t in zip(ours_t, theirs_t, strict=True))
+    mine, base, ratio = interleaved(ours, theirs, number=NUMBER, rounds=ROUNDS)
     verdict = (
         "" if target is None else f"  target <= {target}x: {'MET' if ratio <= target else 'MISSED'}"
     )
     print(
-        f"{name:<44} ours {statistics.median(ours_t):7.2f} us   "
-        f"otel {statistics.median(theirs_t):7.2f} us   ratio {ratio:.2f}x{verdict}"
+        f"{name:<44} ours {mine:7.2f} us   otel {base:7.2f} us   ratio {ratio:.2f}x{verdict}"
     )
     return ratio
 
