@@ -273,7 +273,7 @@ class Schema:
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> Schema:
-        """From a YAML file (or YAML text); needs ``pip install 'flowtrace[yaml]'``."""
+        """From a YAML file (or YAML text); needs ``pip install 'flowtrace-sdk[yaml]'``."""
         from .errors import require_extra
 
         yaml: Any = require_extra("yaml", "yaml", "Schema.from_yaml")

@@ -112,12 +112,16 @@ class MissingExtraError(FlowtraceError, ImportError):
         self.module = module
         super().__init__(
             f"{feature} needs the '{module}' package, which is not installed. "
-            f"Install it with: pip install 'flowtrace[{extra}]'"
+            f"Install it with: pip install 'flowtrace-sdk[{extra}]'"
         )
 
 
 def require_extra(module: str, extra: str, feature: str) -> object:
-    """Import ``module`` or raise :class:`MissingExtraError` naming ``flowtrace[extra]``."""
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``flowtrace-sdk[extra]``.
+
+    The distribution is ``flowtrace-sdk`` (``flowtrace`` on PyPI is another project), so
+    the message names ``pip install 'flowtrace-sdk[extra]'``.
+    """
     import importlib
 
     try:

@@ -1,4 +1,4 @@
-"""Bridge lineage edges to OpenLineage RunEvents (extra ``flowtrace[openlineage]``).
+"""Bridge lineage edges to OpenLineage RunEvents (extra ``flowtrace-sdk[openlineage]``).
 
 Each edge becomes a START event (at the edge's start) and a COMPLETE or FAIL event (at its
 end) of run ``uuid5(lineage id)`` of job ``<namespace>/<step name>``, with:

@@ -4,7 +4,7 @@
 * :func:`edges_from_otlp_json` — the OTLP/JSON encoding (a Collector ``file`` exporter
   writes one ``ExportTraceServiceRequest`` object per line).
 * :func:`edges_from_otlp_proto` — protobuf ``ExportTraceServiceRequest`` bytes (what an
-  OTLP/HTTP receiver gets; needs ``flowtrace[otlp]``).
+  OTLP/HTTP receiver gets; needs ``flowtrace-sdk[otlp]``).
 * :func:`edge_from_span_dict` — one line of :class:`flowtrace.otel.JsonLinesSpanExporter`
   output (``configure(spans_file=...)``).
 * :func:`read_edges` — a path: buffer directory, or a file of JSON-lines edges, OTLP JSON,
