@@ -89,7 +89,8 @@ class FlowContextSpanProcessor(SpanProcessor):
         provider = TracerProvider()                       # your own provider
         provider.add_span_processor(FlowContextSpanProcessor())
         ft.configure(tracer_provider=provider)
-        with ft.context(tenant="acme"), provider.get_tracer("app").start_as_current_span("q") as span:
+        tracer = provider.get_tracer("app")
+        with ft.context(tenant="acme"), tracer.start_as_current_span("query") as span:
             assert span.attributes["flowtrace.tenant"] == "acme"
     """
 

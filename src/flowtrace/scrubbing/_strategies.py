@@ -67,7 +67,8 @@ class Strategy(Protocol):
             def apply(self, value, *, label, category, field):
                 return f"<{label} hidden>"
 
-        assert Scrubber(default=Hide()).scrub({"password": "x"}) == {"password": "<credential hidden>"}
+        scrubbed = Scrubber(default=Hide()).scrub({"password": "x"})
+        assert scrubbed == {"password": "<credential hidden>"}
     """
 
     def apply(
