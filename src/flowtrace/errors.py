@@ -97,15 +97,45 @@ __all__ = [
 
 
 class FlowtraceError(Exception):
-    """Root of every error flowtrace raises."""
+    """Root of every error flowtrace raises.
+
+    Example::
+
+        import flowtrace as ft
+
+        try:
+            ft.require_tenant()
+        except ft.FlowtraceError as error:               # every flowtrace error
+            print(type(error).__name__, error)
+    """
 
 
 class ConfigError(FlowtraceError, ValueError):
-    """flowtrace was configured with an invalid value."""
+    """flowtrace was configured with an invalid value.
+
+    Example::
+
+        import flowtrace as ft
+
+        try:
+            ft.configure(service="")
+        except ft.ConfigError as error:                  # also a ValueError
+            print(error)    # configure(service=...) must be a non-empty str
+    """
 
 
 class MissingExtraError(FlowtraceError, ImportError):
-    """An optional dependency is needed; the message names the exact ``pip install``."""
+    """An optional dependency is needed; the message names the exact ``pip install``.
+
+    Example::
+
+        from flowtrace.errors import MissingExtraError, require_extra
+
+        try:
+            require_extra("no_such_module", "yaml", "Schema.from_yaml")
+        except MissingExtraError as error:               # also an ImportError
+            print(error)    # ... Install it with: pip install 'flowtrace-sdk[yaml]'
+    """
 
     def __init__(self, extra: str, module: str, feature: str) -> None:
         self.extra = extra
@@ -121,6 +151,14 @@ def require_extra(module: str, extra: str, feature: str) -> object:
 
     The distribution is ``flowtrace-sdk`` (``flowtrace`` on PyPI is another project), so
     the message names ``pip install 'flowtrace-sdk[extra]'``.
+
+    Example::
+
+        from typing import Any
+
+        from flowtrace.errors import require_extra
+
+        yaml: Any = require_extra("yaml", "yaml", "Schema.from_yaml")   # the module, or raises
     """
     import importlib
 
@@ -134,11 +172,32 @@ def require_extra(module: str, extra: str, feature: str) -> object:
 
 
 class ContextError(FlowtraceError):
-    """Base for flow-context errors."""
+    """Base for flow-context errors.
+
+    Example::
+
+        import flowtrace as ft
+
+        try:
+            with ft.context(tenant="acme"), ft.context(tenant="globex"):
+                pass
+        except ft.ContextError as error:                 # any flow-context problem
+            print(type(error).__name__)                  # TenantSwitchError
+    """
 
 
 class InvalidContextValueError(ContextError, ValueError):
-    """A flow-context field has an invalid value; ``field`` names it."""
+    """A flow-context field has an invalid value; ``field`` names it.
+
+    Example::
+
+        import flowtrace as ft
+
+        try:
+            ft.FlowContext(tenant="acme" + chr(10))      # a newline: control characters refused
+        except ft.InvalidContextValueError as error:
+            assert error.field == "tenant"
+    """
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
@@ -146,134 +205,567 @@ class InvalidContextValueError(ContextError, ValueError):
 
 
 class MissingTenantError(ContextError):
-    """A tenant is required here and the current flow context has none."""
+    """A tenant is required here and the current flow context has none.
+
+    Example::
+
+        import flowtrace as ft
+
+        try:
+            ft.require_tenant()                          # outside any tenant scope
+        except ft.MissingTenantError as error:
+            print(error)
+    """
 
 
 class TenantSwitchError(ContextError):
-    """A different tenant was entered inside a tenant scope without ``cross_tenant``."""
+    """A different tenant was entered inside a tenant scope without ``cross_tenant``.
+
+    Example::
+
+        import flowtrace as ft
+
+        with ft.context(tenant="acme"):
+            try:
+                with ft.context(tenant="globex"):        # not inside cross_tenant(...)
+                    pass
+            except ft.TenantSwitchError as error:
+                print(error)
+    """
 
 
 class TenantMismatchError(ContextError):
-    """The tenant named by an (untrusted) carrier differs from the resolved tenant."""
+    """The tenant named by an (untrusted) carrier differs from the resolved tenant.
+
+    Example::
+
+        from types import SimpleNamespace
+
+        import flowtrace as ft
+
+        @ft.handler(tenant=lambda request: request.tenant, carrier=lambda request: request.headers)
+        def get_invoice(request): ...
+
+        spoofed = SimpleNamespace(tenant="acme", headers={"baggage": "flowtrace.tenant=globex"})
+        try:
+            get_invoice(spoofed)
+        except ft.TenantMismatchError as error:
+            print(error)
+    """
 
 
 class TenantNotAllowedError(ContextError):
-    """A consumer received a message for a tenant outside its allow-list."""
+    """A consumer received a message for a tenant outside its allow-list.
+
+    Example::
+
+        from types import SimpleNamespace
+
+        import flowtrace as ft
+
+        @ft.consumer(allowed_tenants={"acme"})
+        def on_invoice(message): ...
+
+        try:
+            on_invoice(SimpleNamespace(headers={"baggage": "flowtrace.tenant=globex"}))
+        except ft.TenantNotAllowedError as error:
+            print(error)
+    """
 
 
 class ContextPropagationError(ContextError, ValueError):
-    """A carrier (headers, message properties) is malformed or exceeds W3C limits."""
+    """A carrier (headers, message properties) is malformed or exceeds W3C limits.
+
+    Example::
+
+        import flowtrace as ft
+
+        try:
+            ft.extract({"baggage": "flowtrace.tenant=%zz"})   # a bad percent-escape
+        except ft.ContextPropagationError as error:      # also a ValueError
+            print(error)
+    """
 
 
 # --- scrubbing ----------------------------------------------------------------------------
 
 
 class ScrubError(FlowtraceError):
-    """Base for scrubbing errors."""
+    """Base for scrubbing errors.
+
+    Example::
+
+        import flowtrace as ft
+
+        try:
+            ft.Scrubber(schema={"diagnosis": "bogus"})
+        except ft.ScrubError as error:                   # any scrubbing problem
+            print(type(error).__name__)                  # SchemaError
+    """
 
 
 class SchemaError(ScrubError, ValueError):
-    """A classification schema is invalid."""
+    """A classification schema is invalid.
+
+    Example::
+
+        import flowtrace as ft
+
+        try:
+            ft.Schema.from_dict({"email": "secret-ish"})     # not a level or category
+        except ft.SchemaError as error:                  # also a ValueError
+            print(error)
+    """
 
 
 class ScrubBudgetExceeded(ScrubError):
-    """A value exceeded the scrubber's time or size budget (it is redacted, never passed)."""
+    """A value exceeded the scrubber's time or size budget (it is redacted, never passed).
+
+    Example::
+
+        from flowtrace.errors import ScrubBudgetExceeded, ScrubError
+
+        # Internal: the scrubber catches it and redacts the value, so callers never see it.
+        assert issubclass(ScrubBudgetExceeded, ScrubError)
+    """
 
 
 # --- crypto -------------------------------------------------------------------------------
 
 
 class CryptoError(FlowtraceError):
-    """Base for field-encryption and key errors."""
+    """Base for field-encryption and key errors.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+
+        try:
+            with ft.context(tenant="globex"):
+                enc.decrypt(token, field="ssn")
+        except ft.errors.CryptoError as error:           # any key or token problem
+            print(type(error).__name__)                  # WrongTenantError
+    """
 
 
 class KeyProviderError(CryptoError):
-    """Base for key-provider (KMS) errors."""
+    """Base for key-provider (KMS) errors.
+
+    Example::
+
+        from flowtrace.crypto import LocalKeyProvider
+        from flowtrace.errors import KeyProviderError
+
+        try:
+            LocalKeyProvider.generate("kek").wrap_key("other-kek", bytes(32), {})
+        except KeyProviderError as error:                # any refusal by the KMS
+            print(error)
+    """
 
 
 class KeyProviderUnavailable(KeyProviderError):
-    """The key provider is down or throttling and retries are exhausted."""
+    """The key provider is down or throttling and retries are exhausted.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, RetryPolicy
+        from flowtrace.errors import KeyProviderUnavailable
+
+        class DownKms:                                   # a KMS that times out
+            def wrap_key(self, kek_id, key, encryption_context):
+                raise KeyProviderUnavailable("KMS timed out")
+
+            unwrap_key = wrap_key
+
+        vault = KeyVault(DownKms(), kek_id="kek", retry=RetryPolicy(attempts=2, base_delay=0.0))
+        with ft.context(tenant="acme"):
+            try:
+                FieldEncryptor(vault).encrypt("x", field="note")   # retried, then fails closed
+            except KeyProviderUnavailable as error:
+                print(error)
+    """
 
 
 class UnknownKeyError(KeyProviderError, KeyError):
-    """No key with this id (or no DEK with this version) exists."""
+    """No key with this id (or no DEK with this version) exists.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+        from flowtrace.errors import UnknownKeyError
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="no-such-kek")
+        with ft.context(tenant="acme"):
+            try:
+                FieldEncryptor(vault).encrypt("x", field="note")
+            except UnknownKeyError as error:             # also a KeyError
+                print(error)
+    """
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
 
 
 class KeyDestroyedError(CryptoError):
-    """The data key was destroyed (crypto-shredded); the data is unrecoverable by design."""
+    """The data key was destroyed (crypto-shredded); the data is unrecoverable by design.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+        from flowtrace.errors import KeyDestroyedError
+
+        with ft.context(tenant="acme"):
+            enc.shred(reason="tenant offboarding")
+            try:
+                enc.decrypt(token, field="ssn")
+            except KeyDestroyedError as error:           # unrecoverable, by design
+                print(error)
+    """
 
 
 class KeyRetiredError(CryptoError):
-    """The token's key version is below the minimum decryption version; rewrap it."""
+    """The token's key version is below the minimum decryption version; rewrap it.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+        from flowtrace.errors import KeyRetiredError
+
+        vault.rotate("acme")
+        vault.retire("acme", below=2)                    # version 1 may no longer decrypt
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(token, field="ssn")
+            except KeyRetiredError as error:
+                print(error)
+    """
 
 
 class MissingSubjectError(CryptoError):
-    """Per-subject keys were asked for but no data subject was given or is in the context."""
+    """Per-subject keys were asked for but no data subject was given or is in the context.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+        from flowtrace.errors import MissingSubjectError
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault, subject_keys=True)
+        with ft.context(tenant="acme"):                  # no subject= here or in the context
+            try:
+                enc.encrypt("flu", field="diagnosis")
+            except MissingSubjectError as error:
+                print(error)
+    """
 
 
 class TokenError(CryptoError, ValueError):
-    """Base for errors about an encrypted field token."""
+    """Base for errors about an encrypted field token.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+        from flowtrace.errors import TokenError
+
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt("not a token", field="ssn")
+            except TokenError as error:                  # any bad token; also a ValueError
+                print(type(error).__name__)              # MalformedTokenError
+    """
 
 
 class MalformedTokenError(TokenError):
-    """The value is not a well-formed flowtrace token (garbage, truncated, bad encoding)."""
+    """The value is not a well-formed flowtrace token (garbage, truncated, bad encoding).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+        from flowtrace.errors import MalformedTokenError
+
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(token[:20], field="ssn")     # truncated
+            except MalformedTokenError as error:
+                print(error)
+    """
 
 
 class UnsupportedTokenVersionError(TokenError):
-    """The token's format version is not one this flowtrace understands."""
+    """The token's format version is not one this flowtrace understands.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+        from flowtrace.errors import UnsupportedTokenVersionError
+
+        future = "Bw" + token[2:]                        # claims format version 7
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(future, field="ssn")
+            except UnsupportedTokenVersionError as error:
+                print(error)
+    """
 
 
 class TamperedTokenError(TokenError):
-    """The token failed authentication: edited, or bound to another context."""
+    """The token failed authentication: edited, or bound to another context.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+        from flowtrace.errors import TamperedTokenError
+
+        edited = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(edited, field="ssn")
+            except TamperedTokenError as error:
+                print(error)
+    """
 
 
 class WrongTenantError(TokenError):
-    """The token belongs to another tenant than the current one."""
+    """The token belongs to another tenant than the current one.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+        from flowtrace.errors import WrongTenantError
+
+        with ft.context(tenant="globex"):
+            try:
+                enc.decrypt(token, field="ssn")          # acme's token
+            except WrongTenantError as error:
+                print(error)
+    """
 
 
 class WrongFieldError(TokenError):
-    """The token was produced for another field."""
+    """The token was produced for another field.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("123-45-6789", field="ssn")
+        from flowtrace.errors import WrongFieldError
+
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(token, field="phone")        # made for field "ssn"
+            except WrongFieldError as error:
+                print(error)
+    """
 
 
 # --- lineage ------------------------------------------------------------------------------
 
 
 class LineageError(FlowtraceError):
-    """Base for lineage errors."""
+    """Base for lineage errors.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import lineage
+        from flowtrace.errors import LineageError
+
+        with ft.context(tenant="acme"):
+            try:
+                lineage.record("enrich", inputs="crm#1", outputs="dwh#1", subjects="ana@x.io")
+            except LineageError as error:                # any lineage problem
+                print(type(error).__name__)              # PseudonymKeyError
+    """
 
 
 class LineageBufferError(LineageError):
-    """The local durable lineage buffer is unusable or corrupted."""
+    """The local durable lineage buffer is unusable or corrupted.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import lineage
+        from flowtrace.errors import LineageBufferError
+
+        Path("lineage").write_text("a file, not a directory")
+        try:
+            lineage.LineageBuffer("lineage")
+        except LineageBufferError as error:
+            print(error)
+    """
 
 
 class LineageBufferFullError(LineageBufferError):
-    """The durable buffer reached its bound and its overflow policy is ``"raise"``."""
+    """The durable buffer reached its bound and its overflow policy is ``"raise"``.
+
+    Example::
+
+        from flowtrace import lineage
+        from flowtrace.errors import LineageBufferFullError
+
+        buffer = lineage.LineageBuffer("lineage", max_bytes=200, overflow="raise")
+        edge = lineage.LineageEdge(id="e-1", name="copy", inputs=("a",), outputs=("b",))
+        try:
+            for _ in range(10):                          # nothing ships them: the bound is hit
+                buffer.append(edge)
+        except LineageBufferFullError as error:
+            print(error)
+        buffer.close()
+    """
 
 
 class PseudonymKeyError(LineageError):
-    """A data subject was given for lineage but no pseudonym key is configured (or it is bad)."""
+    """A data subject was given for lineage but no pseudonym key is configured (or it is bad).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import lineage
+        from flowtrace.errors import PseudonymKeyError
+
+        with ft.context(tenant="acme"):
+            try:                                         # raw subjects are never recorded
+                lineage.record("enrich", inputs="crm#1", outputs="dwh#1", subjects="ana@x.io")
+            except PseudonymKeyError as error:
+                print(error)    # ... configure lineage.configure(pseudonym_key=...)
+    """
 
 
 # --- audit --------------------------------------------------------------------------------
 
 
 class AuditError(FlowtraceError):
-    """Base for audit-trail errors."""
+    """Base for audit-trail errors.
+
+    Example::
+
+        from flowtrace import audit
+        from flowtrace.errors import AuditError
+
+        log = audit.AuditLog("audit.jsonl")
+        log.close()
+        try:
+            log.append("report.export")
+        except AuditError as error:                      # any audit-trail problem
+            print(type(error).__name__)                  # AuditWriteError
+    """
 
 
 class AuditWriteError(AuditError):
-    """An audit record could not be written durably; the action must not proceed silently."""
+    """An audit record could not be written durably; the action must not proceed silently.
+
+    Example::
+
+        from flowtrace import audit
+        from flowtrace.errors import AuditWriteError
+
+        log = audit.AuditLog("audit.jsonl")
+        log.close()
+        try:
+            log.append("report.export")                  # the action must not go on silently
+        except AuditWriteError as error:
+            print(error)
+    """
 
 
 class AuditCorruptedError(AuditError, ValueError):
-    """An audit file cannot be parsed (e.g. a torn last line); run ``flowtrace audit recover``."""
+    """An audit file cannot be parsed (e.g. a torn last line); run ``flowtrace audit recover``.
+
+    Example::
+
+        from flowtrace import audit
+        from flowtrace.errors import AuditCorruptedError
+
+        log = audit.AuditLog("audit.jsonl")
+        log.append("report.export")
+        log.close()
+        with open("audit.jsonl", "ab") as file:
+            file.write(b'{"hash":"tor')                  # a writer crashed mid-line
+        try:
+            audit.AuditLog("audit.jsonl")
+        except AuditCorruptedError as error:             # run `flowtrace audit recover` first
+            print(error)
+    """
 
 
 class AuditVerificationError(AuditError):
-    """The audit chain failed verification; ``sequence`` is the first bad record."""
+    """The audit chain failed verification; ``sequence`` is the first bad record.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+        from flowtrace.errors import AuditVerificationError
+
+        log = audit.AuditLog("audit.jsonl")
+        for number in range(3):
+            log.append("report.export", resource=str(number))
+        log.close()
+        lines = Path("audit.jsonl").read_text().splitlines(keepends=True)
+        Path("audit.jsonl").write_text("".join([lines[0], lines[2]]))
+        try:
+            audit.verify("audit.jsonl", public_key=None)
+        except AuditVerificationError as error:          # any broken chain or checkpoint
+            assert error.sequence == 1                   # the first bad record
+    """
 
     def __init__(self, message: str, sequence: int | None = None) -> None:
         self.sequence = sequence
@@ -281,24 +773,135 @@ class AuditVerificationError(AuditError):
 
 
 class RecordModifiedError(AuditVerificationError):
-    """A record's content does not match its hash."""
+    """A record's content does not match its hash.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+        from flowtrace.errors import RecordModifiedError
+
+        log = audit.AuditLog("audit.jsonl")
+        for number in range(3):
+            log.append("report.export", resource=str(number))
+        log.close()
+        lines = Path("audit.jsonl").read_text().splitlines(keepends=True)
+        lines[1] = lines[1].replace('"resource":"1"', '"resource":"9"')
+        Path("audit.jsonl").write_text("".join(lines))
+        try:
+            audit.verify("audit.jsonl", public_key=None)
+        except RecordModifiedError as error:
+            print(error)    # record 1 was modified: its content does not match its hash
+    """
 
 
 class RecordDeletedError(AuditVerificationError):
-    """A sequence number is missing from the chain."""
+    """A sequence number is missing from the chain.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+        from flowtrace.errors import RecordDeletedError
+
+        log = audit.AuditLog("audit.jsonl")
+        for number in range(3):
+            log.append("report.export", resource=str(number))
+        log.close()
+        lines = Path("audit.jsonl").read_text().splitlines(keepends=True)
+        Path("audit.jsonl").write_text("".join([lines[0], lines[2]]))
+        try:
+            audit.verify("audit.jsonl", public_key=None)
+        except RecordDeletedError as error:
+            print(error)    # record 1 is missing: the log jumps past it
+    """
 
 
 class RecordInsertedError(AuditVerificationError):
-    """A record appears that the chain does not account for."""
+    """A record appears that the chain does not account for.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+        from flowtrace.errors import RecordInsertedError
+
+        log = audit.AuditLog("audit.jsonl")
+        for number in range(3):
+            log.append("report.export", resource=str(number))
+        log.close()
+        lines = Path("audit.jsonl").read_text().splitlines(keepends=True)
+        Path("audit.jsonl").write_text("".join([lines[0], lines[1], lines[1], lines[2]]))
+        try:
+            audit.verify("audit.jsonl", public_key=None)
+        except RecordInsertedError as error:
+            print(error)
+    """
 
 
 class RecordReorderedError(AuditVerificationError):
-    """Records appear out of order."""
+    """Records appear out of order.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+        from flowtrace.errors import RecordReorderedError
+
+        log = audit.AuditLog("audit.jsonl")
+        for number in range(3):
+            log.append("report.export", resource=str(number))
+        log.close()
+        lines = Path("audit.jsonl").read_text().splitlines(keepends=True)
+        Path("audit.jsonl").write_text("".join([lines[0], lines[2], lines[1]]))
+        try:
+            audit.verify("audit.jsonl", public_key=None)
+        except RecordReorderedError as error:
+            print(error)    # record 1 appears after record 2: records were reordered
+    """
 
 
 class TruncationError(AuditVerificationError):
-    """The log ends before the last signed checkpoint says it should."""
+    """The log ends before the last signed checkpoint says it should.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+        from flowtrace.errors import TruncationError
+
+        key = audit.generate_key()
+        log = audit.AuditLog("audit.jsonl", signing_key=key)
+        for number in range(3):
+            log.append("report.export", resource=str(number))
+        log.close()                                      # a checkpoint covers 3 records
+        lines = Path("audit.jsonl").read_text().splitlines(keepends=True)
+        Path("audit.jsonl").write_text("".join(lines[:2]))
+        try:
+            audit.verify("audit.jsonl", public_key=key.public_key())
+        except TruncationError as error:
+            print(error)
+    """
 
 
 class CheckpointSignatureError(AuditVerificationError):
-    """A checkpoint signature does not verify with the given public key."""
+    """A checkpoint signature does not verify with the given public key.
+
+    Example::
+
+        from flowtrace import audit
+        from flowtrace.errors import CheckpointSignatureError
+
+        log = audit.AuditLog("audit.jsonl", signing_key=audit.generate_key())
+        log.append("report.export")
+        log.close()
+        try:
+            audit.verify("audit.jsonl", public_key=audit.generate_key().public_key())
+        except CheckpointSignatureError as error:        # signed by someone else
+            print(error)
+    """

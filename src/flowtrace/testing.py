@@ -235,3 +235,16 @@ except ImportError:  # pragma: no cover - exercised only without pytest
     pass
 else:
     flowtrace_capture = pytest.fixture(name="flowtrace_capture")(_flowtrace_capture)
+    """The pytest fixture: a :class:`Capture` installed for one test, state reset around it.
+
+    Example::
+
+        import flowtrace as ft
+
+        charge = ft.handler("charge", tenant="acme")(lambda: None)
+
+        def test_charge_is_traced(flowtrace_capture):
+            charge()
+            span = flowtrace_capture.span("charge")
+            assert flowtrace_capture.flow_attributes(span)["tenant"] == "acme"
+    """
