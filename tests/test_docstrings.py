@@ -82,11 +82,11 @@ def test_public_name_has_a_docstring_with_an_example(module: str, name: str) -> 
     assert EXAMPLE.search(doc), f"{module}.{name}: docstring has no Example:: block or >>> line"
 
 
-def example_of(doc: str) -> str | None:
+def example_of(doc: str, markers: tuple[str, ...] = ("Example::", "Examples::")) -> str | None:
     """The code of the docstring's ``Example::`` literal block, dedented."""
     lines = doc.splitlines()
     for i, line in enumerate(lines):
-        if line.strip() in ("Example::", "Examples::"):
+        if line.strip() in markers:
             indent = len(line) - len(line.lstrip())
             block: list[str] = []
             for text in lines[i + 1 :]:
@@ -105,6 +105,17 @@ NEEDS_OUTSIDE = {
 }
 
 
+def _errors_setup() -> str:
+    """The set-up the examples of flowtrace.errors run after (from its module docstring)."""
+    import flowtrace.errors
+
+    doc = inspect.cleandoc(flowtrace.errors.__doc__ or "")
+    code = example_of(doc, ("Set-up::",))
+    if code is None or "token =" not in code:
+        raise AssertionError("flowtrace.errors lost its example set-up")
+    return code
+
+
 def _unique_examples() -> list[tuple[str, str]]:
     seen: set[str] = set()
     out = []
@@ -114,6 +125,9 @@ def _unique_examples() -> list[tuple[str, str]]:
         if code is None or code in seen:
             continue
         seen.add(code)
+        value = getattr(importlib.import_module(module), name)
+        if getattr(value, "__module__", None) == "flowtrace.errors":
+            code = _errors_setup() + code
         out.append((f"{module}.{name}", code))
     return out
 
