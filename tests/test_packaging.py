@@ -58,28 +58,32 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def fresh_venv(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new venv with the wheel installed offline, exactly as README.md says (plus flags).
+@pytest.fixture(scope="module", params=["wheel", "checkout"])
+def fresh_venv(
+    request: pytest.FixtureRequest, built: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A new venv with flowtrace installed offline the two ways README.md gives (plus flags):
+    ``pip install './dist/flowtrace_sdk-0.1.0-py3-none-any.whl[otlp]'`` and, from the
+    checkout, ``pip install '.[otlp]'``.
 
-    The venv sees this environment's site-packages through a path line in a ``.pth`` file:
-    a plain path line does not run that directory's own ``.pth`` files, so the editable
-    install of this checkout stays invisible and ``flowtrace`` comes from the wheel.
+    The venv sees this environment's site-packages through a path line in a ``.pth`` file
+    (for the dependencies, and hatchling to build the checkout): a plain path line does not
+    run that directory's own ``.pth`` files, so the editable install of this checkout stays
+    invisible and ``flowtrace`` comes from what was installed into the venv.
     """
-    venv = tmp_path_factory.mktemp("venv") / "fresh"
+    venv = tmp_path_factory.mktemp(f"venv-{request.param}") / "fresh"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], ROOT)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     purelib = _run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], ROOT
     ).stdout.strip()
     Path(purelib, "_dev_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    wheel = built / WHEEL_NAME
-    # README: pip install './dist/flowtrace_sdk-0.1.0-py3-none-any.whl[otlp]'
-    _run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index",
-         "--disable-pip-version-check", f"{wheel}[otlp]"],
-        ROOT,
-    )
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index",
+           "--disable-pip-version-check"]
+    if request.param == "wheel":
+        _run([*pip, f"{built / WHEEL_NAME}[otlp]"], ROOT)
+    else:
+        _run([*pip, "--no-build-isolation", ".[otlp]"], ROOT)
     return venv
 
 
@@ -120,8 +124,8 @@ def test_wheel_metadata_names_the_distribution_and_entry_points(built: Path) -> 
         assert line in after.splitlines(), section
 
 
-def test_installed_wheel_is_what_imports(fresh_venv: Path, tmp_path: Path) -> None:
-    """In the fresh venv, ``import flowtrace`` loads the wheel, not this checkout."""
+def test_installed_copy_is_what_imports(fresh_venv: Path, tmp_path: Path) -> None:
+    """In the fresh venv, ``import flowtrace`` loads the installed copy, not this checkout."""
     python = fresh_venv / "bin" / "python"
     out = _run([str(python), "-c", "import flowtrace; print(flowtrace.__file__)"], tmp_path)
     location = Path(out.stdout.strip()).resolve()
@@ -129,7 +133,7 @@ def test_installed_wheel_is_what_imports(fresh_venv: Path, tmp_path: Path) -> No
     assert not location.is_relative_to(ROOT), location
 
 
-def test_flowtrace_demo_runs_from_the_installed_wheel(fresh_venv: Path, tmp_path: Path) -> None:
+def test_flowtrace_demo_runs_from_the_fresh_venv(fresh_venv: Path, tmp_path: Path) -> None:
     """The ``flowtrace`` console script of the fresh venv runs the whole demo."""
     result = _run([str(fresh_venv / "bin" / "flowtrace"), "demo"], tmp_path)
     assert "steps passed" in result.stdout
