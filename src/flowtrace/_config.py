@@ -19,7 +19,16 @@ __all__ = ["Settings", "configure", "settings"]
 
 @dataclass(frozen=True)
 class Settings:
-    """What :func:`flowtrace.configure` set. Read it with :func:`flowtrace.settings`."""
+    """What :func:`flowtrace.configure` set. Read it with :func:`flowtrace.settings`.
+
+    Example::
+
+        import flowtrace as ft
+
+        settings = ft.configure(service="billing", region="eu")
+        assert isinstance(settings, ft.Settings)
+        assert (settings.service, settings.region) == ("billing", "eu")
+    """
 
     service: str = "unknown_service"
     """Service name, used as the OTel ``service.name`` resource attribute."""
@@ -57,7 +66,16 @@ _RESOURCE_OPTIONS = frozenset({"service", "region"})
 
 
 def settings() -> Settings:
-    """The current settings."""
+    """The current settings.
+
+    Example::
+
+        import flowtrace as ft
+
+        ft.configure(service="billing")
+        assert ft.settings().service == "billing"
+        assert ft.settings().tracer_provider is None     # no exporters: no-op tracing
+    """
     return _settings
 
 
@@ -75,6 +93,14 @@ def configure(**options: Any) -> Settings:
     It is stored in the settings (flowtrace never needs OTel's global provider);
     ``set_global=True`` also installs it globally. Pass ``tracer_provider=`` instead to use
     your own provider (add ``FlowContextSpanProcessor`` to it yourself).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.audit import AuditLog
+
+        ft.configure(service="billing", region="eu", console_spans=True)
+        ft.configure(audit_log=AuditLog("audit.jsonl"))   # updates only audit_log
     """
     global _settings, _owned_provider
     known = {f for f in Settings.__dataclass_fields__ if f != "extras"}

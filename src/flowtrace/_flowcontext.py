@@ -114,6 +114,15 @@ class FlowContext(tuple):  # type: ignore[type-arg]
 
     Backed by a tuple for speed (entering a scope must cost less than OTel baggage);
     treat it as an opaque value object: compare, hash and read its attributes.
+
+    Example::
+
+        import flowtrace as ft
+
+        ctx = ft.FlowContext(tenant="acme", user="u-1", purpose="billing")
+        assert ctx.tenant == "acme"
+        assert ctx.replace(user="u-2").user == "u-2"      # a new context; ctx is unchanged
+        assert ctx.to_dict() == {"tenant": "acme", "user": "u-1", "purpose": "billing"}
     """
 
     __slots__ = ()

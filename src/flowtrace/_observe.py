@@ -31,7 +31,17 @@ AttributeValue = str | bool | int | float | None
 
 
 class EventKind:
-    """Stable names of the events flowtrace reports (documented in docs/spec/attributes.md)."""
+    """Stable names of the events flowtrace reports (documented in docs/spec/attributes.md).
+
+    Example::
+
+        import flowtrace as ft
+
+        seen = ft.add_observer(lambda event: print(event.kind))
+        with ft.cross_tenant(reason="usage dashboard"):
+            pass                                      # prints "cross_tenant"
+        assert ft.EventKind.CROSS_TENANT == "cross_tenant"
+    """
 
     CROSS_TENANT: Final = "cross_tenant"
     TENANT_SWITCH: Final = "tenant_switch"
@@ -46,6 +56,18 @@ class FlowEvent(NamedTuple):
 
     Immutable (a named tuple, so reporting stays cheap on hot paths such as decrypts).
     ``attributes`` never contains plaintext of protected values.
+
+    Example::
+
+        import flowtrace as ft
+
+        events: list[ft.FlowEvent] = []
+        ft.add_observer(events.append)
+        with ft.context(tenant="acme"), ft.cross_tenant(reason="support ticket 42"):
+            pass
+        event = events[-1]
+        assert (event.kind, event.context.tenant) == ("cross_tenant", "acme")
+        assert event.attributes["reason"] == "support ticket 42"
     """
 
     kind: str
@@ -59,7 +81,18 @@ class FlowEvent(NamedTuple):
 
 
 Observer = Callable[[FlowEvent], None]
-"""An observer is any callable taking a :class:`FlowEvent`."""
+"""An observer is any callable taking a :class:`FlowEvent`.
+
+Example::
+
+    import flowtrace as ft
+
+    def alert(event: ft.FlowEvent) -> None:       # an Observer
+        if event.kind == ft.EventKind.TENANT_MISMATCH:
+            print("possible tenant spoofing:", dict(event.attributes))
+
+    ft.add_observer(alert)
+"""
 
 def _unbound_current_context() -> FlowContext:  # pragma: no cover - replaced at import
     raise RuntimeError("flowtrace.context is not initialised")
@@ -75,7 +108,20 @@ _observers: tuple[Observer, ...] = ()
 
 
 def add_observer(observer: Observer) -> Observer:
-    """Subscribe ``observer`` to every flow event. Returns it, so it can be a decorator."""
+    """Subscribe ``observer`` to every flow event. Returns it, so it can be a decorator.
+
+    Example::
+
+        import flowtrace as ft
+
+        @ft.add_observer
+        def log_event(event: ft.FlowEvent) -> None:
+            print(event.kind, event.context.tenant)
+
+        with ft.context(tenant="acme"), ft.cross_tenant(reason="migration"):
+            pass                                      # prints "cross_tenant acme"
+        ft.remove_observer(log_event)
+    """
     global _observers
     with _lock:
         if observer not in _observers:
@@ -84,7 +130,17 @@ def add_observer(observer: Observer) -> Observer:
 
 
 def remove_observer(observer: Observer) -> None:
-    """Unsubscribe ``observer``; unknown observers are ignored."""
+    """Unsubscribe ``observer``; unknown observers are ignored.
+
+    Example::
+
+        import flowtrace as ft
+
+        seen: list[ft.FlowEvent] = []
+        ft.add_observer(seen.append)
+        ft.remove_observer(seen.append)
+        ft.remove_observer(seen.append)               # unknown now: ignored
+    """
     global _observers
     with _lock:
         _observers = tuple(o for o in _observers if o is not observer)
@@ -110,7 +166,19 @@ def notify(
     attributes: Mapping[str, AttributeValue] | None = None,
     context: FlowContext | None = None,
 ) -> FlowEvent:
-    """Report an event to every observer, in the current (or given) flow context."""
+    """Report an event to every observer, in the current (or given) flow context.
+
+    Example::
+
+        import flowtrace as ft
+
+        seen: list[ft.FlowEvent] = []
+        ft.add_observer(seen.append)
+        with ft.context(tenant="acme"):
+            ft.notify("export_started", {"rows": 120})
+        assert seen[-1].context.tenant == "acme"
+        assert seen[-1].attributes["rows"] == 120
+    """
     event = FlowEvent(
         kind,
         context if context is not None else _current_context(),

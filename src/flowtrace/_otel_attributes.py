@@ -42,13 +42,38 @@ ATTRIBUTES: Final[Mapping[str, str]] = {
     "region": "flowtrace.region",
     "correlation_id": "flowtrace.correlation_id",
 }
-"""Flow-context field -> span attribute name (``enduser.id`` is the OTel convention)."""
+"""Flow-context field -> span attribute name (``enduser.id`` is the OTel convention).
+
+Example::
+
+    from flowtrace.otel import ATTRIBUTES
+
+    assert ATTRIBUTES["tenant"] == "flowtrace.tenant"
+    assert ATTRIBUTES["user"] == "enduser.id"
+"""
 
 SERVICE_REGION: Final = "flowtrace.service.region"
-"""Span and resource attribute: the region this process runs in (``configure(region=)``)."""
+"""Span and resource attribute: the region this process runs in (``configure(region=)``).
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.otel import SERVICE_REGION
+
+    ft.configure(region="eu", console_spans=True)
+    assert SERVICE_REGION == "flowtrace.service.region"   # on the resource and every span
+"""
 
 EVENT_PREFIX: Final = "flowtrace."
-"""Span events for flow events are named ``flowtrace.<kind>`` (e.g. ``flowtrace.cross_tenant``)."""
+"""Span events for flow events are named ``flowtrace.<kind>`` (e.g. ``flowtrace.cross_tenant``).
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.otel import EVENT_PREFIX
+
+    assert EVENT_PREFIX + ft.EventKind.CROSS_TENANT == "flowtrace.cross_tenant"
+"""
 
 # FlowContext stores these fields at indexes 0..6, in this order (see context.FIELDS).
 _NAMES: Final = tuple(ATTRIBUTES.values())
@@ -63,6 +88,14 @@ def flow_attributes(ctx: FlowContext | None = None) -> Mapping[str, str]:
     """The span attributes describing ``ctx`` (default: the current flow context).
 
     Only set fields appear. The mapping is shared and cached: do not mutate it.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.otel import flow_attributes
+
+        with ft.context(tenant="acme", user="u-1"):
+            assert flow_attributes() == {"flowtrace.tenant": "acme", "enduser.id": "u-1"}
     """
     return _attributes_of(current() if ctx is None else ctx)
 
@@ -72,6 +105,13 @@ def span_event_observer(event: FlowEvent) -> None:
 
     The event carries the event's own attributes plus the flow-context attributes of the
     context it happened in. Never raises.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.otel import span_event_observer
+
+        ft.add_observer(span_event_observer)   # registered by default; re-adding is harmless
     """
     try:
         span = trace.get_current_span()

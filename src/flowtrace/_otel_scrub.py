@@ -45,7 +45,23 @@ __all__ = [
 ]
 
 COUNT_ATTRIBUTE = "flowtrace.scrub.count"
+"""Span attribute: how many values the scrubber replaced on this span.
+
+Example::
+
+    from flowtrace.otel import COUNT_ATTRIBUTE
+
+    assert COUNT_ATTRIBUTE == "flowtrace.scrub.count"   # e.g. 2 values replaced on a span
+"""
 CATEGORIES_ATTRIBUTE = "flowtrace.scrub.categories"
+"""Span attribute: the data categories of the values scrubbed from this span.
+
+Example::
+
+    from flowtrace.otel import CATEGORIES_ATTRIBUTE
+
+    assert CATEGORIES_ATTRIBUTE == "flowtrace.scrub.categories"   # e.g. ("pci", "pii")
+"""
 
 _log = logging.getLogger("flowtrace.scrubbing")
 
@@ -107,7 +123,24 @@ def _report_attributes(report: ScrubReport) -> dict[str, Any]:
 
 
 def scrub_span(span: ReadableSpan, scrubber: Scrubber | None = None) -> ReadableSpan:
-    """A scrubbed copy of a finished span (the original is not modified)."""
+    """A scrubbed copy of a finished span (the original is not modified).
+
+    Example::
+
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        from flowtrace.otel import scrub_span
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with provider.get_tracer("demo").start_as_current_span("signup") as span:
+            span.set_attribute("user.email", "ana@example.com")
+        clean = scrub_span(exporter.get_finished_spans()[0])
+        assert clean.attributes["user.email"] == "[REDACTED:email]"
+    """
     scrubber = _resolve(scrubber)
     s = _Scrub(scrubber)
     name = s.text(span.name, "span.name")
@@ -149,6 +182,16 @@ class ScrubbingSpanExporter(SpanExporter):
 
     With ``scrubber=None`` the scrubber set by ``flowtrace.configure(scrubber=...)`` (or the
     built-in default) is looked up at export time.
+
+    Example::
+
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+        from flowtrace.otel import ScrubbingSpanExporter
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(ConsoleSpanExporter())))
     """
 
     def __init__(self, inner: SpanExporter, scrubber: Scrubber | None = None) -> None:
@@ -175,7 +218,18 @@ class ScrubbingSpanExporter(SpanExporter):
 
 
 class ScrubbingSpanProcessor(SpanProcessor):
-    """Wraps a span processor; ``inner.on_end`` receives the scrubbed copy."""
+    """Wraps a span processor; ``inner.on_end`` receives the scrubbed copy.
+
+    Example::
+
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+        from flowtrace.otel import ScrubbingSpanProcessor
+
+        provider = TracerProvider()
+        provider.add_span_processor(ScrubbingSpanProcessor(SimpleSpanProcessor(ConsoleSpanExporter())))
+    """
 
     def __init__(self, inner: SpanProcessor, scrubber: Scrubber | None = None) -> None:
         self.inner = inner
@@ -224,6 +278,18 @@ class ScrubbingLogRecordProcessor:
 
     A record that cannot be scrubbed is dropped (and reported on the
     ``flowtrace.scrubbing`` logger), never forwarded as is.
+
+    Example::
+
+        from opentelemetry.sdk._logs.export import (
+            ConsoleLogRecordExporter,
+            SimpleLogRecordProcessor,
+        )
+
+        from flowtrace.otel import ScrubbingLogRecordProcessor
+
+        exporter = ConsoleLogRecordExporter()
+        processor = ScrubbingLogRecordProcessor(SimpleLogRecordProcessor(exporter))
     """
 
     def __init__(self, inner: Any, scrubber: Scrubber | None = None) -> None:
@@ -249,7 +315,16 @@ class ScrubbingLogRecordProcessor:
 
 
 class ScrubbingLogExporter:
-    """Wraps an OTel ``LogRecordExporter``; records are scrubbed before export."""
+    """Wraps an OTel ``LogRecordExporter``; records are scrubbed before export.
+
+    Example::
+
+        from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+        from flowtrace.otel import ScrubbingLogExporter
+
+        exporter = ScrubbingLogExporter(ConsoleLogRecordExporter())   # scrubbed before export
+    """
 
     def __init__(self, inner: Any, scrubber: Scrubber | None = None) -> None:
         self.inner = inner

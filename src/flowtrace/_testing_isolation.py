@@ -35,6 +35,18 @@ class TenantRun:
 
     Put the canary into the data the code path handles (a name, an e-mail, a row), so
     that wherever that data travels, the canary travels with it.
+
+    Example::
+
+        import logging
+
+        from flowtrace.testing import TenantRun, assert_tenant_isolation
+
+        def code_path(run: TenantRun) -> None:
+            # put the canary into the data, so wherever the data goes the canary goes
+            logging.getLogger("orders").info("created order for Customer %s", run.canary)
+
+        assert_tenant_isolation(code_path, tenants=("acme", "globex"))
     """
 
     tenant: str
@@ -54,7 +66,19 @@ class RunCapture:
 
 @dataclass(frozen=True)
 class IsolationReport:
-    """What :func:`assert_tenant_isolation` captured and checked (returned when it passed)."""
+    """What :func:`assert_tenant_isolation` captured and checked (returned when it passed).
+
+    Example::
+
+        import logging
+
+        from flowtrace.testing import assert_tenant_isolation
+
+        report = assert_tenant_isolation(
+            lambda run: logging.getLogger("orders").info("order for %s", run.canary)
+        )
+        print(report.summary())          # what was captured per tenant
+    """
 
     runs: tuple[RunCapture, ...]
 
@@ -221,6 +245,18 @@ def assert_tenant_isolation(
     * ``require_canary`` and a run's canary appears nowhere (the check would be vacuous).
 
     Returns an :class:`IsolationReport` when everything holds.
+
+    Example::
+
+        import logging
+
+        from flowtrace.testing import assert_tenant_isolation
+
+        def test_orders_are_isolated(flowtrace_capture):
+            assert_tenant_isolation(
+                lambda run: logging.getLogger("orders").info("order for %s", run.canary),
+                capture=flowtrace_capture,
+            )
     """
     from .testing import Capture
 

@@ -41,7 +41,15 @@ __all__ = [
 
 
 class Level(enum.IntEnum):
-    """How sensitive a value is; comparable (``Level.PUBLIC < Level.RESTRICTED``)."""
+    """How sensitive a value is; comparable (``Level.PUBLIC < Level.RESTRICTED``).
+
+    Example::
+
+        from flowtrace import Level
+
+        assert Level.PUBLIC < Level.INTERNAL < Level.CONFIDENTIAL < Level.RESTRICTED
+        assert Level["RESTRICTED"] is Level.RESTRICTED
+    """
 
     PUBLIC = 0
     INTERNAL = 1
@@ -50,7 +58,15 @@ class Level(enum.IntEnum):
 
 
 class Category(enum.StrEnum):
-    """What kind of sensitive data a value is (drives strategies and reports)."""
+    """What kind of sensitive data a value is (drives strategies and reports).
+
+    Example::
+
+        from flowtrace import Category
+
+        assert Category("pii") is Category.PII
+        assert Category.PCI == "pci"                      # a str enum: stable names in reports
+    """
 
     PII = "pii"
     """Personal data: names, emails, phone numbers, national ids, IP addresses."""
@@ -68,7 +84,16 @@ class Category(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """A level plus the categories a value belongs to."""
+    """A level plus the categories a value belongs to.
+
+    Example::
+
+        from flowtrace import Category, Classification, Level
+
+        c = Classification(Level.RESTRICTED, [Category.PHI])
+        assert Classification.parse("restricted:phi") == c
+        assert str(c) == "restricted:phi"
+    """
 
     level: Level
     categories: frozenset[Category] = frozenset()
@@ -178,12 +203,27 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
 def key_words(key: str) -> tuple[str, ...]:
-    """Split a key into lower-case words: ``"userEmail_2"`` -> ``("user", "email", "2")``."""
+    """Split a key into lower-case words: ``"userEmail_2"`` -> ``("user", "email", "2")``.
+
+    Example::
+
+        from flowtrace.classify import key_words
+
+        assert key_words("userEmail_2") == ("user", "email", "2")
+    """
     return tuple(w.lower() for w in _WORD.findall(key))
 
 
 def normalize_key(key: str) -> str:
-    """The compact form of a key: words joined, lower-case (``"E-Mail"`` -> ``"email"``)."""
+    """The compact form of a key: words joined, lower-case (``"E-Mail"`` -> ``"email"``).
+
+    Example::
+
+        from flowtrace.classify import normalize_key
+
+        assert normalize_key("E-Mail") == "email"
+        assert normalize_key("user_Email") == "useremail"
+    """
     return "".join(key_words(key))
 
 
@@ -211,6 +251,18 @@ class Schema:
     ``lookup("user.contactEmail")`` returns the classification of the most specific
     matching entry (dotted entries before plain names; among plain names, the one with
     the highest level), or ``None``.
+
+    Example::
+
+        from flowtrace import Category, Schema, Scrubber
+
+        schema = Schema.from_dict({
+            "diagnosis": "restricted:phi",               # level:category[,category]
+            "patient.name": Category.PII,                # a dotted path
+        })
+        assert str(schema.lookup("diagnosis")) == "restricted:phi"
+        scrubbed = Scrubber(schema=schema).scrub({"diagnosis": "flu"})
+        assert scrubbed == {"diagnosis": "[REDACTED:phi]"}
     """
 
     __slots__ = ("_cache", "_names", "_paths")
@@ -273,7 +325,7 @@ class Schema:
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> Schema:
-        """From a YAML file (or YAML text); needs ``pip install 'flowtrace[yaml]'``."""
+        """From a YAML file (or YAML text); needs ``pip install 'flowtrace-sdk[yaml]'``."""
         from .errors import require_extra
 
         yaml: Any = require_extra("yaml", "yaml", "Schema.from_yaml")
@@ -448,3 +500,13 @@ DEFAULT_SCHEMA = Schema(
         "cvc": Category.PCI,
     }
 )
+"""The built-in schema: common field names (``password``, ``ssn``...) and their classifications.
+
+Example::
+
+    from flowtrace import Schema
+    from flowtrace.classify import DEFAULT_SCHEMA
+
+    assert str(DEFAULT_SCHEMA.lookup("password")) == "restricted:credential"
+    mine = DEFAULT_SCHEMA.merged(Schema.from_dict({"diagnosis": "restricted:phi"}))
+"""

@@ -80,7 +80,16 @@ _derived: dict[tuple[Any, ...], tuple[FlowContext, FlowContext]] = {}
 
 
 def current() -> FlowContext:
-    """The flow context in force here (an empty one outside any scope)."""
+    """The flow context in force here (an empty one outside any scope).
+
+    Example::
+
+        import flowtrace as ft
+
+        assert ft.current().is_empty                      # outside any scope
+        with ft.context(tenant="acme", region="eu"):
+            assert (ft.current().tenant, ft.current().region) == ("acme", "eu")
+    """
     return _get()[0]
 
 
@@ -88,7 +97,19 @@ _observe._current_context = current
 
 
 def require_tenant() -> str:
-    """The current tenant; raises :class:`MissingTenantError` when there is none."""
+    """The current tenant; raises :class:`MissingTenantError` when there is none.
+
+    Example::
+
+        import flowtrace as ft
+
+        with ft.context(tenant="acme"):
+            assert ft.require_tenant() == "acme"
+        try:
+            ft.require_tenant()                           # no tenant here
+        except ft.MissingTenantError as error:
+            print(error)
+    """
     tenant: str | None = _get()[0][0]
     if tenant is None:
         raise MissingTenantError(
@@ -99,7 +120,16 @@ def require_tenant() -> str:
 
 
 def cross_tenant_reason() -> str | None:
-    """The reason of the active :func:`cross_tenant` scope, or ``None``."""
+    """The reason of the active :func:`cross_tenant` scope, or ``None``.
+
+    Example::
+
+        import flowtrace as ft
+
+        assert ft.cross_tenant_reason() is None
+        with ft.cross_tenant(reason="migration 2026-11"):
+            assert ft.cross_tenant_reason() == "migration 2026-11"
+    """
     node = _cross_get()
     return None if node is None else node[0]
 
@@ -276,6 +306,23 @@ class context(_ContextBody, _ScopeBase):  # type: ignore[misc]
     A scope object holds only the fields it sets (it is a read-only view of them) and no
     per-entry state: build it once and enter it from any number of threads and tasks.
     Scopes must exit in the reverse order they were entered, as ``with`` guarantees.
+
+    Example::
+
+        import flowtrace as ft
+
+        with ft.context(tenant="acme", user="u-1"):
+            assert ft.current().tenant == "acme"
+            with ft.context(purpose="billing"):           # derived: keeps tenant and user
+                assert ft.current().user == "u-1"
+
+        BILLING = ft.context(purpose="billing")           # reusable, also as a decorator
+
+        @BILLING
+        def charge() -> str | None:
+            return ft.current().purpose
+
+        assert charge() == "billing"
     """
 
     __slots__ = ()
@@ -287,6 +334,15 @@ class cross_tenant(_Scope):
     ``reason`` is mandatory and non-empty; entering reports a ``cross_tenant`` event
     (and the audit log records it when one is configured). Observers that fail stop the
     scope from being entered (fail closed).
+
+    Example::
+
+        import flowtrace as ft
+
+        with ft.context(tenant="acme"):
+            with ft.cross_tenant(reason="usage dashboard"):   # reported as a flow event
+                with ft.context(tenant="globex"):             # allowed only in here
+                    assert ft.current().tenant == "globex"
     """
 
     __slots__ = ("_reason",)

@@ -117,6 +117,25 @@ def handler(
     The span is named ``name`` (default: the function's ``__qualname__``), of ``kind``
     SERVER, records exceptions and sets error status. Use as ``@handler``,
     ``@handler("name")`` or ``@handler(tenant=..., ...)``.
+
+    Example::
+
+        from types import SimpleNamespace
+
+        import flowtrace as ft
+
+        @ft.handler(
+            "GET /invoices",
+            tenant=lambda request: request.claims["tenant"],   # verified credentials only
+            user=lambda request: request.claims["sub"],
+            purpose="billing",
+            carrier=lambda request: request.headers,           # untrusted: only checked
+        )
+        def list_invoices(request):
+            return ft.require_tenant()
+
+        request = SimpleNamespace(claims={"tenant": "acme", "sub": "u-1"}, headers={})
+        assert list_invoices(request) == "acme"
     """
     if callable(name):
         return handler()(name)
@@ -208,6 +227,24 @@ def consumer(
 
     The span (``name``, default the function's ``__qualname__``) is a CONSUMER span in a
     new trace with a link to the producer's span (from ``traceparent``).
+
+    Example::
+
+        from types import SimpleNamespace
+
+        import flowtrace as ft
+
+        dead_letters = []
+
+        @ft.consumer("invoices", on_missing=dead_letters.append, allowed_tenants={"acme"})
+        def on_invoice(message):
+            return ft.current().tenant                   # exactly the producer's context
+
+        with ft.context(tenant="acme"):
+            headers = ft.inject({})
+        assert on_invoice(SimpleNamespace(body=b"{}", headers=headers)) == "acme"
+        on_invoice(SimpleNamespace(body=b"{}", headers={}))    # no tenant: dead-lettered
+        assert len(dead_letters) == 1
     """
     if callable(name):
         return consumer()(name)

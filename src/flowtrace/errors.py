@@ -47,6 +47,29 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
             └── CheckpointSignatureError
 
 Verification and decryption never return ``False``: they raise one of these.
+
+Each error's example shows one way to meet it. The examples run after this set-up: a
+field token of tenant ``acme`` and a signed audit log of three records.
+
+Set-up::
+
+    from pathlib import Path
+
+    import flowtrace as ft
+    from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider, RetryPolicy
+    from flowtrace.errors import *
+
+    vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+    enc = FieldEncryptor(vault)
+    with ft.context(tenant="acme"):
+        token = enc.encrypt("123-45-6789", field="ssn")
+
+    key = ft.audit.generate_key()
+    log = ft.audit.AuditLog("audit.jsonl", signing_key=key)
+    for number in range(3):
+        log.append("report.export", resource=str(number))
+    log.close()
+    lines = Path("audit.jsonl").read_text().splitlines(keepends=True)
 """
 
 from __future__ import annotations
@@ -97,27 +120,59 @@ __all__ = [
 
 
 class FlowtraceError(Exception):
-    """Root of every error flowtrace raises."""
+    """Root of every error flowtrace raises.
+
+    Example::
+
+        try:
+            ft.require_tenant()
+        except ft.FlowtraceError as error:               # every flowtrace error
+            print(type(error).__name__, error)
+    """
 
 
 class ConfigError(FlowtraceError, ValueError):
-    """flowtrace was configured with an invalid value."""
+    """flowtrace was configured with an invalid value.
+
+    Example::
+
+        try:
+            ft.configure(service="")
+        except ft.ConfigError as error:                  # also a ValueError
+            print(error)    # configure(service=...) must be a non-empty str
+    """
 
 
 class MissingExtraError(FlowtraceError, ImportError):
-    """An optional dependency is needed; the message names the exact ``pip install``."""
+    """An optional dependency is needed; the message names the exact ``pip install``.
+
+    Example::
+
+        try:
+            require_extra("no_such_module", "yaml", "Schema.from_yaml")
+        except MissingExtraError as error:               # also an ImportError
+            print(error)    # ... Install it with: pip install 'flowtrace-sdk[yaml]'
+    """
 
     def __init__(self, extra: str, module: str, feature: str) -> None:
         self.extra = extra
         self.module = module
         super().__init__(
             f"{feature} needs the '{module}' package, which is not installed. "
-            f"Install it with: pip install 'flowtrace[{extra}]'"
+            f"Install it with: pip install 'flowtrace-sdk[{extra}]'"
         )
 
 
 def require_extra(module: str, extra: str, feature: str) -> object:
-    """Import ``module`` or raise :class:`MissingExtraError` naming ``flowtrace[extra]``."""
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``flowtrace-sdk[extra]``.
+
+    The distribution is ``flowtrace-sdk`` (``flowtrace`` on PyPI is another project), so
+    the message names ``pip install 'flowtrace-sdk[extra]'``.
+
+    Example::
+
+        yaml = require_extra("yaml", "yaml", "Schema.from_yaml")   # the module, or raises
+    """
     import importlib
 
     try:
@@ -130,11 +185,28 @@ def require_extra(module: str, extra: str, feature: str) -> object:
 
 
 class ContextError(FlowtraceError):
-    """Base for flow-context errors."""
+    """Base for flow-context errors.
+
+    Example::
+
+        try:
+            with ft.context(tenant="acme"), ft.context(tenant="globex"):
+                pass
+        except ft.ContextError as error:                 # any flow-context problem
+            print(type(error).__name__)                  # TenantSwitchError
+    """
 
 
 class InvalidContextValueError(ContextError, ValueError):
-    """A flow-context field has an invalid value; ``field`` names it."""
+    """A flow-context field has an invalid value; ``field`` names it.
+
+    Example::
+
+        try:
+            ft.FlowContext(tenant="acme" + chr(10))      # a newline: control characters refused
+        except ft.InvalidContextValueError as error:
+            assert error.field == "tenant"
+    """
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
@@ -142,134 +214,407 @@ class InvalidContextValueError(ContextError, ValueError):
 
 
 class MissingTenantError(ContextError):
-    """A tenant is required here and the current flow context has none."""
+    """A tenant is required here and the current flow context has none.
+
+    Example::
+
+        try:
+            ft.require_tenant()                          # outside any tenant scope
+        except ft.MissingTenantError as error:
+            print(error)
+    """
 
 
 class TenantSwitchError(ContextError):
-    """A different tenant was entered inside a tenant scope without ``cross_tenant``."""
+    """A different tenant was entered inside a tenant scope without ``cross_tenant``.
+
+    Example::
+
+        with ft.context(tenant="acme"):
+            try:
+                with ft.context(tenant="globex"):        # not inside cross_tenant(...)
+                    pass
+            except ft.TenantSwitchError as error:
+                print(error)
+    """
 
 
 class TenantMismatchError(ContextError):
-    """The tenant named by an (untrusted) carrier differs from the resolved tenant."""
+    """The tenant named by an (untrusted) carrier differs from the resolved tenant.
+
+    Example::
+
+        get = ft.handler(tenant=lambda r: r["tenant"], carrier=lambda r: r["headers"])(print)
+        spoofed = {"tenant": "acme", "headers": {"baggage": "flowtrace.tenant=globex"}}
+        try:
+            get(spoofed)
+        except ft.TenantMismatchError as error:
+            print(error)
+    """
 
 
 class TenantNotAllowedError(ContextError):
-    """A consumer received a message for a tenant outside its allow-list."""
+    """A consumer received a message for a tenant outside its allow-list.
+
+    Example::
+
+        on_invoice = ft.consumer(allowed_tenants={"acme"})(print)
+        try:
+            on_invoice({"headers": {"baggage": "flowtrace.tenant=globex"}})
+        except ft.TenantNotAllowedError as error:
+            print(error)
+    """
 
 
 class ContextPropagationError(ContextError, ValueError):
-    """A carrier (headers, message properties) is malformed or exceeds W3C limits."""
+    """A carrier (headers, message properties) is malformed or exceeds W3C limits.
+
+    Example::
+
+        try:
+            ft.extract({"baggage": "flowtrace.tenant=%zz"})   # a bad percent-escape
+        except ft.ContextPropagationError as error:      # also a ValueError
+            print(error)
+    """
 
 
 # --- scrubbing ----------------------------------------------------------------------------
 
 
 class ScrubError(FlowtraceError):
-    """Base for scrubbing errors."""
+    """Base for scrubbing errors.
+
+    Example::
+
+        try:
+            ft.Scrubber(schema={"diagnosis": "bogus"})
+        except ft.ScrubError as error:                   # any scrubbing problem
+            print(type(error).__name__)                  # SchemaError
+    """
 
 
 class SchemaError(ScrubError, ValueError):
-    """A classification schema is invalid."""
+    """A classification schema is invalid.
+
+    Example::
+
+        try:
+            ft.Schema.from_dict({"email": "secret-ish"})     # not a level or category
+        except ft.SchemaError as error:                  # also a ValueError
+            print(error)
+    """
 
 
 class ScrubBudgetExceeded(ScrubError):
-    """A value exceeded the scrubber's time or size budget (it is redacted, never passed)."""
+    """A value exceeded the scrubber's time or size budget (it is redacted, never passed).
+
+    Example::
+
+        # Internal: the scrubber catches it and redacts the value; callers never see it.
+        assert issubclass(ScrubBudgetExceeded, ScrubError)
+    """
 
 
 # --- crypto -------------------------------------------------------------------------------
 
 
 class CryptoError(FlowtraceError):
-    """Base for field-encryption and key errors."""
+    """Base for field-encryption and key errors.
+
+    Example::
+
+        with ft.context(tenant="globex"):
+            try:
+                enc.decrypt(token, field="ssn")          # acme's token
+            except CryptoError as error:                 # any key or token problem
+                print(type(error).__name__)              # WrongTenantError
+    """
 
 
 class KeyProviderError(CryptoError):
-    """Base for key-provider (KMS) errors."""
+    """Base for key-provider (KMS) errors.
+
+    Example::
+
+        try:
+            LocalKeyProvider.generate("kek").wrap_key("other-kek", bytes(32), {})
+        except KeyProviderError as error:                # any refusal by the KMS
+            print(error)
+    """
 
 
 class KeyProviderUnavailable(KeyProviderError):
-    """The key provider is down or throttling and retries are exhausted."""
+    """The key provider is down or throttling and retries are exhausted.
+
+    Example::
+
+        class DownKms:                                   # a KMS that times out
+            def wrap_key(self, kek_id, key, encryption_context):
+                raise KeyProviderUnavailable("KMS timed out")
+
+            unwrap_key = wrap_key
+
+        down = FieldEncryptor(KeyVault(DownKms(), kek_id="kek", retry=RetryPolicy(base_delay=0)))
+        with ft.context(tenant="acme"):
+            try:
+                down.encrypt("x", field="note")          # retried, then fails closed
+            except KeyProviderUnavailable as error:
+                print(error)
+    """
 
 
 class UnknownKeyError(KeyProviderError, KeyError):
-    """No key with this id (or no DEK with this version) exists."""
+    """No key with this id (or no DEK with this version) exists.
+
+    Example::
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="no-such-kek")
+        with ft.context(tenant="acme"):
+            try:
+                FieldEncryptor(vault).encrypt("x", field="note")
+            except UnknownKeyError as error:             # also a KeyError
+                print(error)
+    """
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
 
 
 class KeyDestroyedError(CryptoError):
-    """The data key was destroyed (crypto-shredded); the data is unrecoverable by design."""
+    """The data key was destroyed (crypto-shredded); the data is unrecoverable by design.
+
+    Example::
+
+        with ft.context(tenant="acme"):
+            enc.shred(reason="tenant offboarding")
+            try:
+                enc.decrypt(token, field="ssn")
+            except KeyDestroyedError as error:           # unrecoverable, by design
+                print(error)
+    """
 
 
 class KeyRetiredError(CryptoError):
-    """The token's key version is below the minimum decryption version; rewrap it."""
+    """The token's key version is below the minimum decryption version; rewrap it.
+
+    Example::
+
+        vault.rotate("acme")
+        vault.retire("acme", below=2)                    # version 1 may no longer decrypt
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(token, field="ssn")
+            except KeyRetiredError as error:
+                print(error)
+    """
 
 
 class MissingSubjectError(CryptoError):
-    """Per-subject keys were asked for but no data subject was given or is in the context."""
+    """Per-subject keys were asked for but no data subject was given or is in the context.
+
+    Example::
+
+        with ft.context(tenant="acme"):                  # no subject= here or in the context
+            try:
+                FieldEncryptor(vault, subject_keys=True).encrypt("flu", field="diagnosis")
+            except MissingSubjectError as error:
+                print(error)
+    """
 
 
 class TokenError(CryptoError, ValueError):
-    """Base for errors about an encrypted field token."""
+    """Base for errors about an encrypted field token.
+
+    Example::
+
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt("not a token", field="ssn")
+            except TokenError as error:                  # any bad token; also a ValueError
+                print(type(error).__name__)              # MalformedTokenError
+    """
 
 
 class MalformedTokenError(TokenError):
-    """The value is not a well-formed flowtrace token (garbage, truncated, bad encoding)."""
+    """The value is not a well-formed flowtrace token (garbage, truncated, bad encoding).
+
+    Example::
+
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(token[:20], field="ssn")     # truncated
+            except MalformedTokenError as error:
+                print(error)
+    """
 
 
 class UnsupportedTokenVersionError(TokenError):
-    """The token's format version is not one this flowtrace understands."""
+    """The token's format version is not one this flowtrace understands.
+
+    Example::
+
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt("Bw" + token[2:], field="ssn")   # claims format version 7
+            except UnsupportedTokenVersionError as error:
+                print(error)
+    """
 
 
 class TamperedTokenError(TokenError):
-    """The token failed authentication: edited, or bound to another context."""
+    """The token failed authentication: edited, or bound to another context.
+
+    Example::
+
+        edited = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(edited, field="ssn")
+            except TamperedTokenError as error:
+                print(error)
+    """
 
 
 class WrongTenantError(TokenError):
-    """The token belongs to another tenant than the current one."""
+    """The token belongs to another tenant than the current one.
+
+    Example::
+
+        with ft.context(tenant="globex"):
+            try:
+                enc.decrypt(token, field="ssn")          # acme's token
+            except WrongTenantError as error:
+                print(error)
+    """
 
 
 class WrongFieldError(TokenError):
-    """The token was produced for another field."""
+    """The token was produced for another field.
+
+    Example::
+
+        with ft.context(tenant="acme"):
+            try:
+                enc.decrypt(token, field="phone")        # made for field "ssn"
+            except WrongFieldError as error:
+                print(error)
+    """
 
 
 # --- lineage ------------------------------------------------------------------------------
 
 
 class LineageError(FlowtraceError):
-    """Base for lineage errors."""
+    """Base for lineage errors.
+
+    Example::
+
+        with ft.context(tenant="acme"):
+            try:                                         # a subject, but no pseudonym key
+                ft.lineage.record("enrich", inputs="crm#1", outputs="dwh#1", subjects="ana@x.io")
+            except LineageError as error:                # any lineage problem
+                print(type(error).__name__)              # PseudonymKeyError
+    """
 
 
 class LineageBufferError(LineageError):
-    """The local durable lineage buffer is unusable or corrupted."""
+    """The local durable lineage buffer is unusable or corrupted.
+
+    Example::
+
+        Path("lineage").write_text("a file, not a directory")
+        try:
+            ft.lineage.LineageBuffer("lineage")
+        except LineageBufferError as error:
+            print(error)
+    """
 
 
 class LineageBufferFullError(LineageBufferError):
-    """The durable buffer reached its bound and its overflow policy is ``"raise"``."""
+    """The durable buffer reached its bound and its overflow policy is ``"raise"``.
+
+    Example::
+
+        buffer = ft.lineage.LineageBuffer("lineage", max_bytes=200, overflow="raise")
+        edge = ft.lineage.LineageEdge(id="e-1", name="copy", inputs=("a",), outputs=("b",))
+        try:
+            for _ in range(10):                          # nothing ships them: the bound is hit
+                buffer.append(edge)
+        except LineageBufferFullError as error:
+            print(error)
+        buffer.close()
+    """
 
 
 class PseudonymKeyError(LineageError):
-    """A data subject was given for lineage but no pseudonym key is configured (or it is bad)."""
+    """A data subject was given for lineage but no pseudonym key is configured (or it is bad).
+
+    Example::
+
+        with ft.context(tenant="acme"):
+            try:                                         # raw subjects are never recorded
+                ft.lineage.record("enrich", inputs="crm#1", outputs="dwh#1", subjects="ana@x.io")
+            except PseudonymKeyError as error:
+                print(error)    # ... lineage.configure(pseudonym_key=...)
+    """
 
 
 # --- audit --------------------------------------------------------------------------------
 
 
 class AuditError(FlowtraceError):
-    """Base for audit-trail errors."""
+    """Base for audit-trail errors.
+
+    Example::
+
+        log = ft.audit.AuditLog("other.jsonl")
+        log.close()
+        try:
+            log.append("report.export")
+        except AuditError as error:                      # any audit-trail problem
+            print(type(error).__name__)                  # AuditWriteError
+    """
 
 
 class AuditWriteError(AuditError):
-    """An audit record could not be written durably; the action must not proceed silently."""
+    """An audit record could not be written durably; the action must not proceed silently.
+
+    Example::
+
+        log = ft.audit.AuditLog("other.jsonl")
+        log.close()
+        try:
+            log.append("report.export")                  # the action must not go on silently
+        except AuditWriteError as error:
+            print(error)
+    """
 
 
 class AuditCorruptedError(AuditError, ValueError):
-    """An audit file cannot be parsed (e.g. a torn last line); run ``flowtrace audit recover``."""
+    """An audit file cannot be parsed (e.g. a torn last line); run ``flowtrace audit recover``.
+
+    Example::
+
+        with open("audit.jsonl", "ab") as file:
+            file.write(b'{"hash":"tor')                  # a writer crashed mid-line
+        try:
+            ft.audit.AuditLog("audit.jsonl")
+        except AuditCorruptedError as error:             # run `flowtrace audit recover` first
+            print(error)
+    """
 
 
 class AuditVerificationError(AuditError):
-    """The audit chain failed verification; ``sequence`` is the first bad record."""
+    """The audit chain failed verification; ``sequence`` is the first bad record.
+
+    Example::
+
+        Path("audit.jsonl").write_text(lines[0] + lines[2])           # record 1 deleted
+        try:
+            ft.audit.verify("audit.jsonl", public_key=key.public_key())
+        except AuditVerificationError as error:          # any broken chain or checkpoint
+            assert error.sequence == 1                   # the first bad record
+    """
 
     def __init__(self, message: str, sequence: int | None = None) -> None:
         self.sequence = sequence
@@ -277,24 +622,78 @@ class AuditVerificationError(AuditError):
 
 
 class RecordModifiedError(AuditVerificationError):
-    """A record's content does not match its hash."""
+    """A record's content does not match its hash.
+
+    Example::
+
+        edited = lines[1].replace('"resource":"1"', '"resource":"9"')
+        Path("audit.jsonl").write_text(lines[0] + edited + lines[2])
+        try:
+            ft.audit.verify("audit.jsonl", public_key=key.public_key())
+        except RecordModifiedError as error:
+            print(error)    # record 1 was modified: its content does not match its hash
+    """
 
 
 class RecordDeletedError(AuditVerificationError):
-    """A sequence number is missing from the chain."""
+    """A sequence number is missing from the chain.
+
+    Example::
+
+        Path("audit.jsonl").write_text(lines[0] + lines[2])
+        try:
+            ft.audit.verify("audit.jsonl", public_key=key.public_key())
+        except RecordDeletedError as error:
+            print(error)    # record 1 is missing: the log jumps past it
+    """
 
 
 class RecordInsertedError(AuditVerificationError):
-    """A record appears that the chain does not account for."""
+    """A record appears that the chain does not account for.
+
+    Example::
+
+        Path("audit.jsonl").write_text(lines[0] + lines[1] + lines[1] + lines[2])
+        try:
+            ft.audit.verify("audit.jsonl", public_key=key.public_key())
+        except RecordInsertedError as error:
+            print(error)
+    """
 
 
 class RecordReorderedError(AuditVerificationError):
-    """Records appear out of order."""
+    """Records appear out of order.
+
+    Example::
+
+        Path("audit.jsonl").write_text(lines[0] + lines[2] + lines[1])
+        try:
+            ft.audit.verify("audit.jsonl", public_key=key.public_key())
+        except RecordReorderedError as error:
+            print(error)    # record 1 appears after record 2: records were reordered
+    """
 
 
 class TruncationError(AuditVerificationError):
-    """The log ends before the last signed checkpoint says it should."""
+    """The log ends before the last signed checkpoint says it should.
+
+    Example::
+
+        Path("audit.jsonl").write_text(lines[0] + lines[1])           # the tail cut off
+        try:
+            ft.audit.verify("audit.jsonl", public_key=key.public_key())
+        except TruncationError as error:                 # the checkpoint covers 3 records
+            print(error)
+    """
 
 
 class CheckpointSignatureError(AuditVerificationError):
-    """A checkpoint signature does not verify with the given public key."""
+    """A checkpoint signature does not verify with the given public key.
+
+    Example::
+
+        try:
+            ft.audit.verify("audit.jsonl", public_key=ft.audit.generate_key().public_key())
+        except CheckpointSignatureError as error:        # signed by someone else
+            print(error)
+    """

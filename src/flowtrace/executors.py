@@ -46,6 +46,20 @@ def bind(fn: Callable[P, R]) -> Callable[P, R]:
     callback changes does not outlive the call. For a coroutine function the returned
     coroutine function runs the body in its own task, in a copy of the snapshot.
     (Generator functions are not supported: their bodies run wherever they are iterated.)
+
+    Example::
+
+        import threading
+
+        import flowtrace as ft
+
+        seen = []
+        with ft.context(tenant="acme"):
+            callback = ft.bind(lambda: seen.append(ft.current().tenant))
+        thread = threading.Thread(target=callback)
+        thread.start()
+        thread.join()
+        assert seen == ["acme"]
     """
     snapshot = contextvars.copy_context()
     if inspect.iscoroutinefunction(fn):
@@ -73,6 +87,15 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
     ``loop.run_in_executor``) captures :func:`contextvars.copy_context` in the submitting
     thread; the task runs inside that copy. A pool thread's own context (possibly stale,
     e.g. set by an ``initializer``) is never visible to tasks.
+
+    Example::
+
+        import flowtrace as ft
+
+        with ft.ContextThreadPoolExecutor(max_workers=2) as pool:
+            with ft.context(tenant="acme"):
+                future = pool.submit(ft.require_tenant)
+            assert future.result() == "acme"
     """
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
@@ -109,6 +132,15 @@ class ContextProcessPoolExecutor(ProcessPoolExecutor):
     context, with the submitter's span as remote parent. ``fn`` and its arguments must
     be picklable, as with any process pool. A context too large for W3C baggage raises
     :class:`~flowtrace.errors.ContextPropagationError` at submit time.
+
+    Example::
+
+        import flowtrace as ft
+
+        with ft.ContextProcessPoolExecutor(max_workers=1) as pool:
+            with ft.context(tenant="acme", purpose="billing"):
+                future = pool.submit(ft.require_tenant)   # runs in the worker in this context
+            assert future.result() == "acme"
     """
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:

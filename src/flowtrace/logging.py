@@ -43,6 +43,16 @@ class ScrubProcessor:
         scrubber: a :class:`~flowtrace.Scrubber`; ``None`` uses the configured default at
             call time.
         count_key: if set, events with scrubbed content get this key with the count.
+
+    Example::
+
+        import structlog
+
+        from flowtrace.logging import ScrubProcessor
+
+        structlog.configure(processors=[ScrubProcessor(), structlog.processors.JSONRenderer()])
+        structlog.get_logger().info("signup", email="ana@example.com")
+        # {"email": "[REDACTED:email]", "event": "signup"}
     """
 
     def __init__(self, scrubber: Scrubber | None = None, *, count_key: str | None = None) -> None:
@@ -73,6 +83,18 @@ class ScrubProcessor:
 class ScrubFilter(_logging.Filter):
     """A logging filter that scrubs ``msg``, ``args``, ``extra=`` fields, exception and
     stack text of each record in place. Always returns True (never drops a record).
+
+    Example::
+
+        import logging
+
+        from flowtrace.logging import ScrubFilter
+
+        handler = logging.StreamHandler()
+        handler.addFilter(ScrubFilter())
+        log = logging.getLogger("billing")
+        log.addHandler(handler)
+        log.warning("refund to %s", "ana@example.com")    # refund to [REDACTED:email]
     """
 
     def __init__(self, scrubber: Scrubber | None = None, name: str = "") -> None:

@@ -78,6 +78,20 @@ class FlowContextSpanProcessor(SpanProcessor):
     raises: a failure is logged on the ``flowtrace.otel`` logger and the span goes on.
     The configured region (``flowtrace.configure(region=...)``) is stamped as
     ``flowtrace.service.region``.
+
+    Example::
+
+        from opentelemetry.sdk.trace import TracerProvider
+
+        import flowtrace as ft
+        from flowtrace.otel import FlowContextSpanProcessor
+
+        provider = TracerProvider()                       # your own provider
+        provider.add_span_processor(FlowContextSpanProcessor())
+        ft.configure(tracer_provider=provider)
+        tracer = provider.get_tracer("app")
+        with ft.context(tenant="acme"), tracer.start_as_current_span("query") as span:
+            assert span.attributes["flowtrace.tenant"] == "acme"
     """
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -136,6 +150,23 @@ class JsonLinesSpanExporter(SpanExporter):
 
     Handy for demos, local debugging and tests; thread-safe. Attribute values that are
     not JSON types are written as their ``str()``.
+
+    Example::
+
+        import json
+        from pathlib import Path
+
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+        from flowtrace.otel import JsonLinesSpanExporter
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter("spans.jsonl")))
+        with provider.get_tracer("app").start_as_current_span("work"):
+            pass
+        first = Path("spans.jsonl").read_text().splitlines()[0]
+        assert json.loads(first)["name"] == "work"
     """
 
     def __init__(self, path: str | Path) -> None:

@@ -164,6 +164,17 @@ def extract(carrier: Any, *, getter: Getter[Any] | None = None) -> FlowContext:
     ignored but count toward the W3C limits. Malformed or oversized input raises
     :class:`~flowtrace.errors.ContextPropagationError`; a carrier that is not a mapping
     needs an OTel ``getter``.
+
+    Example::
+
+        import flowtrace as ft
+
+        ctx = ft.extract({"baggage": "flowtrace.tenant=acme,flowtrace.user=u-1"})
+        assert (ctx.tenant, ctx.user) == ("acme", "u-1")
+        try:
+            ft.extract({"baggage": "flowtrace.tenant=%zz"})   # malformed: nothing extracted
+        except ft.ContextPropagationError as error:
+            print(error)
     """
     header = _header(carrier, BAGGAGE_HEADER, getter)
     if header is None:
@@ -184,6 +195,14 @@ def inject(
     ``baggage`` header are kept; stale ``flowtrace.`` members are replaced. A context that
     would break a W3C limit raises :class:`~flowtrace.errors.ContextPropagationError`
     (nothing is written then): flowtrace never truncates. Returns ``carrier``.
+
+    Example::
+
+        import flowtrace as ft
+
+        with ft.context(tenant="acme", user="u-1"):
+            headers = ft.inject({})
+        assert headers["baggage"] == "flowtrace.tenant=acme,flowtrace.user=u-1"
     """
     flow = current() if context is None else context
     if type(flow) is not FlowContext:
@@ -305,6 +324,19 @@ class FlowtracePropagator(TextMapPropagator):
     never in :func:`flowtrace.current`; read it with :func:`flow_context_from_otel`. A
     malformed carrier does not raise inside OTel's instrumentation: the error is stored
     and raised by :func:`flow_context_from_otel`, so whoever needs the context fails closed.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.propagation import flow_context_from_otel
+
+        # Usually selected by name: OTEL_PROPAGATORS=tracecontext,flowtrace
+        propagator = ft.FlowtracePropagator()
+        carrier: dict[str, str] = {}
+        with ft.context(tenant="acme"):
+            propagator.inject(carrier)
+        otel_context = propagator.extract(carrier)
+        assert flow_context_from_otel(otel_context).tenant == "acme"
     """
 
     def extract(

@@ -52,6 +52,18 @@ def reset() -> None:
 
     Settings go back to defaults (a tracer provider flowtrace built is shut down) and the
     observers back to the default set (the span-event observer only).
+
+    Example::
+
+        import pytest
+
+        import flowtrace.testing
+
+        @pytest.fixture(autouse=True)
+        def clean_flowtrace():
+            flowtrace.testing.reset()
+            yield
+            flowtrace.testing.reset()
     """
     from . import _config, _observe
     from ._otel_attributes import span_event_observer
@@ -62,7 +74,18 @@ def reset() -> None:
 
 
 class SequentialIdGenerator(IdGenerator):
-    """Deterministic ids: trace ids and span ids count up from 1 (thread-safe)."""
+    """Deterministic ids: trace ids and span ids count up from 1 (thread-safe).
+
+    Example::
+
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from flowtrace.testing import SequentialIdGenerator
+
+        provider = TracerProvider(id_generator=SequentialIdGenerator())
+        with provider.get_tracer("t").start_as_current_span("first") as span:
+            assert span.get_span_context().span_id == 1
+    """
 
     def __init__(self) -> None:
         self._spans = itertools.count(1)
@@ -85,6 +108,17 @@ class Capture:
     flow-context stamping processor and sequential ids) and subscribes to flow events;
     uninstalling restores the previous tracer provider. Use as a context manager, or via
     the ``flowtrace_capture`` fixture.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.testing import Capture
+
+        charge = ft.handler("charge", tenant="acme")(lambda: None)
+        with Capture() as capture:
+            charge()
+        span = capture.span("charge")
+        assert capture.flow_attributes(span) == {"tenant": "acme"}
     """
 
     def __init__(self) -> None:
@@ -172,7 +206,19 @@ class Capture:
 
 
 def _flowtrace_capture() -> Iterator[Capture]:
-    """Capture spans and flow events for one test (flowtrace state reset around it)."""
+    """Capture spans and flow events for one test (flowtrace state reset around it).
+
+    Example::
+
+        import flowtrace as ft
+
+        charge = ft.handler("charge", tenant="acme")(lambda: None)
+
+        def test_charge_is_traced(flowtrace_capture):
+            charge()
+            span = flowtrace_capture.span("charge")
+            assert flowtrace_capture.flow_attributes(span)["tenant"] == "acme"
+    """
     reset()
     capture = Capture().install()
     try:
@@ -189,3 +235,16 @@ except ImportError:  # pragma: no cover - exercised only without pytest
     pass
 else:
     flowtrace_capture = pytest.fixture(name="flowtrace_capture")(_flowtrace_capture)
+    """The pytest fixture: a :class:`Capture` installed for one test, state reset around it.
+
+    Example::
+
+        import flowtrace as ft
+
+        charge = ft.handler("charge", tenant="acme")(lambda: None)
+
+        def test_charge_is_traced(flowtrace_capture):
+            charge()
+            span = flowtrace_capture.span("charge")
+            assert flowtrace_capture.flow_attributes(span)["tenant"] == "acme"
+    """

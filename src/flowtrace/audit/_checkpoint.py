@@ -41,7 +41,22 @@ DOMAIN: Final = b"flowtrace-audit-checkpoint-v1\n"
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A signed statement: the log's first ``size`` records have this head hash and root."""
+    """A signed statement: the log's first ``size`` records have this head hash and root.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace.audit import AuditLog, Checkpoint, generate_key
+
+        key = generate_key()
+        log = AuditLog("audit.jsonl", signing_key=key)
+        log.append("report.export")
+        log.close()                                      # writes a signed checkpoint
+        lines = Path("audit.jsonl.checkpoints").read_bytes().splitlines()
+        checkpoint = Checkpoint.parse(lines[-1], len(lines))
+        assert checkpoint.size == 1
+    """
 
     size: int
     head: str
@@ -123,7 +138,15 @@ class Checkpoint:
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
-    """First 16 hex digits of SHA-256 over the raw public key."""
+    """First 16 hex digits of SHA-256 over the raw public key.
+
+    Example::
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        print(audit.key_id(key.public_key()))            # 16 hex digits, e.g. '4ae391b89df218a6'
+    """
     from cryptography.hazmat.primitives import serialization
 
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -131,14 +154,33 @@ def key_id(public_key: Ed25519PublicKey) -> str:
 
 
 def generate_key() -> Ed25519PrivateKey:
-    """A new Ed25519 signing key for checkpoints."""
+    """A new Ed25519 signing key for checkpoints.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        Path("audit-signing.pem").write_bytes(audit.private_key_pem(key))   # protect this file
+        Path("audit-public.pem").write_bytes(audit.public_key_pem(key.public_key()))
+    """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     return Ed25519PrivateKey.generate()
 
 
 def private_key_pem(private_key: Ed25519PrivateKey) -> bytes:
-    """PKCS#8 PEM (unencrypted: protect the file, or keep the key in a KMS/HSM)."""
+    """PKCS#8 PEM (unencrypted: protect the file, or keep the key in a KMS/HSM).
+
+    Example::
+
+        from flowtrace import audit
+
+        pem = audit.private_key_pem(audit.generate_key())
+        assert pem.startswith(b"-----BEGIN PRIVATE KEY-----")
+    """
     from cryptography.hazmat.primitives import serialization
 
     return private_key.private_bytes(
@@ -149,7 +191,15 @@ def private_key_pem(private_key: Ed25519PrivateKey) -> bytes:
 
 
 def public_key_pem(public_key: Ed25519PublicKey) -> bytes:
-    """SubjectPublicKeyInfo PEM of a public key."""
+    """SubjectPublicKeyInfo PEM of a public key.
+
+    Example::
+
+        from flowtrace import audit
+
+        pem = audit.public_key_pem(audit.generate_key().public_key())
+        assert pem.startswith(b"-----BEGIN PUBLIC KEY-----")   # give this to the auditor
+    """
     from cryptography.hazmat.primitives import serialization
 
     return public_key.public_bytes(
@@ -171,7 +221,16 @@ def _read(source: str | bytes | Path) -> bytes:
 
 
 def load_public_key(source: Any) -> Ed25519PublicKey:
-    """An Ed25519 public key from a key object, PEM bytes/text, 64 hex digits, or a file path."""
+    """An Ed25519 public key from a key object, PEM bytes/text, 64 hex digits, or a file path.
+
+    Example::
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        pem = audit.public_key_pem(key.public_key())
+        assert audit.key_id(audit.load_public_key(pem)) == audit.key_id(key.public_key())
+    """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
         Ed25519PrivateKey,
@@ -199,7 +258,18 @@ def load_public_key(source: Any) -> Ed25519PublicKey:
 
 
 def load_private_key(source: Any) -> Ed25519PrivateKey:
-    """An Ed25519 private key from a key object, PKCS#8 PEM bytes/text or a file path."""
+    """An Ed25519 private key from a key object, PKCS#8 PEM bytes/text or a file path.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+
+        Path("signing.pem").write_bytes(audit.private_key_pem(audit.generate_key()))
+        log = audit.AuditLog("audit.jsonl", signing_key=audit.load_private_key("signing.pem"))
+        log.close()
+    """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

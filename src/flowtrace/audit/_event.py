@@ -19,6 +19,15 @@ from ._record import CanonicalError, canonical, fast_canonical
 __all__ = ["OUTCOMES", "AuditEvent", "Outcome", "encode_action", "utc_timestamp"]
 
 Outcome = Literal["success", "denied", "error"]
+"""The outcome of an audited action: ``"success"``, ``"denied"`` or ``"error"``.
+
+Example::
+
+    from flowtrace.audit import AuditEvent, Outcome
+
+    outcome: Outcome = "denied"
+    event = AuditEvent("patient.read", outcome=outcome, reason="no treatment relationship")
+"""
 OUTCOMES: Final = ("success", "denied", "error")
 
 _SCALARS: Final = (
@@ -57,6 +66,18 @@ class AuditEvent:
     (tenant, actor, subject, purpose, region, service, trace id) from the current flow.
 
     ``sequence`` is assigned by the log; it is ``None`` until the event is written.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.audit import AuditEvent, AuditLog
+
+        log = AuditLog("audit.jsonl")
+        with ft.context(tenant="acme", user="u-1"):
+            event = AuditEvent.from_context("invoice.export", resource="invoices/2026-11")
+            assert (event.tenant, event.actor) == ("acme", "u-1")
+            log.append(event)
+        log.close()
     """
 
     action: str

@@ -25,11 +25,31 @@ if TYPE_CHECKING:
 __all__ = ["AuditLog", "Durability", "Receipt"]
 
 Durability = Literal["group", "fsync", "none"]
+"""How :class:`AuditLog` makes appends durable: ``"group"``, ``"fsync"`` or ``"none"``.
+
+Example::
+
+    from flowtrace.audit import AuditLog, Durability
+
+    mode: Durability = "fsync"                       # every append fsynced before it returns
+    log = AuditLog("audit.jsonl", durability=mode)
+    log.close()
+"""
 DURABILITY: Final = ("group", "fsync", "none")
 
 
 class Receipt:
-    """The outcome of one :meth:`AuditLog.append`: durable with a sequence, pending, or failed."""
+    """The outcome of one :meth:`AuditLog.append`: durable with a sequence, pending, or failed.
+
+    Example::
+
+        from flowtrace import audit
+
+        log = audit.AuditLog("audit.jsonl")
+        receipt = log.append("report.export", wait=False)   # returns before the fsync
+        assert receipt.wait(timeout=5) == 0                  # its sequence, once durable
+        log.close()
+    """
 
     __slots__ = ("_done", "_error", "_guard", "_waiter", "record_hash", "sequence")
 
@@ -103,6 +123,19 @@ class AuditLog:
       process crash, not a power cut).
 
     Open one ``AuditLog`` per process; several processes may share one file or database.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        log = audit.AuditLog("audit.jsonl", signing_key=key)
+        ft.configure(service="ehr", audit_log=log)       # flow events are recorded too
+        with ft.context(tenant="st-mary", user="dr-house", subject="42", purpose="treatment"):
+            log.append("patient.read", resource="patients/42")
+        log.close()                                      # final signed checkpoint
+        audit.verify("audit.jsonl", public_key=key.public_key())
     """
 
     def __init__(

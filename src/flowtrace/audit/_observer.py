@@ -33,7 +33,17 @@ _FIELDS: Final = ("actor", "tenant", "subject", "reason", "resource", "purpose",
 
 
 def event_for(flow_event: FlowEvent) -> AuditEvent:
-    """The audit event recorded for one flow event."""
+    """The audit event recorded for one flow event.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.audit import event_for
+
+        context = ft.FlowContext(tenant="acme")
+        event = event_for(ft.FlowEvent("cross_tenant", context, {"reason": "x"}, 0.0))
+        assert (event.action, event.tenant) == ("flowtrace.cross_tenant", "acme")
+    """
     attributes = dict(flow_event.attributes)
     ctx = flow_event.context
     fields: dict[str, Any] = {

@@ -18,7 +18,20 @@ __all__ = ["InclusionProof", "inclusion_proof", "verify_inclusion"]
 
 @dataclass(frozen=True)
 class InclusionProof:
-    """Record ``sequence`` (its full line) is leaf ``sequence`` under ``checkpoint``'s root."""
+    """Record ``sequence`` (its full line) is leaf ``sequence`` under ``checkpoint``'s root.
+
+    Example::
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        log = audit.AuditLog("audit.jsonl", signing_key=key)
+        log.append("patient.read", resource="patients/42")
+        log.close()
+        proof = audit.inclusion_proof("audit.jsonl", 0, public_key=key.public_key())
+        shared = proof.to_json()                         # hand it to whoever must check it
+        assert audit.InclusionProof.from_json(shared).sequence == 0
+    """
 
     sequence: int
     record: bytes
@@ -59,6 +72,17 @@ def inclusion_proof(source: Any, sequence: int, *, public_key: Any) -> Inclusion
     """Prove record ``sequence`` is covered by the latest checkpoint of ``source``.
 
     The log is verified in full first (a proof from a broken log would be worthless).
+
+    Example::
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        log = audit.AuditLog("audit.jsonl", signing_key=key)
+        log.append("patient.read", resource="patients/42")
+        log.close()
+        proof = audit.inclusion_proof("audit.jsonl", 0, public_key=key.public_key())
+        assert proof.checkpoint.size == 1
     """
     from ._verify import _source_of, load_checkpoints, verify
 
@@ -90,7 +114,20 @@ def inclusion_proof(source: Any, sequence: int, *, public_key: Any) -> Inclusion
 
 
 def verify_inclusion(proof: InclusionProof | str | bytes, *, public_key: Any) -> dict[str, Any]:
-    """Check a proof; returns the proven record's event, raises if anything does not hold."""
+    """Check a proof; returns the proven record's event, raises if anything does not hold.
+
+    Example::
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        log = audit.AuditLog("audit.jsonl", signing_key=key)
+        log.append("patient.read", resource="patients/42")
+        log.close()
+        proof = audit.inclusion_proof("audit.jsonl", 0, public_key=key.public_key()).to_json()
+        event = audit.verify_inclusion(proof, public_key=key.public_key())   # raises if forged
+        assert event["resource"] == "patients/42"
+    """
     if not isinstance(proof, InclusionProof):
         proof = InclusionProof.from_json(proof)
     proof.checkpoint.check(load_public_key(public_key), 1)

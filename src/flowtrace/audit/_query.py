@@ -18,7 +18,18 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_since(text: str, now: _dt.datetime | None = None) -> _dt.datetime:
-    """A UTC instant from ``6mo``, ``30d``, ``12h``, ``1y``, ``2w`` (ago) or an ISO date."""
+    """A UTC instant from ``6mo``, ``30d``, ``12h``, ``1y``, ``2w`` (ago) or an ISO date.
+
+    Example::
+
+        import datetime as dt
+
+        from flowtrace.audit import parse_since
+
+        now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+        assert parse_since("30d", now) == dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+        assert parse_since("2026-06-01").year == 2026
+    """
     now = now or _dt.datetime.now(_dt.UTC)
     match = _DURATION.fullmatch(text.strip())
     if match:
@@ -57,6 +68,18 @@ def query(
 
     Queries read records as they are; run :func:`~flowtrace.audit.verify` first when the
     answer must be evidence.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import audit
+
+        log = audit.AuditLog("audit.jsonl")
+        with ft.context(tenant="st-mary", user="dr-house", subject="42"):
+            log.append("patient.read", resource="patients/42")
+        log.close()
+        for event in audit.query("audit.jsonl", subject="42", since="6mo"):
+            print(event.sequence, event.actor, event.action)   # 0 dr-house patient.read
     """
     from ._verify import _source_of
 

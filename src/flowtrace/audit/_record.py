@@ -155,6 +155,12 @@ def canonical(value: Any) -> bytes:
     """RFC 8785 canonical JSON of ``value`` as UTF-8 bytes.
 
     Raises :class:`CanonicalError` for values JSON cannot represent exactly.
+
+    Example::
+
+        from flowtrace.audit import canonical
+
+        assert canonical({"b": 1, "a": [1.0, "x"]}) == b'{"a":[1,"x"],"b":1}'
     """
     if not _needs_slow(value):
         try:

@@ -17,7 +17,20 @@ __all__ = ["RecoveryReport", "recover"]
 
 @dataclass(frozen=True)
 class RecoveryReport:
-    """What :func:`recover` did."""
+    """What :func:`recover` did.
+
+    Example::
+
+        from flowtrace import audit
+
+        log = audit.AuditLog("audit.jsonl")
+        log.append("report.export")
+        log.close()
+        with open("audit.jsonl", "ab") as file:
+            file.write(b'{"hash":"tor')                  # a crash mid-write
+        report = audit.recover("audit.jsonl")
+        assert report.repaired and report.torn_bytes == 12
+    """
 
     path: str
     torn_bytes: int
@@ -57,6 +70,16 @@ def recover(path: str | os.PathLike[str], *, signing_key: Any = None) -> Recover
     ``audit.recovered`` record with its size and SHA-256 is then appended (and signed by a
     checkpoint if ``signing_key`` is given). Run it with no writer running. A log
     without a torn line is left untouched.
+
+    Example::
+
+        from flowtrace import audit
+
+        log = audit.AuditLog("audit.jsonl")
+        log.append("report.export")
+        log.close()
+        report = audit.recover("audit.jsonl")            # nothing torn: nothing to do
+        assert not report.repaired
     """
     import fcntl
 

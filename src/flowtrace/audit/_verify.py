@@ -37,7 +37,19 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class VerificationReport:
-    """What was checked, when everything held."""
+    """What was checked, when everything held.
+
+    Example::
+
+        from flowtrace import audit
+
+        log = audit.AuditLog("audit.jsonl")
+        log.append("report.export")
+        log.close()
+        report = audit.verify("audit.jsonl", public_key=None)   # chain only, no checkpoints
+        assert report.records == 1
+        print(report.to_dict())
+    """
 
     source: str
     records: int
@@ -100,6 +112,20 @@ class Verifier:
     a copy (:meth:`copy`) taken at a line boundary can resume on any continuation.
     With ``check_format`` every event is also parsed and checked to be RFC 8785 JSON
     (tampering is caught either way: any changed byte breaks a hash).
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import audit
+
+        log = audit.AuditLog("audit.jsonl")
+        log.append("report.export")
+        log.close()
+        verifier = audit.Verifier()                      # streaming: feed bytes as they arrive
+        verifier.feed(Path("audit.jsonl").read_bytes())
+        records, head, root = verifier.finish()          # raises on the first broken link
+        assert records == 1
     """
 
     __slots__ = (
@@ -365,6 +391,17 @@ def verify(
     only (then truncation of the tail cannot be detected). ``require_sealed`` also demands
     that the latest checkpoint covers every record (a log closed cleanly);
     ``check_format`` also parses every event and checks it is RFC 8785 canonical JSON.
+
+    Example::
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        log = audit.AuditLog("audit.jsonl", signing_key=key)
+        log.append("report.export")
+        log.close()
+        report = audit.verify("audit.jsonl", public_key=key.public_key(), require_sealed=True)
+        print(report)                                    # OK: 1 records in audit.jsonl verified ...
     """
     started = time.perf_counter()
     name, chunks, cp_lines = _source_of(source)

@@ -36,6 +36,16 @@ class CachePolicy:
     * ``revalidate_interval``: how often (seconds) the vault's change log is polled; a
       shred, rotation or retirement made by another process takes effect here within this
       bound (plus the time of one store query).
+
+    Example::
+
+        from flowtrace.crypto import CachePolicy, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(
+            LocalKeyProvider.generate("kek"),
+            kek_id="kek",
+            cache=CachePolicy(max_age=60, max_entries=1000),   # unwrapped keys live <= 60 s
+        )
     """
 
     max_age: float = 300.0

@@ -28,7 +28,20 @@ __all__ = ["FieldEncryptor", "TokenInfo"]
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """What a token's header says, *unauthenticated* (for inventories and rotation runs)."""
+    """What a token's header says, *unauthenticated* (for inventories and rotation runs).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("4111 1111 1111 1111", field="card")
+        info = FieldEncryptor.inspect(token)             # no key needed, nothing verified
+        assert (info.key_version, info.deterministic) == (1, False)
+    """
 
     key_id: str
     key_version: int
@@ -143,6 +156,19 @@ class FieldEncryptor(_EncryptorBase):
     Tokens bind tenant, field and the optional ``context`` mapping (e.g. the record id):
     a token moved elsewhere fails with a :class:`~flowtrace.errors.TokenError`. Every
     :meth:`decrypt` is reported as a ``decrypt`` event, failures included.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+
+        with ft.context(tenant="acme", user="dr-who"):
+            token = enc.encrypt("123-45-6789", field="ssn", context={"record": "42"})
+            ssn = enc.decrypt(token, field="ssn", context={"record": "42"}, reason="billing")
+        assert ssn == "123-45-6789"
     """
 
     fast_path: ClassVar[bool] = FASTPATH is not None

@@ -43,6 +43,19 @@ def encrypt_record(
     Fields are named by dotted path (``"patient.ssn"``), which is also the token's bound
     field; list items share their list's path. ``None`` values stay ``None``. Non-string
     values are encrypted as JSON and come back with their type.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import encrypt_record
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        schema = ft.Schema.from_dict({"ssn": "restricted:pii"})
+        with ft.context(tenant="acme"):
+            record = {"ssn": "123-45-6789", "plan": "pro"}
+            stored = encrypt_record(FieldEncryptor(vault), record, schema)
+        assert stored["plan"] == "pro" and stored["ssn"] != "123-45-6789"
     """
 
     def apply(value: Any, path: str) -> str:
@@ -63,7 +76,22 @@ def decrypt_record(
     reason: str | None = None,
 ) -> dict[str, Any]:
     """The inverse of :func:`encrypt_record`; raises on the first token that fails
-    (for example :class:`~flowtrace.errors.KeyDestroyedError` after a shred)."""
+    (for example :class:`~flowtrace.errors.KeyDestroyedError` after a shred).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import decrypt_record, encrypt_record
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        schema = ft.Schema.from_dict({"ssn": "restricted:pii"})
+        with ft.context(tenant="acme"):
+            stored = encrypt_record(enc, {"ssn": "123-45-6789"}, schema)
+            plain = decrypt_record(enc, stored, schema, reason="tax filing")
+        assert plain == {"ssn": "123-45-6789"}
+    """
 
     def apply(value: Any, path: str) -> Any:
         return encryptor.decrypt_value(value, field=path, context=context, reason=reason)

@@ -32,7 +32,21 @@ _ID_ATTEMPTS: Final = 5
 
 @dataclass(frozen=True)
 class DestroyedKey:
-    """One keyring destroyed by a shred: its id (hex), subject and the versions deleted."""
+    """One keyring destroyed by a shred: its id (hex), subject and the versions deleted.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            enc.encrypt("x", field="note")
+            receipt = enc.shred(reason="tenant offboarding")
+        destroyed = receipt.keys[0]
+        assert destroyed.subject is None and destroyed.versions == (1,)
+    """
 
     key_id: str
     subject: str | None
@@ -46,6 +60,19 @@ class ShredReceipt:
     ``destroyed_at`` is seconds since the epoch (UTC). An empty ``keys`` means the vault
     held no live key for that scope (nothing was encrypted for it, or it was shredded
     before).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        enc = FieldEncryptor(vault, subject_keys=True)
+        with ft.context(tenant="acme", subject="patient-42"):
+            enc.encrypt("flu", field="diagnosis")
+            receipt = enc.shred(subject="patient-42", reason="erasure request #981")
+        assert (receipt.tenant, receipt.subject) == ("acme", "patient-42")
+        print(receipt.to_dict())                          # keep it as evidence
     """
 
     tenant: str
@@ -86,6 +113,21 @@ class KeyVault:
     DEKs are wrapped under. Unwrapped keys are cached per ``cache`` (a
     :class:`CachePolicy`); transient provider failures are retried per ``retry``.
     ``clock`` (monotonic seconds) drives cache expiry; ``wall_clock`` stamps receipts.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider, SqliteVaultStore
+
+        store = SqliteVaultStore("keys.db")
+        vault = KeyVault(LocalKeyProvider.generate("kek"), store, kek_id="kek")
+        enc = FieldEncryptor(vault)
+        with ft.context(tenant="acme"):
+            old = enc.encrypt("secret", field="note")
+        assert vault.rotate("acme") == 2                 # new tokens use version 2
+        with ft.context(tenant="acme"):
+            assert enc.decrypt(old, field="note") == "secret"   # old ones still decrypt
+        vault.close()
     """
 
     def __init__(

@@ -60,7 +60,18 @@ def _segments(directory: Path) -> list[int]:
 
 @dataclass(frozen=True)
 class BufferStats:
-    """Counters since the buffer was opened (``pending`` includes edges found on disk)."""
+    """Counters since the buffer was opened (``pending`` includes edges found on disk).
+
+    Example::
+
+        from flowtrace import lineage
+
+        buffer = lineage.LineageBuffer("lineage")        # no exporter: edges stay on disk
+        buffer.append(lineage.LineageEdge(id="e-1", name="copy", inputs=("a",), outputs=("b",)))
+        stats = buffer.stats()
+        assert (stats.appended, stats.pending, stats.dropped) == (1, 1, 0)
+        buffer.close()
+    """
 
     appended: int
     shipped: int
@@ -78,6 +89,20 @@ class LineageBuffer:
     ``exporter``: an OTel ``SpanExporter`` that ships edges (``None``: keep them locally).
     Call :meth:`ship` to ship synchronously, or :meth:`start` for a background thread.
     ``keep_shipped=True`` keeps shipped segments (a local lineage store for the CLI).
+
+    Example::
+
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        import flowtrace as ft
+        from flowtrace import lineage
+
+        buffer = lineage.LineageBuffer("lineage", exporter=ConsoleSpanExporter(), overflow="drop")
+        buffer.start()                                   # background shipping + periodic fsync
+        lineage.configure(buffer=buffer)
+        with ft.context(tenant="acme"):
+            lineage.record("copy", inputs="a.csv", outputs="b.csv")
+        buffer.close()                                   # stop, fsync, ship what is left
     """
 
     def __init__(
@@ -438,7 +463,17 @@ class LineageBuffer:
 
 
 def read_buffer(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
-    """Every complete edge in a buffer directory (all segments) or one JSON-lines file."""
+    """Every complete edge in a buffer directory (all segments) or one JSON-lines file.
+
+    Example::
+
+        from flowtrace import lineage
+
+        buffer = lineage.LineageBuffer("lineage")
+        buffer.append(lineage.LineageEdge(id="e-1", name="copy", inputs=("a",), outputs=("b",)))
+        buffer.close()
+        assert [edge.name for edge in lineage.read_buffer("lineage")] == ["copy"]
+    """
     p = Path(path)
     files = [p / _segment_name(n) for n in _segments(p)] if p.is_dir() else [p]
     for file in files:

@@ -19,10 +19,27 @@ from ._ids import Granularity, granularity
 __all__ = ["ATTR", "FORMAT_VERSION", "LineageEdge", "edge_attributes", "edge_from_attributes"]
 
 FORMAT_VERSION: Final = 1
+"""Version of the lineage edge format (``flowtrace.lineage.version``; docs/spec/lineage.md).
+
+Example::
+
+    from flowtrace.lineage import ATTR, FORMAT_VERSION, LineageEdge, edge_attributes
+
+    edge = LineageEdge(id="e-1", name="copy", inputs=("a",), outputs=("b",))
+    assert edge_attributes(edge)[ATTR.VERSION] == FORMAT_VERSION == 1
+"""
 
 
 class ATTR:
-    """Span attribute names of a lineage edge (stable; see docs/spec/lineage.md)."""
+    """Span attribute names of a lineage edge (stable; see docs/spec/lineage.md).
+
+    Example::
+
+        from flowtrace.lineage import ATTR
+
+        assert ATTR.INPUTS == "flowtrace.lineage.inputs"
+        assert ATTR.TENANT == "flowtrace.tenant"
+    """
 
     VERSION: Final = "flowtrace.lineage.version"
     ID: Final = "flowtrace.lineage.id"
@@ -59,7 +76,17 @@ def canonical_json(value: Mapping[str, Any], what: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class LineageEdge:
-    """One lineage edge. ``inputs``/``outputs`` are data identifiers, ``parents`` edge ids."""
+    """One lineage edge. ``inputs``/``outputs`` are data identifiers, ``parents`` edge ids.
+
+    Example::
+
+        from flowtrace.lineage import LineageEdge, new_lineage_id
+
+        edge = LineageEdge(
+            id=new_lineage_id(), name="copy", inputs=("a.csv",), outputs=("b.csv",), tenant="acme"
+        )
+        assert LineageEdge.from_json(edge.to_json()) == edge
+    """
 
     id: str
     name: str
@@ -202,7 +229,16 @@ def _opt(data: Mapping[str, Any], key: str) -> str | None:
 
 
 def edge_attributes(edge: LineageEdge) -> dict[str, Any]:
-    """The span attributes that carry ``edge`` (docs/spec/lineage.md)."""
+    """The span attributes that carry ``edge`` (docs/spec/lineage.md).
+
+    Example::
+
+        from flowtrace.lineage import LineageEdge, edge_attributes
+
+        edge = LineageEdge(id="e-1", name="copy", inputs=("a.csv",), outputs=("b.csv",))
+        attributes = edge_attributes(edge)
+        assert attributes["flowtrace.lineage.inputs"] == ["a.csv"]
+    """
     attrs: dict[str, Any] = {ATTR.VERSION: FORMAT_VERSION, ATTR.STEP: edge.name}
     if edge.inputs:
         attrs[ATTR.INPUTS] = list(edge.inputs)
@@ -263,6 +299,15 @@ def edge_from_attributes(
 
     ``lineage_id`` is the span's ``<trace id>-<span id>``, the edge id (an explicit
     ``flowtrace.lineage.id`` attribute wins).
+
+    Example::
+
+        from flowtrace.lineage import LineageEdge, edge_attributes, edge_from_attributes
+
+        edge = LineageEdge(id="e-1", name="copy", inputs=("a.csv",), outputs=("b.csv",))
+        again = edge_from_attributes(edge_attributes(edge), lineage_id="e-1")
+        assert again == edge
+        assert edge_from_attributes({"http.method": "GET"}) is None   # not a lineage span
     """
     edge_id = attributes.get(ATTR.ID, lineage_id)
     name = attributes.get(ATTR.STEP)

@@ -35,7 +35,19 @@ def _resource(service: str | None) -> Resource:
 
 
 def edge_to_span(edge: LineageEdge) -> ReadableSpan:
-    """A finished, sampled span equivalent to the live edge span."""
+    """A finished, sampled span equivalent to the live edge span.
+
+    Example::
+
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        from flowtrace.lineage import LineageEdge, edge_to_span, new_lineage_id
+
+        edge = LineageEdge(id=new_lineage_id(), name="copy", inputs=("a",), outputs=("b",))
+        span = edge_to_span(edge)                        # ship it with any SpanExporter
+        assert span.name == "lineage copy"
+        ConsoleSpanExporter().export([span])
+    """
     attributes = edge_attributes(edge)
     ids = parse_lineage_id(edge.id)
     if ids is None:

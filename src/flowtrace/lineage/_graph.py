@@ -25,7 +25,23 @@ __all__ = ["LineageGraph", "TraceNode"]
 
 @dataclass(frozen=True)
 class TraceNode:
-    """One identifier in a :meth:`LineageGraph.trace` tree and the edges that made it."""
+    """One identifier in a :meth:`LineageGraph.trace` tree and the edges that made it.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import lineage
+        from flowtrace.testing import Capture
+
+        with Capture() as capture, ft.context(tenant="acme"):
+            lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
+
+        graph = lineage.LineageGraph(lineage.edges_from_spans(capture.spans()))
+        tree = graph.trace("s3://clean/a.csv")           # a TraceNode
+        edge, inputs = tree.via[0]
+        assert (edge.name, inputs[0].identifier) == ("copy", "s3://raw/a.csv")
+        print(tree.to_dict())
+    """
 
     identifier: str
     via: tuple[tuple[LineageEdge, tuple[TraceNode, ...]], ...] = ()
@@ -52,7 +68,21 @@ class TraceNode:
 
 
 class LineageGraph:
-    """An in-memory lineage graph. Add edges; duplicates (same id) are ignored."""
+    """An in-memory lineage graph. Add edges; duplicates (same id) are ignored.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import lineage
+        from flowtrace.testing import Capture
+
+        with Capture() as capture, ft.context(tenant="acme"):
+            lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
+
+        graph = lineage.LineageGraph(lineage.edges_from_spans(capture.spans()))
+        assert graph.upstream("s3://clean/a.csv") == ["s3://raw/a.csv"]
+        assert graph.downstream("s3://raw/a.csv") == ["s3://clean/a.csv"]
+    """
 
     def __init__(self, edges: Iterable[LineageEdge] = ()) -> None:
         self._edges: list[LineageEdge] = []

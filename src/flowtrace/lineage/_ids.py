@@ -35,12 +35,29 @@ MAX_IDENTIFIER_LENGTH: Final = 2048
 
 
 def format_lineage_id(trace_id: int, span_id: int) -> str:
-    """The lineage id of the span ``(trace_id, span_id)``."""
+    """The lineage id of the span ``(trace_id, span_id)``.
+
+    Example::
+
+        from flowtrace.lineage import format_lineage_id, parse_lineage_id
+
+        lineage_id = format_lineage_id(trace_id=1, span_id=2)
+        assert lineage_id == "00000000000000000000000000000001-0000000000000002"
+        assert parse_lineage_id(lineage_id) == (1, 2)
+    """
     return trace_id.to_bytes(16, "big").hex() + "-" + span_id.to_bytes(8, "big").hex()
 
 
 def new_lineage_id() -> str:
-    """A fresh random lineage id (used when no SDK span gives one)."""
+    """A fresh random lineage id (used when no SDK span gives one).
+
+    Example::
+
+        from flowtrace.lineage import new_lineage_id, parse_lineage_id
+
+        lineage_id = new_lineage_id()                    # 32 + 16 hex digits, like a span's ids
+        assert parse_lineage_id(lineage_id) is not None
+    """
     raw = os.urandom(24)
     trace_id = int.from_bytes(raw[:16], "big") or 1
     span_id = int.from_bytes(raw[16:], "big") or 1
@@ -48,7 +65,16 @@ def new_lineage_id() -> str:
 
 
 def parse_lineage_id(lineage_id: str) -> tuple[int, int] | None:
-    """``(trace_id, span_id)`` encoded in ``lineage_id``, or ``None`` if it encodes none."""
+    """``(trace_id, span_id)`` encoded in ``lineage_id``, or ``None`` if it encodes none.
+
+    Example::
+
+        from flowtrace.lineage import parse_lineage_id
+
+        trace_id, span_id = parse_lineage_id("0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331")
+        assert f"{span_id:016x}" == "b7ad6b7169203331"
+        assert parse_lineage_id("not-a-span") is None
+    """
     if len(lineage_id) != 49 or lineage_id[32] != "-":
         return None
     trace_hex, span_hex = lineage_id[:32], lineage_id[33:]
@@ -82,6 +108,14 @@ def ref(dataset: str, key: str | None = None, field: str | None = None) -> str:
     """Build a data identifier: ``ref("postgres://app/users", "42", "email")``.
 
     Gives ``postgres://app/users#42::email``. ``key`` selects a record, ``field`` a field.
+
+    Example::
+
+        from flowtrace.lineage import ref
+
+        assert ref("postgres://app/users") == "postgres://app/users"              # dataset
+        assert ref("postgres://app/users", "42") == "postgres://app/users#42"     # record
+        assert ref("postgres://app/users", "42", "email") == "postgres://app/users#42::email"
     """
     check_identifier(dataset, "dataset")
     if "#" in dataset or "::" in dataset:
@@ -95,7 +129,16 @@ def ref(dataset: str, key: str | None = None, field: str | None = None) -> str:
 
 
 def granularity(identifier: str) -> Granularity:
-    """``field``, ``record`` or ``dataset``, read from the identifier's shape."""
+    """``field``, ``record`` or ``dataset``, read from the identifier's shape.
+
+    Example::
+
+        from flowtrace.lineage import granularity
+
+        assert granularity("postgres://app/users") == "dataset"
+        assert granularity("postgres://app/users#42") == "record"
+        assert granularity("postgres://app/users#42::email") == "field"
+    """
     if "::" in identifier:
         return "field"
     if "#" in identifier:
@@ -104,5 +147,16 @@ def granularity(identifier: str) -> Granularity:
 
 
 def content_hash(data: bytes) -> str:
-    """``sha256:<hex>`` of ``data``, the form stored in ``flowtrace.lineage.hashes``."""
+    """``sha256:<hex>`` of ``data``, the form stored in ``flowtrace.lineage.hashes``.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.lineage import content_hash, record
+
+        hashes = {"s3://out/a.csv": content_hash(b"id,amount")}
+        with ft.context(tenant="acme"):
+            record("export", outputs="s3://out/a.csv", hashes=hashes)
+        assert content_hash(b"abc").startswith("sha256:ba7816bf")
+    """
     return "sha256:" + hashlib.sha256(data).hexdigest()

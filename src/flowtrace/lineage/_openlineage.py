@@ -1,4 +1,4 @@
-"""Bridge lineage edges to OpenLineage RunEvents (extra ``flowtrace[openlineage]``).
+"""Bridge lineage edges to OpenLineage RunEvents (extra ``flowtrace-sdk[openlineage]``).
 
 Each edge becomes a START event (at the edge's start) and a COMPLETE or FAIL event (at its
 end) of run ``uuid5(lineage id)`` of job ``<namespace>/<step name>``, with:
@@ -94,6 +94,19 @@ class OpenLineageBridge:
 
     ``client``: an ``OpenLineageClient`` (default: one built from ``transport``, or from
     OpenLineage's own environment/config-file resolution when neither is given).
+
+    Example::
+
+        from openlineage.client import OpenLineageClient
+        from openlineage.client.transport.console import ConsoleConfig, ConsoleTransport
+
+        import flowtrace as ft
+        from flowtrace import lineage
+
+        client = OpenLineageClient(transport=ConsoleTransport(ConsoleConfig()))   # or HTTP/Kafka
+        lineage.configure(sinks=[lineage.OpenLineageBridge(client, namespace="billing")])
+        with ft.context(tenant="acme"):
+            lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
     """
 
     def __init__(

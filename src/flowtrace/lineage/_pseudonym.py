@@ -44,6 +44,17 @@ class Pseudonymizer:
 
     ``key`` is one master key (tenants get derived keys) or a callable returning the key
     of a tenant.
+
+    Example::
+
+        import os
+
+        from flowtrace.lineage import Pseudonymizer
+
+        pseudonymizer = Pseudonymizer(os.urandom(32))    # or Pseudonymizer(lambda tenant: key)
+        alias = pseudonymizer.pseudonym("ana@example.com", "acme")
+        assert alias == pseudonymizer.pseudonym("ana@example.com", "acme")   # stable
+        assert alias != pseudonymizer.pseudonym("ana@example.com", "globex")  # per tenant
     """
 
     __slots__ = ("_cache", "_key")

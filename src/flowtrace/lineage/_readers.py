@@ -4,7 +4,7 @@
 * :func:`edges_from_otlp_json` — the OTLP/JSON encoding (a Collector ``file`` exporter
   writes one ``ExportTraceServiceRequest`` object per line).
 * :func:`edges_from_otlp_proto` — protobuf ``ExportTraceServiceRequest`` bytes (what an
-  OTLP/HTTP receiver gets; needs ``flowtrace[otlp]``).
+  OTLP/HTTP receiver gets; needs ``flowtrace-sdk[otlp]``).
 * :func:`edge_from_span_dict` — one line of :class:`flowtrace.otel.JsonLinesSpanExporter`
   output (``configure(spans_file=...)``).
 * :func:`read_edges` — a path: buffer directory, or a file of JSON-lines edges, OTLP JSON,
@@ -35,7 +35,20 @@ __all__ = [
 
 
 def edges_from_spans(spans: Iterable[Any]) -> Iterator[LineageEdge]:
-    """Edges carried by SDK spans (e.g. ``InMemorySpanExporter().get_finished_spans()``)."""
+    """Edges carried by SDK spans (e.g. ``InMemorySpanExporter().get_finished_spans()``).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import lineage
+        from flowtrace.testing import Capture
+
+        with Capture() as capture, ft.context(tenant="acme"):
+            lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
+
+        (edge,) = lineage.edges_from_spans(capture.spans())   # non-lineage spans are skipped
+        assert (edge.name, edge.tenant) == ("copy", "acme")
+    """
     from opentelemetry.trace import StatusCode
 
     for span in spans:
@@ -75,7 +88,28 @@ def _attrs(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def edges_from_otlp_json(data: Mapping[str, Any]) -> Iterator[LineageEdge]:
-    """Edges in one OTLP/JSON ``ExportTraceServiceRequest`` object."""
+    """Edges in one OTLP/JSON ``ExportTraceServiceRequest`` object.
+
+    Example::
+
+        from flowtrace.lineage import edges_from_otlp_json
+
+        def attribute(key, value):
+            return {"key": key, "value": {"stringValue": value}}
+
+        request = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+            "traceId": "0af7651916cd43dd8448eb211c80319c",
+            "spanId": "b7ad6b7169203331",
+            "attributes": [
+                {"key": "flowtrace.lineage.version", "value": {"intValue": "1"}},
+                attribute("flowtrace.lineage.step", "copy"),
+                {"key": "flowtrace.lineage.outputs",
+                 "value": {"arrayValue": {"values": [{"stringValue": "b.csv"}]}}},
+            ],
+        }]}]}]}
+        (edge,) = edges_from_otlp_json(request)          # e.g. a collector's file exporter line
+        assert (edge.name, edge.outputs) == ("copy", ("b.csv",))
+    """
     if not isinstance(data, Mapping) or "resourceSpans" not in data:
         raise LineageError("not OTLP JSON: expected an object with 'resourceSpans'")
     for rs in data["resourceSpans"]:
@@ -106,7 +140,22 @@ def _proto_value(value: Any) -> Any:
 
 
 def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
-    """Edges in an ``ExportTraceServiceRequest`` (protobuf bytes or the decoded message)."""
+    """Edges in an ``ExportTraceServiceRequest`` (protobuf bytes or the decoded message).
+
+    Example::
+
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        import flowtrace as ft
+        from flowtrace import lineage
+        from flowtrace.testing import Capture
+
+        with Capture() as capture, ft.context(tenant="acme"):
+            lineage.record("copy", inputs="a.csv", outputs="b.csv")
+        body = encode_spans(capture.spans()).SerializeToString()   # what an OTLP receiver gets
+        (edge,) = lineage.edges_from_otlp_proto(body)
+        assert edge.outputs == ("b.csv",)
+    """
     module: Any = require_extra(
         "opentelemetry.proto.collector.trace.v1.trace_service_pb2", "otlp", "reading OTLP protobuf"
     )
@@ -136,7 +185,23 @@ def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
 
 
 def edge_from_span_dict(span: Mapping[str, Any]) -> LineageEdge | None:
-    """The edge in one span line written by ``flowtrace.otel.JsonLinesSpanExporter``."""
+    """The edge in one span line written by ``flowtrace.otel.JsonLinesSpanExporter``.
+
+    Example::
+
+        import json
+        from pathlib import Path
+
+        import flowtrace as ft
+        from flowtrace import lineage
+
+        ft.configure(spans_file="spans.jsonl")
+        with ft.context(tenant="acme"):
+            lineage.record("copy", inputs="a.csv", outputs="b.csv")
+        ft.configure(spans_file=None)                    # flushes the file
+        line = json.loads(Path("spans.jsonl").read_text().splitlines()[0])
+        assert lineage.edge_from_span_dict(line).name == "copy"
+    """
     trace_id, span_id = span.get("trace_id"), span.get("span_id")
     resource = span.get("resource") or {}
     service = resource.get("service.name") if isinstance(resource, Mapping) else None
@@ -171,6 +236,18 @@ def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
     requests (Collector ``file`` exporter) or flowtrace span lines
     (``configure(spans_file=...)``) — or one (pretty-printed) OTLP JSON document. Raises
     :class:`LineageError` naming the file and line when unreadable.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import lineage
+
+        ft.configure(spans_file="spans.jsonl")
+        with ft.context(tenant="acme"):
+            lineage.record("copy", inputs="a.csv", outputs="b.csv")
+        ft.configure(spans_file=None)
+        graph = lineage.LineageGraph(lineage.read_edges("spans.jsonl"))   # or a buffer directory
+        assert graph.upstream("b.csv") == ["a.csv"]
     """
     p = Path(path)
     if not p.exists():

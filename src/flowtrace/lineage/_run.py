@@ -358,6 +358,20 @@ def record(
 
     ``parents`` defaults to the current ``FlowContext.lineage_parents``. To make later work
     descend from this edge, run it in ``flowtrace.context(lineage_parents=[edge.id])``.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import lineage
+
+        with ft.context(tenant="acme"):
+            edge = lineage.record(
+                "monthly-report",
+                inputs=["postgres://billing/orders"],
+                outputs="s3://reports/2026-11.json",
+                code_version="reports-1.4",
+            )
+        assert edge.outputs == ("s3://reports/2026-11.json",) and edge.tenant == "acme"
     """
     spec = _Spec(name, inputs, outputs, code_version, params, subjects, hashes)
     parent_ids = None if parents is None else as_identifiers(parents, "parent id")

@@ -27,7 +27,21 @@ logger = logging.getLogger("flowtrace.lineage")
 
 @runtime_checkable
 class LineageSink(Protocol):
-    """Receives every recorded edge (e.g. :class:`OpenLineageBridge`). Must not block long."""
+    """Receives every recorded edge (e.g. :class:`OpenLineageBridge`). Must not block long.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import lineage
+
+        class PrintSink:                                 # a LineageSink: emit(edge), quick
+            def emit(self, edge: lineage.LineageEdge) -> None:
+                print(edge.name, edge.inputs, "->", edge.outputs)
+
+        lineage.configure(sinks=[PrintSink()])
+        with ft.context(tenant="acme"):
+            lineage.record("copy", inputs="a.csv", outputs="b.csv")   # prints copy ('a.csv',) ...
+    """
 
     def emit(self, edge: LineageEdge) -> None:
         """Handle one edge. Exceptions are logged and counted, never raised into the app."""
@@ -35,7 +49,18 @@ class LineageSink(Protocol):
 
 @dataclass(frozen=True)
 class LineageConfig:
-    """What :func:`flowtrace.lineage.configure` set."""
+    """What :func:`flowtrace.lineage.configure` set.
+
+    Example::
+
+        import os
+
+        from flowtrace import lineage
+
+        config = lineage.configure(pseudonym_key=os.urandom(32))   # a LineageConfig
+        assert config.pseudonymizer is not None and config.sinks == ()
+        assert lineage.lineage_config() is config
+    """
 
     buffer: LineageBuffer | None = None
     """Durable buffer every edge is appended to before export (``None``: spans only)."""
@@ -55,7 +80,14 @@ sink_failures = [0]
 
 
 def lineage_config() -> LineageConfig:
-    """The lineage configuration in force."""
+    """The lineage configuration in force.
+
+    Example::
+
+        from flowtrace import lineage
+
+        assert lineage.lineage_config().buffer is None   # nothing configured yet
+    """
     cfg = _config.settings().lineage
     return cfg if cfg is not None else _EMPTY
 
@@ -72,6 +104,18 @@ def configure(
     ``buffer``: a :class:`LineageBuffer` (durable, at-least-once shipping).
     ``pseudonym_key``: bytes (>= 16) or ``tenant -> bytes``; or pass a ready
     ``pseudonymizer``. ``sinks``: objects with ``emit(edge)``, e.g. an OpenLineage bridge.
+
+    Example::
+
+        import os
+
+        import flowtrace as ft
+        from flowtrace import lineage
+
+        lineage.configure(pseudonym_key=os.urandom(32))  # subjects are stored as pseudonyms
+        with ft.context(tenant="acme"):
+            edge = lineage.record("enrich", inputs="crm#42", outputs="dwh#42", subjects="ana@x.io")
+        assert "ana@x.io" not in edge.subjects
     """
     from ._buffer import LineageBuffer
 

@@ -30,7 +30,20 @@ __all__ = ["LineageSampler"]
 
 
 class LineageSampler(Sampler):
-    """Samples every lineage edge span; delegates every other decision to ``delegate``."""
+    """Samples every lineage edge span; delegates every other decision to ``delegate``.
+
+    Example::
+
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+
+        import flowtrace as ft
+        from flowtrace.lineage import LineageSampler
+
+        # keep 10% of ordinary traces, but every lineage edge
+        provider = TracerProvider(sampler=LineageSampler(TraceIdRatioBased(0.1)))
+        ft.configure(tracer_provider=provider)
+    """
 
     def __init__(self, delegate: Sampler | None = None) -> None:
         self._delegate = delegate if delegate is not None else ParentBased(ALWAYS_ON)

@@ -74,6 +74,26 @@ def step(
     :class:`~flowtrace.errors.PseudonymKeyError` (before the body runs).
 
     Works on plain, async, generator and async-generator functions.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.lineage import LineageGraph, edges_from_spans, ref
+        from flowtrace.testing import Capture
+
+        @ft.step(
+            "normalize-charge",
+            inputs=lambda event: [ref("stripe:charge", event["id"])],
+            outputs=lambda order: [ref("postgres://billing/orders", order["id"])],
+            code_version="billing-etl-2.3.1",
+        )
+        def normalize(event):
+            return {"id": "o-" + event["id"]}
+
+        with Capture() as capture, ft.context(tenant="acme"):
+            normalize({"id": "ch_1"})
+        graph = LineageGraph(edges_from_spans(capture.spans()))
+        assert graph.upstream("postgres://billing/orders#o-ch_1") == ["stripe:charge#ch_1"]
     """
     spec = _Spec(name, inputs, outputs, code_version, params, subjects, hashes)
 

@@ -46,7 +46,17 @@ _DEFAULT: Scrubber | None = None
 
 
 def default_scrubber() -> Scrubber:
-    """``configure(scrubber=...)`` if set, else the built-in default :class:`Scrubber`."""
+    """``configure(scrubber=...)`` if set, else the built-in default :class:`Scrubber`.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.scrubbing import default_scrubber
+
+        mine = ft.Scrubber(report_only=True)
+        ft.configure(scrubber=mine)
+        assert default_scrubber() is mine
+    """
     global _DEFAULT
     configured = _settings().scrubber
     if configured is not None:
@@ -70,5 +80,17 @@ def scrub(obj: Any) -> Any:
     JWTs, bearer tokens, cloud/provider keys, private keys and URL passwords are replaced
     by typed placeholders such as ``[REDACTED:email]``; keys such as ``password`` are
     redacted whatever their value looks like.
+
+    Example::
+
+        import flowtrace as ft
+
+        event = {"msg": "refund to jane@example.com", "password": "hunter2", "tokens": 512}
+        assert ft.scrub(event) == {
+            "msg": "refund to [REDACTED:email]",
+            "password": "[REDACTED:credential]",
+            "tokens": 512,
+        }
+        assert event["password"] == "hunter2"             # the input is never mutated
     """
     return default_scrubber().scrub(obj)

@@ -30,7 +30,17 @@ Validator = Callable[[re.Match[str]], Sequence[Span]]
 @dataclass(frozen=True)
 class Detector:
     """One value shape. ``pattern`` must be linear-time; inner groups must be prefixed
-    with ``name + "_"`` so that detectors combine into one expression."""
+    with ``name + "_"`` so that detectors combine into one expression.
+
+    Example::
+
+        from flowtrace import Category, Scrubber
+        from flowtrace.scrubbing import BUILTIN_DETECTORS, Detector
+
+        employee = Detector("employee_id", Category.PII, r"EMP-[0-9]{6}")
+        scrubber = Scrubber(detectors=[*BUILTIN_DETECTORS, employee])
+        assert scrubber.scrub_text("approved by EMP-123456") == "approved by [REDACTED:employee_id]"
+    """
 
     name: str
     category: Category
@@ -359,6 +369,14 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
 )
 
 BUILTIN_DETECTORS = tuple(dataclasses.replace(d, builtin=True) for d in BUILTIN_DETECTORS)
+"""The detectors a :class:`~flowtrace.Scrubber` uses by default (cards, IBANs, keys, tokens...).
+
+Example::
+
+    from flowtrace.scrubbing import BUILTIN_DETECTORS
+
+    print([detector.name for detector in BUILTIN_DETECTORS])   # 'private_key', 'jwt', ...
+"""
 
 
 def _trigger() -> re.Pattern[str]:

@@ -46,6 +46,15 @@ class Scrubber:
             marker (fail closed), never passed through.
         time_budget: seconds per call; values scanned after it is spent are redacted.
         clock: monotonic clock in seconds (a hook for deterministic tests).
+
+    Example::
+
+        from flowtrace import Category, Scrubber
+        from flowtrace.scrubbing import Mask
+
+        scrubber = Scrubber(strategies={Category.PCI: Mask()})
+        assert scrubber.scrub({"card": "4111 1111 1111 1111"}) == {"card": "************1111"}
+        assert scrubber.scrub_text("mail ana@example.com") == "mail [REDACTED:email]"
     """
 
     def __init__(

@@ -13,7 +13,16 @@ __all__ = ["Finding", "ScrubReport"]
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One kind of hit at one path. ``label`` is the detector name, or ``field`` for a
-    value classified by its key. Values are never recorded."""
+    value classified by its key. Values are never recorded.
+
+    Example::
+
+        from flowtrace import Category, Scrubber
+        from flowtrace.scrubbing import Finding
+
+        _, report = Scrubber().scrub_with_report({"note": "mail ana@example.com"})
+        assert Finding("note", "email", Category.PII) in report.findings
+    """
 
     path: str
     label: str
@@ -22,7 +31,16 @@ class Finding:
 
 @dataclass
 class ScrubReport:
-    """Counts of what was scrubbed. Merge reports with ``+=``."""
+    """Counts of what was scrubbed. Merge reports with ``+=``.
+
+    Example::
+
+        from flowtrace import Scrubber
+
+        _, report = Scrubber().scrub_with_report({"password": "x", "note": "mail ana@example.com"})
+        assert report.total == 2
+        assert report.by_category() == {"credential": 1, "pii": 1}
+    """
 
     findings: Counter[Finding] = field(default_factory=Counter)
     neutralized: int = 0

@@ -36,6 +36,19 @@ class _DropMarker:
 
 
 DROP = _DropMarker()
+"""What a :class:`Strategy` returns to remove a field from its mapping.
+
+Example::
+
+    from flowtrace import Scrubber
+    from flowtrace.scrubbing import DROP
+
+    class DropAll:                                    # a Strategy
+        def apply(self, value, *, label, category, field):
+            return DROP
+
+    assert Scrubber(default=DropAll()).scrub({"password": "x", "n": 1}) == {"n": 1}
+"""
 
 
 @runtime_checkable
@@ -45,6 +58,17 @@ class Strategy(Protocol):
     ``label`` names the detector (``"email"``) or the classification (``"pii"``) that
     matched; ``field`` is the path of the value (``"user.email"``; ``""`` at top level).
     Return :data:`DROP` to remove a field. Must never return the value itself.
+
+    Example::
+
+        from flowtrace import Scrubber
+
+        class Hide:                                       # any object with this apply() is one
+            def apply(self, value, *, label, category, field):
+                return f"<{label} hidden>"
+
+        scrubbed = Scrubber(default=Hide()).scrub({"password": "x"})
+        assert scrubbed == {"password": "<credential hidden>"}
     """
 
     def apply(
@@ -54,7 +78,15 @@ class Strategy(Protocol):
 
 @dataclass(frozen=True)
 class Redact:
-    """Replace with ``[REDACTED:<label>]`` (the default). Never echoes the value."""
+    """Replace with ``[REDACTED:<label>]`` (the default). Never echoes the value.
+
+    Example::
+
+        from flowtrace import Scrubber
+        from flowtrace.scrubbing import Redact
+
+        assert Scrubber(default=Redact("***")).scrub({"password": "x"}) == {"password": "***"}
+    """
 
     template: str = "[REDACTED:{label}]"
 
@@ -71,6 +103,14 @@ class Mask:
 
     PCI DSS allows showing the last four digits of a PAN. Values shorter than
     ``min_length`` are masked entirely.
+
+    Example::
+
+        from flowtrace import Category, Scrubber
+        from flowtrace.scrubbing import Mask
+
+        scrubber = Scrubber(strategies={Category.PCI: Mask(keep=4)})
+        assert scrubber.scrub({"card": "4111 1111 1111 1111"}) == {"card": "************1111"}
     """
 
     keep: int = 4
@@ -95,6 +135,16 @@ class Pseudonymize:
     records can be joined without disclosing the value. Rotate by introducing a new
     ``key_id`` with a new key: pseudonyms change (old and new do not join), which is the
     point of rotation. Keep the key secret: with it, guessable values can be confirmed.
+
+    Example::
+
+        import os
+
+        from flowtrace import Scrubber
+        from flowtrace.scrubbing import Pseudonymize
+
+        scrubber = Scrubber(strategies={"email": Pseudonymize(os.urandom(32), key_id="2026-q4")})
+        print(scrubber.scrub({"to": "ana@example.com"}))   # {'to': '[PSEUDO:2026-q4:...]'}
     """
 
     key: bytes = field(repr=False)
@@ -117,7 +167,16 @@ class Pseudonymize:
 
 @dataclass(frozen=True)
 class Drop:
-    """Remove the field from its mapping; a match inside free text is redacted instead."""
+    """Remove the field from its mapping; a match inside free text is redacted instead.
+
+    Example::
+
+        from flowtrace import Level, Scrubber
+        from flowtrace.scrubbing import Drop
+
+        scrubber = Scrubber(strategies={Level.RESTRICTED: Drop()})
+        assert scrubber.scrub({"password": "x", "n": 1}) == {"n": 1}
+    """
 
     def apply(
         self, value: str, *, label: str, category: Category | None, field: str
@@ -131,6 +190,19 @@ class FieldEncryptorLike(Protocol):
     """Anything with ``encrypt(value, *, field) -> str``.
 
     ``flowtrace.crypto.FieldEncryptor`` satisfies it.
+
+    Example::
+
+        from flowtrace import Scrubber
+        from flowtrace.scrubbing import Encrypt
+
+        class Vault:                                      # a FieldEncryptorLike
+            def encrypt(self, value: str, *, field: str) -> str:
+                return f"vault:{field}"
+
+        assert Scrubber(strategies={"email": Encrypt(Vault())}).scrub({"email": "a@b.io"}) == {
+            "email": "vault:email"
+        }
     """
 
     def encrypt(self, value: str, *, field: str) -> str: ...
@@ -141,6 +213,18 @@ class Encrypt:
     """Replace with ``encryptor.encrypt(value, field=<path or label>)``.
 
     If encryption fails the value is redacted (fail closed) and the engine counts it.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+        from flowtrace.scrubbing import Encrypt
+
+        encryptor = FieldEncryptor(KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek"))
+        scrubber = ft.Scrubber(strategies={"email": Encrypt(encryptor)})
+        with ft.context(tenant="acme"):
+            token = scrubber.scrub({"email": "ana@example.com"})["email"]
+            assert encryptor.decrypt(token, field="email") == "ana@example.com"
     """
 
     encryptor: FieldEncryptorLike

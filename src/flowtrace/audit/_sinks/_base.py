@@ -17,6 +17,16 @@ class Sink(Protocol):
     lines other writers (processes) appended since this sink last looked, then
     :meth:`write` appends new lines. Leaving the lock makes the write durable (according
     to the sink's durability mode) and releases other writers.
+
+    Example::
+
+        from flowtrace.audit import AuditLog, JsonlSink, Sink, SqliteSink
+
+        for sink in (JsonlSink("audit.jsonl"), SqliteSink("audit.db")):
+            assert isinstance(sink, Sink)                # the protocol your own sink implements
+            log = AuditLog(sink)
+            log.append("report.export")
+            log.close()
     """
 
     durable: bool

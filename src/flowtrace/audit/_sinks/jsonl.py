@@ -37,7 +37,16 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class JsonlSink:
-    """Append-only JSON-lines file with a sidecar checkpoint file."""
+    """Append-only JSON-lines file with a sidecar checkpoint file.
+
+    Example::
+
+        from flowtrace.audit import AuditLog, JsonlSink
+
+        log = AuditLog(JsonlSink("audit.jsonl", fsync=True))   # same as AuditLog("audit.jsonl")
+        log.append("report.export")
+        log.close()
+    """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
         import fcntl  # POSIX only; imported here so the module imports everywhere

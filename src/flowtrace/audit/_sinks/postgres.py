@@ -22,7 +22,15 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]{0,50}")
 
 
 class PostgresSink(SqlSink):
-    """Audit records in ``<table>`` and checkpoints in ``<table>_checkpoints``."""
+    """Audit records in ``<table>`` and checkpoints in ``<table>_checkpoints``.
+
+    Example::
+
+        from flowtrace import audit
+
+        sink = audit.PostgresSink("postgresql://app@db/app", table="audit_log")
+        log = audit.AuditLog(sink, signing_key=audit.load_private_key("/run/secrets/audit.pem"))
+    """
 
     durable = True
     _param = "%s"

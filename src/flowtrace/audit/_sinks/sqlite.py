@@ -28,7 +28,17 @@ def _as_bytes(value: bytes | str) -> bytes:
 
 
 class SqliteSink(SqlSink):
-    """Audit records in ``<table>`` and checkpoints in ``<table>_checkpoints``."""
+    """Audit records in ``<table>`` and checkpoints in ``<table>_checkpoints``.
+
+    Example::
+
+        from flowtrace import audit
+
+        log = audit.AuditLog(audit.SqliteSink("audit.db", table="audit_log"))
+        log.append("report.export")
+        log.close()
+        audit.verify(audit.SqliteSink("audit.db"), public_key=None)
+    """
 
     _param = "?"
     _blob = staticmethod(_as_bytes)

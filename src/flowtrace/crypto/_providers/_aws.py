@@ -35,6 +35,15 @@ class AwsKmsKeyProvider:
     credentials and endpoints stay yours; KEK ids are KMS key ids, ARNs or aliases. The
     encryption context is sent to KMS (and appears in CloudTrail): flowtrace puts only
     tenant and key ids in it.
+
+    Example::
+
+        import boto3
+
+        from flowtrace.crypto import AwsKmsKeyProvider, KeyVault
+
+        kms = boto3.client("kms", region_name="eu-west-1")
+        vault = KeyVault(AwsKmsKeyProvider(kms), kek_id="alias/flowtrace-kek")
     """
 
     def __init__(self, client: Any = None, *, region_name: str | None = None) -> None:

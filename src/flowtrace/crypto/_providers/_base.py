@@ -32,6 +32,27 @@ class KeyProvider(Protocol):
     * :class:`~flowtrace.errors.UnknownKeyError` when the KEK does not exist.
     * another :class:`~flowtrace.errors.KeyProviderError` for permanent refusals (wrong
       context, corrupted wrapped key, disabled KEK); never retried.
+
+    Example::
+
+        import os
+
+        from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+
+        from flowtrace.crypto import KeyProvider, KeyVault
+
+        class InProcessKms:                              # structurally a KeyProvider
+            def __init__(self) -> None:
+                self.keks = {"kek": os.urandom(32)}
+
+            def wrap_key(self, kek_id, key, encryption_context):
+                return aes_key_wrap(self.keks[kek_id], key)
+
+            def unwrap_key(self, kek_id, wrapped, encryption_context):
+                return aes_key_unwrap(self.keks[kek_id], wrapped)
+
+        assert isinstance(InProcessKms(), KeyProvider)
+        vault = KeyVault(InProcessKms(), kek_id="kek")
     """
 
     def wrap_key(self, kek_id: str, key: bytes, encryption_context: Mapping[str, str]) -> bytes:
@@ -51,6 +72,16 @@ class RetryPolicy:
 
     ``attempts`` counts every call (``3`` = one call plus two retries). ``sleep`` is
     injectable so tests never wait.
+
+    Example::
+
+        from flowtrace.crypto import KeyVault, LocalKeyProvider, RetryPolicy
+
+        vault = KeyVault(
+            LocalKeyProvider.generate("kek"),
+            kek_id="kek",
+            retry=RetryPolicy(attempts=5, base_delay=0.1, max_delay=2.0),
+        )
     """
 
     attempts: int = 3

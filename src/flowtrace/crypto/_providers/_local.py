@@ -54,6 +54,17 @@ class LocalKeyProvider:
     :meth:`open_keyring` loads (or creates) a keyring file protected by a master key.
     Wrapped keys are ``0x01 || nonce(12) || AES-256-GCM(KEK, DEK, aad)`` with the KEK id
     and encryption context in the AAD.
+
+    Example::
+
+        from flowtrace.crypto import KeyVault, LocalKeyProvider
+
+        dev = LocalKeyProvider.generate("kek")           # throw-away keys, tests and demos
+        master = LocalKeyProvider.new_master_key()       # keep it in a secret store
+        provider = LocalKeyProvider.open_keyring(
+            "keyring.json", master_key=master, create=["kek-1"]
+        )
+        vault = KeyVault(provider, kek_id="kek-1")
     """
 
     def __init__(self, keys: Mapping[str, bytes] | None = None) -> None:

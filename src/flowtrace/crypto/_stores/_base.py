@@ -16,7 +16,19 @@ __all__ = ["DekRecord", "KeyringRecord", "VaultStore"]
 
 @dataclass(frozen=True, slots=True)
 class KeyringRecord:
-    """One key scope: a tenant (``subject is None``) or one subject of a tenant."""
+    """One key scope: a tenant (``subject is None``) or one subject of a tenant.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        with ft.context(tenant="acme"):
+            FieldEncryptor(vault).encrypt("x", field="note")
+        keyring = vault.keyring("acme")                  # a KeyringRecord
+        assert (keyring.tenant, keyring.subject, keyring.min_version) == ("acme", None, 1)
+    """
 
     dek_id: bytes
     tenant: str
@@ -28,7 +40,19 @@ class KeyringRecord:
 
 @dataclass(frozen=True, slots=True)
 class DekRecord:
-    """One version of a keyring's DEK, wrapped under KEK ``kek_id``."""
+    """One version of a keyring's DEK, wrapped under KEK ``kek_id``.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+        with ft.context(tenant="acme"):
+            FieldEncryptor(vault).encrypt("x", field="note")
+        record = vault.store.latest_version(vault.keyring("acme").dek_id)   # a DekRecord
+        assert (record.version, record.kek_id) == (1, "kek")
+    """
 
     dek_id: bytes
     version: int
@@ -44,6 +68,14 @@ class VaultStore(Protocol):
     Writes that change what a key may do (new version, new minimum version, destruction)
     append to a change log with a strictly increasing sequence number, in the same
     transaction, so :meth:`changes_since` never skips a committed change.
+
+    Example::
+
+        from flowtrace.crypto import KeyVault, LocalKeyProvider, MemoryVaultStore, VaultStore
+
+        store = MemoryVaultStore()                       # or SqliteVaultStore / PostgresVaultStore
+        assert isinstance(store, VaultStore)             # the protocol your own store implements
+        vault = KeyVault(LocalKeyProvider.generate("kek"), store, kek_id="kek")
     """
 
     def find_keyring(self, tenant: str, subject: str | None) -> KeyringRecord | None:

@@ -12,7 +12,14 @@ __all__ = ["MemoryVaultStore"]
 
 
 class MemoryVaultStore:
-    """A :class:`~flowtrace.crypto.VaultStore` in this process's memory (lost on exit)."""
+    """A :class:`~flowtrace.crypto.VaultStore` in this process's memory (lost on exit).
+
+    Example::
+
+        from flowtrace.crypto import KeyVault, LocalKeyProvider, MemoryVaultStore
+
+        vault = KeyVault(LocalKeyProvider.generate("kek"), MemoryVaultStore(), kek_id="kek")
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()

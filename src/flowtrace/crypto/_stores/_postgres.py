@@ -37,6 +37,13 @@ class PostgresVaultStore(SqlVaultStore):
     ``conninfo`` is a libpq connection string (``"host=127.0.0.1 dbname=app user=app"``).
     Writers take an exclusive lock on the change log inside their transaction, so change
     sequence numbers become visible in order and no process misses a shred.
+
+    Example::
+
+        from flowtrace.crypto import KeyVault, LocalKeyProvider, PostgresVaultStore
+
+        store = PostgresVaultStore("postgresql://app@db/app", schema="flowtrace")
+        vault = KeyVault(LocalKeyProvider.generate("kek"), store, kek_id="kek")
     """
 
     def __init__(self, conninfo: str, *, schema: str = "flowtrace") -> None:

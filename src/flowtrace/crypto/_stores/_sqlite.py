@@ -36,6 +36,14 @@ class SqliteVaultStore(SqlVaultStore):
     Every process opening the same file shares the keys and sees shreds through the
     change log. Tables are named ``<prefix>keyrings``, ``<prefix>dek_versions`` and
     ``<prefix>key_changes``.
+
+    Example::
+
+        from flowtrace.crypto import KeyVault, LocalKeyProvider, SqliteVaultStore
+
+        store = SqliteVaultStore("keys.db")              # shared by every process on the host
+        vault = KeyVault(LocalKeyProvider.generate("kek"), store, kek_id="kek")
+        vault.close()
     """
 
     _integrity_errors = (sqlite3.IntegrityError,)
