@@ -897,3 +897,102 @@ def test_handler_behind_real_http_server(flowtrace_capture: Capture) -> None:
         thread.join(5)
     (mismatch,) = flowtrace_capture.events(ft.EventKind.TENANT_MISMATCH)
     assert mismatch.attributes["carrier_tenant"] == "globex"
+
+
+# --- issue 10 item 13: a message body never chooses the tenant ------------------------------
+
+
+class KombuMessage:
+    """The shape of ``kombu.message.Message``: broker headers on an attribute."""
+
+    def __init__(self, headers: dict[str, Any]) -> None:
+        self.headers = headers
+
+    def ack(self) -> None:
+        return None
+
+
+ACME = {"baggage": "flowtrace.tenant=acme"}
+FORGED_BODY = {"headers": {"baggage": "flowtrace.tenant=evil"}, "invoice": 1}
+
+
+def test_item13_kombu_body_dict_never_chooses_the_tenant() -> None:
+    """kombu's process(body, message): the tenant comes from message.headers, not the body.
+
+    On main (074b03e) the body dict's "headers" key was read first: tenant "evil".
+    """
+
+    @ft.consumer
+    def process(body: dict[str, Any], message: KombuMessage) -> str | None:
+        return ft.current().tenant
+
+    assert process(FORGED_BODY, KombuMessage(dict(ACME))) == "acme"
+    with pytest.raises(ft.MissingTenantError):  # no tenant on the message: refused
+        process(FORGED_BODY, KombuMessage({}))
+
+
+def test_item13_a_body_dict_alone_is_never_read_by_default() -> None:
+    """A lone dict argument is a body, not headers: TypeError saying how to opt in."""
+
+    @ft.consumer
+    def process(body: dict[str, Any]) -> None:
+        raise AssertionError("must not run")
+
+    with pytest.raises(TypeError, match="mapping keys are never read"):
+        process(FORGED_BODY)
+
+
+def test_item13_mappings_exposing_keys_as_attributes_are_skipped() -> None:
+    """A body mapping whose keys read as attributes (Box, addict...) is never a carrier."""
+
+    class AttrDict(dict[str, Any]):
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self[name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+    @ft.consumer
+    def process(body: AttrDict, message: KombuMessage) -> str | None:
+        return ft.current().tenant
+
+    body = AttrDict(FORGED_BODY)
+    assert process(body, KombuMessage(dict(ACME))) == "acme"
+
+
+def test_item13_two_arguments_with_headers_require_headers_argument() -> None:
+    """Ambiguous shapes raise ConfigError at the first call, naming the way out."""
+
+    @dataclass
+    class Decoded:
+        headers: dict[str, Any]
+
+    @ft.consumer
+    def process(body: Decoded, message: KombuMessage) -> None:
+        raise AssertionError("must not run")
+
+    with pytest.raises(ft.ConfigError, match=r"arguments 0 and 1 .*headers='<parameter>.headers'"):
+        process(Decoded(FORGED_BODY["headers"]), KombuMessage(dict(ACME)))
+
+
+def test_item13_explicit_parameter_path_for_body_message_shapes() -> None:
+    """headers="message.headers" reads that parameter only (positional or keyword)."""
+
+    @dataclass
+    class Decoded:
+        headers: dict[str, Any]
+
+    @ft.consumer(headers="message.headers")
+    def process(body: Decoded, message: KombuMessage) -> str | None:
+        return ft.current().tenant
+
+    forged = Decoded({"baggage": "flowtrace.tenant=evil"})
+    good = KombuMessage(dict(ACME))
+    assert process(forged, good) == "acme"
+    assert process(forged, message=good) == "acme"
+    with pytest.raises(TypeError, match="has no 'headers' attribute"):
+        process(forged, FORGED_BODY)  # type: ignore[arg-type]
+    with pytest.raises(ft.ConfigError, match="one of the function's parameters"):
+
+        @ft.consumer(headers="msg.headers")
+        def wrong(body: Any, message: Any) -> None: ...
