@@ -15,7 +15,7 @@ drops flowtrace's members; foreign members that would break a W3C limit are drop
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 from urllib.parse import quote, unquote
 
@@ -120,7 +120,7 @@ def encode(ctx: FlowContext, foreign: Iterable[str] = (), *, identity: bool = Tr
 
 
 def encode_merged(
-    ctx: FlowContext, foreign: Iterable[str], *, identity: bool = True
+    ctx: FlowContext, foreign: Sequence[str], *, identity: bool = True
 ) -> tuple[str, int]:
     """``(baggage-string, dropped)``: ``ctx``'s members, then the foreign ones that fit.
 
@@ -130,6 +130,8 @@ def encode_merged(
     """
     parts = _own_parts(ctx, identity)
     own = ",".join(parts)
+    if not foreign and len(own) <= MAX_MEMBER_BYTES:
+        return own, 0  # the common case: nothing to merge, every member within limits
     if (
         len(own) > MAX_HEADER_BYTES
         or len(parts) > MAX_MEMBERS
@@ -310,7 +312,8 @@ def parse(header: str) -> Parsed:
     ctx: FlowContext = tuple.__new__(FlowContext, fields)
     if len(header) > _REENCODE_CHECK_BYTES:
         _check_fits(ctx)
-    return Parsed(ctx, tuple(foreign), dropped)
+    # tuple.__new__: a NamedTuple's own __new__ costs a Python call on this hot path.
+    return tuple.__new__(Parsed, (ctx, tuple(foreign) if foreign else (), dropped))
 
 
 # A member re-encodes to at most 3x its received size (a raw octet becomes %XX): below

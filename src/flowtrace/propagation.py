@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from contextvars import ContextVar, Token
 from typing import Any, Final, TypeVar
 
@@ -268,7 +268,7 @@ def trusted_destination(destination: str | None) -> bool:
 
 def _baggage_for(carrier: Any, flow: FlowContext, identity: bool) -> str:
     """Our members, then the foreign ones already in the carrier, then the received ones."""
-    foreign: Iterable[str] = ()
+    foreign: Sequence[str] = ()
     malformed = 0
     if carrier:
         try:
