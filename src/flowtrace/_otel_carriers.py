@@ -21,6 +21,7 @@ __all__ = [
     "extract_parsed",
     "find_headers",
     "headers_at",
+    "is_mapping",
     "remote_parent",
 ]
 
@@ -109,10 +110,10 @@ def find_headers(args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> Any
     where = -1
     for position, arg in enumerate((*args, *kwargs.values()) if kwargs else args):
         kind = type(arg)
-        if kind is dict or kind in _SCALARS or isinstance(arg, Mapping):
+        if kind is dict or kind in _SCALARS:
             continue
         value = getattr(arg, key, MISSING)
-        if value is MISSING or callable(value):
+        if value is MISSING or callable(value) or is_mapping(kind):
             continue
         if found is not MISSING:
             raise ConfigError(
@@ -165,7 +166,7 @@ def headers_at(func: Callable[..., Any], path: str) -> Callable[..., Any]:
             raise TypeError(f"the consumer was called without its {name!r} argument")
         for attr in attrs:
             found = getattr(value, attr, MISSING)
-            if found is MISSING or isinstance(value, Mapping):
+            if found is MISSING or is_mapping(type(value)):
                 raise TypeError(
                     f"consumer(headers={path!r}): {type(value).__name__} has no {attr!r} "
                     "attribute"
@@ -177,3 +178,15 @@ def headers_at(func: Callable[..., Any], path: str) -> Callable[..., Any]:
 
 
 MISSING: Final = object()
+
+_mapping_kinds: dict[type, bool] = {}
+
+
+def is_mapping(kind: type) -> bool:
+    """``issubclass(kind, Mapping)``, cached per type (an ABC check costs ~0.2 us)."""
+    known = _mapping_kinds.get(kind)
+    if known is None:
+        known = issubclass(kind, Mapping)
+        if len(_mapping_kinds) < 1024:
+            _mapping_kinds[kind] = known
+    return known

@@ -16,6 +16,7 @@ from ._otel_carriers import (
     extract_parsed,
     find_headers,
     headers_at,
+    is_mapping,
     remote_parent,
 )
 from ._otel_instrument import Plan
@@ -110,8 +111,9 @@ class ConsumerSpec:
         def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext | Plan:
             if len(args) == 1 and not kwargs:
                 arg = args[0]
-                raw = getattr(arg, key, None) if type(arg) is not dict else None
-                if type(raw) is dict and not isinstance(arg, Mapping):
+                kind = type(arg)
+                raw = getattr(arg, key, None) if kind is not dict else None
+                if type(raw) is dict and not is_mapping(kind):
                     header = raw.get(BAGGAGE_HEADER)
                     size = len(raw)
                     # Only W3C keys (so no other spelling of "baggage"); cheapest checks first.
