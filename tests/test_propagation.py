@@ -458,7 +458,7 @@ def test_otel_global_inject_and_extract_carry_flow_context() -> None:
     client = {"server.address": "billing.internal"}  # the client span names the destination
     with (
         ft.context(tenant="acme", user="u-1"),
-        TRACER.start_as_current_span("client", attributes=client),
+        TRACER.start_as_current_span("client", kind=trace.SpanKind.CLIENT, attributes=client),
     ):
         propagate.inject(headers)
     assert extract(headers) == ft.FlowContext(tenant="acme", user="u-1")
@@ -466,10 +466,19 @@ def test_otel_global_inject_and_extract_carry_flow_context() -> None:
     outside: dict[str, str] = {}  # a destination outside the trust domain: no identity
     with (
         ft.context(tenant="acme", user="u-1"),
-        TRACER.start_as_current_span("client", attributes={"url.full": "https://x.example/"}),
+        TRACER.start_as_current_span(
+            "client", kind=trace.SpanKind.CLIENT, attributes={"url.full": "https://x.example/"}
+        ),
     ):
         propagate.inject(outside)
     assert extract(outside) == ft.FlowContext(tenant="acme")
+    own: dict[str, str] = {}  # a SERVER span names this service, not the destination
+    with (
+        ft.context(tenant="acme", user="u-1"),
+        TRACER.start_as_current_span("serve", kind=trace.SpanKind.SERVER, attributes=client),
+    ):
+        propagate.inject(own)
+    assert extract(own) == ft.FlowContext(tenant="acme")
 
 
 def test_otel_propagators_env_var_installs_flowtrace() -> None:

@@ -451,11 +451,18 @@ class FlowtracePropagator(TextMapPropagator):
 
 # Client span attributes naming where a request goes (OTel semantic conventions, old and new).
 _DESTINATION_ATTRIBUTES: Final = ("server.address", "url.full", "http.url", "net.peer.name")
+_OUTGOING: Final = (trace.SpanKind.CLIENT, trace.SpanKind.PRODUCER)
 
 
 def _span_destination(context: Context | None) -> str | None:
-    """The host or URL the current client span says the request goes to, if any."""
+    """The host or URL the current client span says the request goes to, if any.
+
+    Only CLIENT and PRODUCER spans name a destination: a SERVER span's ``server.address``
+    is this service itself, which says nothing about where a carrier goes.
+    """
     span = trace.get_current_span(context)
+    if getattr(span, "kind", None) not in _OUTGOING:
+        return None
     attributes = getattr(span, "attributes", None)
     if not isinstance(attributes, Mapping):
         return None
