@@ -69,14 +69,14 @@ def main() -> None:
     scope.__enter__()
 
     def ours_baggage() -> None:
-        extract(inject({}))
+        extract(inject({}, identity=True))
 
     def otel_baggage() -> None:
         carrier: dict[str, str] = {}
         w3c.inject(carrier)
         w3c.extract(carrier)
 
-    assert extract(inject({})) == ft.FlowContext(**FIELDS)
+    assert extract(inject({}, identity=True)) == ft.FlowContext(**FIELDS)
     probe: dict[str, str] = {}
     w3c.inject(probe)
     assert baggage.get_all(w3c.extract(probe)) == FIELDS
@@ -88,7 +88,7 @@ def main() -> None:
     with tracer.start_as_current_span("hop"):
 
         def ours_full() -> None:
-            carrier = inject({})
+            carrier = inject({}, identity=True)
             extract(carrier)
             remote_span_context(carrier)
 
@@ -112,7 +112,7 @@ def main() -> None:
             "Cache-Control": "no-cache",
             "Cookie": "session=abc",
         }
-        inject(headers)
+        inject(headers, identity=True)
 
     def ours_extract() -> None:
         extract(headers)

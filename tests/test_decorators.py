@@ -43,7 +43,7 @@ def user_of(request: Request) -> str | None:
 
 def headers_for(**fields: str) -> dict[str, str]:
     with ft.context(**fields):
-        return inject({})
+        return inject({}, identity=True)  # a producer inside the trust domain
 
 
 # --- handler: context --------------------------------------------------------------------
@@ -181,7 +181,10 @@ def test_carrier_correlation_id_and_trace_continue(flowtrace_capture: Capture) -
 def test_malformed_carrier_is_refused() -> None:
     """Malformed untrusted headers raise ContextPropagationError before the body runs."""
 
-    @ft.handler(tenant="acme", carrier=lambda: {"baggage": "x" * 9000})
+    # Ambiguous flowtrace members (foreign junk alone is dropped since issue 10 item 17).
+    @ft.handler(
+        tenant="acme", carrier=lambda: {"baggage": "flowtrace.tenant=acme,flowtrace.tenant=b"}
+    )
     def serve() -> None:
         raise AssertionError("must not run")
 
@@ -388,7 +391,10 @@ def test_consumer_extracts_into_an_empty_context() -> None:
 
 
 def test_consumer_finds_headers_in_well_known_places() -> None:
-    """message.headers, {"headers": ...}, pika's properties.headers, or a callable."""
+    """message.headers, pika's properties.headers, or a callable; never a dict's keys.
+
+    Updated for issue 10 item 13: ``{"headers": ...}`` is no longer read by default.
+    """
 
     class Properties:
         def __init__(self, headers: dict[str, Any]) -> None:
@@ -409,7 +415,8 @@ def test_consumer_finds_headers_in_well_known_places() -> None:
         return ft.current().tenant
 
     assert pika_style(object(), object(), Properties(headers), b"x") == "acme"
-    assert dict_style({"headers": headers, "body": b"x"}) == "acme"
+    with pytest.raises(TypeError, match="mapping keys are never read"):
+        dict_style({"headers": headers, "body": b"x"})
     assert custom({"meta": headers}) == "acme"
 
 
@@ -463,7 +470,7 @@ def test_tenantless_message_goes_intact_to_on_missing(flowtrace_capture: Capture
 
 def test_malformed_headers_are_refused_or_dead_lettered() -> None:
     """Malformed headers raise ContextPropagationError, or are dead-lettered intact."""
-    bad = {"baggage": "x" * 9000}
+    bad = {"baggage": "flowtrace.tenant=acme,flowtrace.tenant=globex"}  # ambiguous: ours
     dead: list[Message] = []
 
     @ft.consumer
@@ -502,7 +509,7 @@ def test_consumer_span_links_to_producer(flowtrace_capture: Capture) -> None:
 
     @ft.handler(tenant="acme", user="u-1")
     def publish() -> None:
-        sent.append(Message(b"x", inject({})))
+        sent.append(Message(b"x", inject({}, identity=True)))
 
     @ft.consumer
     def on_message(message: Message) -> None:
@@ -639,7 +646,8 @@ def test_consumer_shortcut_agrees_with_full_path() -> None:
     other = headers_for(tenant="globex")
     for _ in range(3):
         assert on_message(Message(b"x", dict(acme))) == "u-1"
-        assert on_message({"headers": dict(acme)}) == "u-1"
+        with pytest.raises(TypeError):  # a dict's keys are never read (issue 10 item 13)
+            on_message({"headers": dict(acme)})
         with pytest.raises(ft.TenantNotAllowedError):
             on_message(Message(b"x", dict(other)))
         with pytest.raises(ft.MissingTenantError):
@@ -889,3 +897,102 @@ def test_handler_behind_real_http_server(flowtrace_capture: Capture) -> None:
         thread.join(5)
     (mismatch,) = flowtrace_capture.events(ft.EventKind.TENANT_MISMATCH)
     assert mismatch.attributes["carrier_tenant"] == "globex"
+
+
+# --- issue 10 item 13: a message body never chooses the tenant ------------------------------
+
+
+class KombuMessage:
+    """The shape of ``kombu.message.Message``: broker headers on an attribute."""
+
+    def __init__(self, headers: dict[str, Any]) -> None:
+        self.headers = headers
+
+    def ack(self) -> None:
+        return None
+
+
+ACME = {"baggage": "flowtrace.tenant=acme"}
+FORGED_BODY = {"headers": {"baggage": "flowtrace.tenant=evil"}, "invoice": 1}
+
+
+def test_item13_kombu_body_dict_never_chooses_the_tenant() -> None:
+    """kombu's process(body, message): the tenant comes from message.headers, not the body.
+
+    On main (074b03e) the body dict's "headers" key was read first: tenant "evil".
+    """
+
+    @ft.consumer
+    def process(body: dict[str, Any], message: KombuMessage) -> str | None:
+        return ft.current().tenant
+
+    assert process(FORGED_BODY, KombuMessage(dict(ACME))) == "acme"
+    with pytest.raises(ft.MissingTenantError):  # no tenant on the message: refused
+        process(FORGED_BODY, KombuMessage({}))
+
+
+def test_item13_a_body_dict_alone_is_never_read_by_default() -> None:
+    """A lone dict argument is a body, not headers: TypeError saying how to opt in."""
+
+    @ft.consumer
+    def process(body: dict[str, Any]) -> None:
+        raise AssertionError("must not run")
+
+    with pytest.raises(TypeError, match="mapping keys are never read"):
+        process(FORGED_BODY)
+
+
+def test_item13_mappings_exposing_keys_as_attributes_are_skipped() -> None:
+    """A body mapping whose keys read as attributes (Box, addict...) is never a carrier."""
+
+    class AttrDict(dict[str, Any]):
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self[name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+    @ft.consumer
+    def process(body: AttrDict, message: KombuMessage) -> str | None:
+        return ft.current().tenant
+
+    body = AttrDict(FORGED_BODY)
+    assert process(body, KombuMessage(dict(ACME))) == "acme"
+
+
+def test_item13_two_arguments_with_headers_require_headers_argument() -> None:
+    """Ambiguous shapes raise ConfigError at the first call, naming the way out."""
+
+    @dataclass
+    class Decoded:
+        headers: dict[str, Any]
+
+    @ft.consumer
+    def process(body: Decoded, message: KombuMessage) -> None:
+        raise AssertionError("must not run")
+
+    with pytest.raises(ft.ConfigError, match=r"arguments 0 and 1 .*headers='<parameter>.headers'"):
+        process(Decoded(FORGED_BODY["headers"]), KombuMessage(dict(ACME)))
+
+
+def test_item13_explicit_parameter_path_for_body_message_shapes() -> None:
+    """headers="message.headers" reads that parameter only (positional or keyword)."""
+
+    @dataclass
+    class Decoded:
+        headers: dict[str, Any]
+
+    @ft.consumer(headers="message.headers")
+    def process(body: Decoded, message: KombuMessage) -> str | None:
+        return ft.current().tenant
+
+    forged = Decoded({"baggage": "flowtrace.tenant=evil"})
+    good = KombuMessage(dict(ACME))
+    assert process(forged, good) == "acme"
+    assert process(forged, message=good) == "acme"
+    with pytest.raises(TypeError, match="has no 'headers' attribute"):
+        process(forged, FORGED_BODY)  # type: ignore[arg-type]
+    with pytest.raises(ft.ConfigError, match="one of the function's parameters"):
+
+        @ft.consumer(headers="msg.headers")
+        def wrong(body: Any, message: Any) -> None: ...

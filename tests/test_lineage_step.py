@@ -332,7 +332,9 @@ def test_flow_context_stamping_never_copies_a_raw_subject_onto_edges() -> None:
     assert "patient-42" not in repr(dict(edge_span.attributes or {}))
     assert edge_span.attributes["flowtrace.tenant"] == "acme"  # type: ignore[index]
     # The context was restored: the next ordinary span is stamped as before.
-    assert (ordinary.attributes or {}).get("flowtrace.subject") == "patient-42"
+    # (as a keyed pseudonym since issue 10 item 14: never the raw subject)
+    expected = lineage.Pseudonymizer(KEY).pseudonym("patient-42", "acme")
+    assert (ordinary.attributes or {}).get("flowtrace.subject") == expected
 
 
 def test_works_with_the_flowtrace_capture_fixture(flowtrace_capture: Any) -> None:

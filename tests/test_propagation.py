@@ -39,7 +39,7 @@ TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 def test_inject_writes_the_documented_keys() -> None:
     """The baggage header carries each set field under its flowtrace. key, in order."""
     with ft.context(tenant="acme", user="u-1", purpose="billing"):
-        headers = inject({})
+        headers = inject({}, identity=True)
     assert headers == {
         "baggage": "flowtrace.tenant=acme,flowtrace.user=u-1,flowtrace.purpose=billing"
     }
@@ -58,12 +58,12 @@ def test_round_trip_of_every_field() -> None:
         lineage_parents=["ds:orders", "a|b", "x,y"],
         baggage={"plan": "gold", "note": "100% ;=,"},
     )
-    assert extract(inject({}, ctx)) == ctx
+    assert extract(inject({}, ctx, identity=True)) == ctx
 
 
 def test_values_are_percent_encoded() -> None:
     """Separators, spaces, '+', '%' and unicode are escaped; unreserved chars stay literal."""
-    headers = inject({}, ft.FlowContext(tenant="a b,c;d=e%f+g", user="ü-._~"))
+    headers = inject({}, ft.FlowContext(tenant="a b,c;d=e%f+g", user="ü-._~"), identity=True)
     assert headers["baggage"] == (
         "flowtrace.tenant=a%20b%2Cc%3Bd%3De%25f%2Bg,flowtrace.user=%C3%BC-._~"
     )
@@ -236,27 +236,24 @@ def test_180_members_are_accepted() -> None:
     assert extract({"baggage": header}).tenant == "acme"
 
 
-def test_181_members_are_refused() -> None:
-    """One member over the W3C limit raises; the tenant is not returned without the rest."""
+def test_181_members_keep_the_tenant() -> None:
+    """Foreign members past 180 never refuse the header (updated: issue 10 item 17)."""
     header = "flowtrace.tenant=acme," + _members(180)
-    with pytest.raises(ContextPropagationError, match="181 members; the W3C limit is 180"):
-        extract({"baggage": header})
-
-
-def test_header_of_8192_bytes_is_accepted_and_8193_refused() -> None:
-    """The total size limit is exact."""
-    header = "flowtrace.tenant=acme,p1=" + "x" * 4000 + ",p2=" + "y" * 4000 + ",p3="
-    header += "z" * (8192 - len(header))
-    assert len(header) == 8192
     assert extract({"baggage": header}).tenant == "acme"
-    with pytest.raises(ContextPropagationError, match="8193 bytes; the W3C baggage limit is 8192"):
-        extract({"baggage": header + "y"})
 
 
-def test_member_over_4096_bytes_is_refused() -> None:
-    """One oversized member (foreign or not) refuses the whole header."""
+def test_headers_over_8192_bytes_keep_the_tenant() -> None:
+    """Foreign content over 8192 bytes never refuses the header (updated: item 17)."""
+    header = "flowtrace.tenant=acme,p1=" + "x" * 4000 + ",p2=" + "y" * 4000 + ",p3="
+    header += "z" * (8193 - len(header))
+    assert extract({"baggage": header}).tenant == "acme"
+
+
+def test_foreign_member_over_4096_bytes_is_accepted_but_ours_is_not() -> None:
+    """Current W3C text has no per-member limit for others; flowtrace's own stay bounded."""
+    assert extract({"baggage": "flowtrace.tenant=acme,pad=" + "x" * 4100}).tenant == "acme"
     with pytest.raises(ContextPropagationError, match="4096"):
-        extract({"baggage": "flowtrace.tenant=acme,pad=" + "x" * 4100})
+        extract({"baggage": "flowtrace.lineage=" + "|".join(["p" * 200] * 30)})
 
 
 @pytest.mark.parametrize(
@@ -276,10 +273,8 @@ def test_member_over_4096_bytes_is_refused() -> None:
         ("flowtrace.tenant=%ED%A0%80", "invalid UTF-8"),
         ("flowtrace.tenant=" + "a" * 257, "limit is 256"),
         ("flowtrace.baggage.=x", "must be 1-64 characters"),
-        ("flowtrace.tenant=acme,bad key=1", "is not key=value"),
-        ("flowtrace.tenant=acme,novalue", "has no '='"),
         ('flowtrace.tenant=acme;p="q"', "invalid properties"),
-        ("flowtrace.tenant=acmé", "non-ASCII"),
+        ("flowtrace.tenant=acmé", "outside W3C baggage-octets"),
     ],
 )
 def test_malformed_baggage_raises_a_clear_error(header: str, problem: str) -> None:
@@ -343,14 +338,15 @@ def test_inject_refuses_a_member_over_4096_bytes() -> None:
         inject({}, ctx)
 
 
-def test_inject_refuses_when_foreign_members_push_over_180() -> None:
-    """Merging into a full carrier raises rather than dropping anyone's members."""
+def test_inject_drops_foreign_members_past_180_never_its_own() -> None:
+    """Merging into a full carrier drops foreign members, not ours (updated: item 16)."""
     headers = {"baggage": _members(179)}
-    with (
-        ft.context(tenant="acme", user="u"),
-        pytest.raises(ContextPropagationError, match="181 members"),
-    ):
-        inject(headers)
+    with ft.context(tenant="acme", user="u"):
+        inject(headers, identity=True)
+    members = headers["baggage"].split(",")
+    assert len(members) == 180
+    assert members[:2] == ["flowtrace.tenant=acme", "flowtrace.user=u"]
+    assert members[2:] == _members(178).split(",")
 
 
 # --- contrast with OTel's own baggage propagator -----------------------------------------------
@@ -374,12 +370,11 @@ def test_otel_baggage_propagator_silently_drops_an_oversized_tenant(
 
 
 def test_otel_baggage_propagator_drops_a_tenant_past_member_180() -> None:
-    """OTel keeps the first 180 members; a tenant in 181st place vanishes. We raise."""
+    """OTel keeps the first 180 members; a tenant in 181st place vanishes. We keep it."""
     header = _members(180) + ",flowtrace.tenant=acme"
     otel = W3CBaggagePropagator().extract({"baggage": header}, context=Context())
     assert "flowtrace.tenant" not in baggage.get_all(otel)
-    with pytest.raises(ContextPropagationError, match="181 members"):
-        extract({"baggage": header})
+    assert extract({"baggage": header}).tenant == "acme"
 
 
 # --- the OTel propagator -----------------------------------------------------------------------
@@ -458,11 +453,32 @@ def global_textmap() -> Iterator[None]:
 @pytest.mark.usefixtures("global_textmap")
 def test_otel_global_inject_and_extract_carry_flow_context() -> None:
     """What OTel instrumentations call (propagate.inject/extract) carries the flow context."""
+    ft.configure(trust_domain=["*.internal"])
     headers: dict[str, str] = {}
-    with ft.context(tenant="acme", user="u-1"), TRACER.start_as_current_span("client"):
+    client = {"server.address": "billing.internal"}  # the client span names the destination
+    with (
+        ft.context(tenant="acme", user="u-1"),
+        TRACER.start_as_current_span("client", kind=trace.SpanKind.CLIENT, attributes=client),
+    ):
         propagate.inject(headers)
     assert extract(headers) == ft.FlowContext(tenant="acme", user="u-1")
     assert flow_context_from_otel(propagate.extract(headers)) == extract(headers)
+    outside: dict[str, str] = {}  # a destination outside the trust domain: no identity
+    with (
+        ft.context(tenant="acme", user="u-1"),
+        TRACER.start_as_current_span(
+            "client", kind=trace.SpanKind.CLIENT, attributes={"url.full": "https://x.example/"}
+        ),
+    ):
+        propagate.inject(outside)
+    assert extract(outside) == ft.FlowContext(tenant="acme")
+    own: dict[str, str] = {}  # a SERVER span names this service, not the destination
+    with (
+        ft.context(tenant="acme", user="u-1"),
+        TRACER.start_as_current_span("serve", kind=trace.SpanKind.SERVER, attributes=client),
+    ):
+        propagate.inject(own)
+    assert extract(own) == ft.FlowContext(tenant="acme")
 
 
 def test_otel_propagators_env_var_installs_flowtrace() -> None:
@@ -537,7 +553,7 @@ def test_spec_example_is_what_inject_writes() -> None:
         lineage_parents=["ds:orders", "a|b"],
         baggage={"plan": "gold"},
     )
-    headers = inject({"baggage": "vendor=1"}, ctx)
+    headers = inject({"baggage": "vendor=1"}, ctx, identity=True)
     assert headers["baggage"] == SPEC_EXAMPLE
     assert f"baggage: {SPEC_EXAMPLE}" in SPEC.read_text(encoding="utf-8")
     assert extract(headers) == ctx
@@ -595,7 +611,7 @@ def test_case_insensitive_mappings_are_not_read_twice() -> None:
     headers = structures.CaseInsensitiveDict({"Baggage": "flowtrace.tenant=acme"})
     assert extract(headers) == ft.FlowContext(tenant="acme")
     with ft.context(tenant="acme", user="u-1"):
-        inject(headers)
+        inject(headers, identity=True)
     assert dict(headers) == {"baggage": "flowtrace.tenant=acme,flowtrace.user=u-1"}
 
 
@@ -637,10 +653,10 @@ def test_round_trip_over_real_http_on_loopback() -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
+        ft.configure(trust_domain=["127.0.0.1"])  # identity goes only to trusted hosts
+        url = f"http://127.0.0.1:{server.server_port}/"
         with ft.context(tenant="acme", user="ü,;"), TRACER.start_as_current_span("call") as span:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{server.server_port}/", headers=inject({})
-            )
+            request = urllib.request.Request(url, headers=inject({}, destination=url))
             with urllib.request.urlopen(request, timeout=30) as response:
                 seen = json.loads(response.read())
     finally:

@@ -91,7 +91,7 @@ def test_context_crosses_rabbitmq_and_tenantless_is_dead_lettered(
     @ft.handler("invoices.publish", tenant=lambda claims: claims["tenant"],
                 user=lambda claims: claims["sub"])
     def publish(claims: dict[str, str]) -> None:
-        properties = pika.BasicProperties(headers=ft.inject({}))
+        properties = pika.BasicProperties(headers=ft.inject({}, identity=True))
         channel.basic_publish("", queue, b'{"invoice": 1}', properties=properties)
 
     publish({"tenant": "acme", "sub": "u-1"})

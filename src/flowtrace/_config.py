@@ -7,10 +7,14 @@ arguments and raises :class:`~flowtrace.errors.ConfigError` naming the bad one.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -52,6 +56,8 @@ class Settings:
     """Also append finished spans to this file as JSON lines."""
     set_global: bool = False
     """Also install the provider flowtrace builds as OTel's global tracer provider."""
+    trust_domain: tuple[str, ...] = ()
+    """Hosts (``api.internal``, ``*.corp.example``) that may receive identity baggage."""
 
 
 _lock = threading.Lock()
@@ -162,6 +168,8 @@ def _validate(name: str, value: Any) -> Any:
         raise ConfigError(f"configure({name}=...) must be True or False")
     if name == "spans_file" and value is not None and not isinstance(value, str | Path):
         raise ConfigError("configure(spans_file=...) must be a path (str or pathlib.Path)")
+    if name == "trust_domain":
+        return _trust_domain(value)
     if name == "span_exporters":
         if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
             raise ConfigError("configure(span_exporters=...) must be a list of SpanExporters")
@@ -181,6 +189,39 @@ def _validate(name: str, value: Any) -> Any:
 
         install()
     return value
+
+
+# A host pattern: DNS labels, '*' wildcards allowed (e.g. "*.corp.example"), or "*".
+_HOST_PATTERN = re.compile(r"[a-z0-9*]([a-z0-9*.-]*[a-z0-9*])?")
+
+
+def _trust_domain(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ConfigError(
+            "configure(trust_domain=...) must be a list of host patterns, e.g. "
+            "['api.internal', '*.corp.example']"
+        )
+    patterns = tuple(value)
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not _HOST_PATTERN.fullmatch(pattern.lower()):
+            raise ConfigError(
+                f"configure(trust_domain=...) got {pattern!r}; each entry is a host name or "
+                "a pattern with '*' wildcards (letters, digits, '.', '-', '*'), no scheme "
+                "or port"
+            )
+    return tuple(pattern.lower() for pattern in patterns)
+
+
+@lru_cache(maxsize=1024)
+def in_trust_domain(destination: str, patterns: tuple[str, ...]) -> bool:
+    """Whether the host of ``destination`` (a URL or ``host[:port]``) matches a pattern."""
+    text = destination.strip()
+    try:
+        host = urlsplit(text if "://" in text else "//" + text).hostname
+    except ValueError:  # e.g. a bad port or IPv6 literal: not a destination we trust
+        return False
+    host = (host or "").rstrip(".")
+    return bool(host) and any(fnmatchcase(host, pattern) for pattern in patterns)
 
 
 def _swap_tracer_provider(provider: Any) -> Any:

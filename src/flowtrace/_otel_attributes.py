@@ -14,6 +14,7 @@ from typing import Any, Final
 from opentelemetry import trace
 from opentelemetry.context import get_current as _get_otel_context
 
+from . import _config
 from ._observe import FlowEvent, add_observer
 from .context import FlowContext, current
 
@@ -80,14 +81,53 @@ _NAMES: Final = tuple(ATTRIBUTES.values())
 
 
 @lru_cache(maxsize=4096)
-def _attributes_of(ctx: FlowContext) -> Mapping[str, str]:
+def _plain_attributes_of(ctx: FlowContext) -> Mapping[str, str]:
     return {name: value for name, value in zip(_NAMES, ctx, strict=False) if value is not None}
+
+
+def _attributes_of(ctx: FlowContext) -> Mapping[str, str]:
+    if ctx[2] is None:  # no data subject: nothing to pseudonymise
+        return _plain_attributes_of(ctx)
+    return _subject_attributes_of(ctx, _pseudonymizer())
+
+
+_SUBJECT: Final = ATTRIBUTES["subject"]
+
+
+@lru_cache(maxsize=4096)
+def _subject_attributes_of(ctx: FlowContext, pseudonymizer: Any) -> Mapping[str, str]:
+    attributes = dict(_plain_attributes_of(ctx))
+    pseudonym = _pseudonym_of(pseudonymizer, ctx[2], ctx[0])
+    if pseudonym is None:
+        del attributes[_SUBJECT]
+    else:
+        attributes[_SUBJECT] = pseudonym
+    return attributes
+
+
+def _pseudonymizer() -> Any:
+    """The lineage pseudonymizer (``lineage.configure(pseudonym_key=...)``), or ``None``."""
+    return getattr(_config._settings.lineage, "pseudonymizer", None)
+
+
+def _pseudonym_of(pseudonymizer: Any, subject: object, tenant: str | None) -> str | None:
+    """The keyed per-tenant pseudonym of ``subject``; ``None`` (leave it out) when there is
+    no key or no tenant: a raw data-subject identifier never leaves on telemetry."""
+    if pseudonymizer is None or not tenant or type(subject) is not str or not subject:
+        return None
+    try:
+        return str(pseudonymizer.pseudonym(subject, tenant))
+    except Exception:  # e.g. a per-tenant key source that failed: leave it out
+        _log.warning("flowtrace left flowtrace.subject out: no pseudonym for this tenant")
+        return None
 
 
 def flow_attributes(ctx: FlowContext | None = None) -> Mapping[str, str]:
     """The span attributes describing ``ctx`` (default: the current flow context).
 
-    Only set fields appear. The mapping is shared and cached: do not mutate it.
+    Only set fields appear. The data subject appears only as its keyed pseudonym
+    (``sp1:...``, when ``flowtrace.lineage.configure(pseudonym_key=...)`` set a key and
+    there is a tenant), never raw. The mapping is shared and cached: do not mutate it.
 
     Example::
 
@@ -104,7 +144,8 @@ def span_event_observer(event: FlowEvent) -> None:
     """Record ``event`` as a ``flowtrace.<kind>`` event on the current span (if recording).
 
     The event carries the event's own attributes plus the flow-context attributes of the
-    context it happened in. Never raises.
+    context it happened in; a ``subject`` attribute is replaced by its keyed pseudonym, or
+    left out (as in :func:`flow_attributes`). Never raises.
 
     Example::
 
@@ -121,11 +162,26 @@ def span_event_observer(event: FlowEvent) -> None:
         for key, value in event.attributes.items():
             if value is not None:
                 attributes[key] = value
+        if "subject" in attributes:
+            _pseudonymise_subject(attributes, event)
         span.add_event(
             EVENT_PREFIX + event.kind, attributes, timestamp=int(event.timestamp * 1e9)
         )
     except Exception:  # informational: must never stop the flow
         _log.exception("flowtrace could not record a %s span event", event.kind)
+
+
+def _pseudonymise_subject(attributes: dict[str, Any], event: FlowEvent) -> None:
+    tenant = attributes.get("tenant")
+    pseudonym = _pseudonym_of(
+        _pseudonymizer(),
+        attributes["subject"],
+        tenant if isinstance(tenant, str) else event.context.tenant,
+    )
+    if pseudonym is None:
+        del attributes["subject"]
+    else:
+        attributes["subject"] = pseudonym
 
 
 def _span_recording() -> bool:

@@ -10,7 +10,15 @@ from opentelemetry.trace import Link
 
 from ._flowcontext import EMPTY, FlowContext
 from ._observe import EventKind, notify
-from ._otel_carriers import W3C_KEYS, decoded, extract, find_headers, remote_parent
+from ._otel_carriers import (
+    W3C_KEYS,
+    decoded,
+    extract_parsed,
+    find_headers,
+    headers_at,
+    is_mapping,
+    remote_parent,
+)
 from ._otel_instrument import Plan
 from .errors import ContextPropagationError, MissingTenantError, TenantNotAllowedError
 from .propagation import BAGGAGE_HEADER
@@ -30,9 +38,12 @@ class ConsumerSpec:
         headers: HeadersSource,
         on_missing: Callable[..., Any] | None,
         allowed_tenants: Iterable[str] | None,
+        func: Callable[..., Any] | None = None,
     ) -> None:
         if not (isinstance(headers, str) or callable(headers)):
             raise TypeError("consumer(headers=...) takes an attribute name or a callable")
+        if isinstance(headers, str) and "." in headers and func is not None:
+            headers = headers_at(func, headers)  # "message.headers": one named parameter
         if isinstance(allowed_tenants, str):
             raise TypeError(
                 "consumer(allowed_tenants=...) takes a collection of tenants, not a str"
@@ -57,9 +68,10 @@ class ConsumerSpec:
         try:
             # Mappings and multi-value header objects (werkzeug, multidict...) alike;
             # anything else is a coding error (TypeError from the parser).
-            ctx = extract(raw) if raw else EMPTY
+            parsed = extract_parsed(raw) if raw else None
         except ContextPropagationError as exc:
             return self._refuse(EMPTY, "malformed_headers", exc)
+        ctx = EMPTY if parsed is None else parsed.context
         tenant = ctx[0]
         if tenant is None:
             error = MissingTenantError(
@@ -76,13 +88,16 @@ class ConsumerSpec:
             return Plan(
                 ctx, check=_refusal(self.name, "tenant_not_allowed", refused, dead_lettered=False)
             )
+        if parsed is not None and parsed.foreign:
+            return Plan(ctx, received=parsed.foreign)  # forwarded by inject in the body
         return ctx
 
     def fast_prepare(self) -> Callable[[tuple[Any, ...], dict[str, Any]], FlowContext | Plan]:
         """``prepare`` with a shortcut for the common case, falling back to it otherwise.
 
-        Shortcut: one message argument whose headers (by attribute or key) are a dict of
-        W3C keys only, whose baggage string was parsed before, naming an allowed tenant.
+        Shortcut: one message argument (not a mapping) whose ``headers`` attribute is a
+        dict of W3C keys only, whose baggage string was parsed before (holding flowtrace
+        members only), naming an allowed tenant.
         It returns exactly what :meth:`prepare` would; anything else goes to :meth:`prepare`.
         """
         key = self.headers
@@ -96,8 +111,9 @@ class ConsumerSpec:
         def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext | Plan:
             if len(args) == 1 and not kwargs:
                 arg = args[0]
-                raw = arg.get(key) if type(arg) is dict else getattr(arg, key, None)
-                if type(raw) is dict:
+                kind = type(arg)
+                raw = getattr(arg, key, None) if kind is not dict else None
+                if type(raw) is dict and not is_mapping(kind):
                     header = raw.get(BAGGAGE_HEADER)
                     size = len(raw)
                     # Only W3C keys (so no other spelling of "baggage"); cheapest checks first.

@@ -10,7 +10,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan
 
 from ._observe import EventKind, notify
-from ._otel_carriers import extract, remote_parent
+from ._otel_carriers import extract_parsed, remote_parent
 from ._otel_instrument import Plan
 from .context import FIELDS, FlowContext, _derive, _var, current
 from .errors import InvalidContextValueError, MissingTenantError, TenantMismatchError
@@ -188,13 +188,16 @@ class HandlerSpec:
         raw = self.carrier(*args, **kwargs)
         if raw is None:
             return ctx
-        remote = extract(raw)  # untrusted: ContextPropagationError when malformed
+        parsed = extract_parsed(raw)  # untrusted: ContextPropagationError when malformed
+        remote = parsed.context
         if ctx.correlation_id is None and remote.correlation_id is not None:
             ctx = ctx.replace(correlation_id=remote.correlation_id)
         check = None
         if remote.tenant is not None and ctx.tenant is not None and remote.tenant != ctx.tenant:
             check = _mismatch(self.name, ctx.tenant, remote.tenant)
-        return ctx if check is None else Plan(ctx, check=check)
+        if check is None and not parsed.foreign:
+            return ctx
+        return Plan(ctx, check=check, received=parsed.foreign)
 
     def span_setup(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]

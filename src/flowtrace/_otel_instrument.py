@@ -36,6 +36,7 @@ from ._otel_attributes import _attributes_of
 from ._tracing import get_tracer
 from ._wrapping import _drive_generator
 from .context import FlowContext, _reset_current, _set_current, _var
+from .propagation import enter_received, leave_received
 
 __all__ = ["Plan", "SpanSetup", "active_tracer", "instrument"]
 
@@ -80,10 +81,11 @@ class Plan:
 
     ``check`` runs inside the context and span before the body and may raise;
     ``substitute`` (e.g. a dead-letter callback) is called with the same arguments
-    instead of the body.
+    instead of the body. ``received``: the carrier's foreign baggage members, which
+    ``inject`` forwards while the body runs.
     """
 
-    __slots__ = ("check", "ctx", "substitute")
+    __slots__ = ("check", "ctx", "received", "substitute")
 
     def __init__(
         self,
@@ -91,10 +93,12 @@ class Plan:
         *,
         check: Callable[[], None] | None = None,
         substitute: Callable[..., Any] | None = None,
+        received: tuple[str, ...] = (),
     ) -> None:
         self.ctx = ctx
         self.check = check
         self.substitute = substitute
+        self.received = received
 
 
 SpanSetup = Callable[
@@ -200,6 +204,7 @@ def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOption
         ctx, plan = _split(prepared)
         tracer = active_tracer()
         token = _set_current(ctx)
+        received = enter_received(plan.received) if plan is not None else None
         try:
             if tracer is None:
                 if plan is None:
@@ -220,6 +225,7 @@ def _wrap_sync(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOption
                     _fail(span, exc)
                     raise
         finally:
+            leave_received(received)
             _reset_current(token)
 
     return wrapper
@@ -244,6 +250,7 @@ def _wrap_async(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptio
         ctx, plan = _split(prepared)
         tracer = active_tracer()
         token = _set_current(ctx)
+        received = enter_received(plan.received) if plan is not None else None
         try:
             span = _start_span(tracer, opts, ctx, args, kwargs) if tracer is not None else None
             with (
@@ -264,6 +271,7 @@ def _wrap_async(func: Callable[..., Any], prepare: PlanFactory, opts: _SpanOptio
                         _fail(span, exc)
                     raise
         finally:
+            leave_received(received)
             _reset_current(token)
 
     return wrapper
@@ -285,11 +293,14 @@ _NULL = _Null()
 class _Step:
     """Enter the flow context and the span around one generator resumption."""
 
-    __slots__ = ("ctx", "otel_ctx", "tokens")
+    __slots__ = ("ctx", "otel_ctx", "received", "tokens")
 
-    def __init__(self, ctx: FlowContext, span: Span | None) -> None:
+    def __init__(
+        self, ctx: FlowContext, span: Span | None, received: tuple[str, ...] = ()
+    ) -> None:
         self.ctx = ctx
         self.otel_ctx = trace.set_span_in_context(span) if span is not None else None
+        self.received = received
         self.tokens: list[Any] = []
 
     def __enter__(self) -> None:
@@ -297,11 +308,13 @@ class _Step:
             (
                 _set_current(self.ctx),
                 otel_context.attach(self.otel_ctx) if self.otel_ctx is not None else None,
+                enter_received(self.received),
             )
         )
 
     def __exit__(self, *exc: object) -> None:
-        token, otel_token = self.tokens.pop()
+        token, otel_token, received = self.tokens.pop()
+        leave_received(received)
         if otel_token is not None:
             otel_context.detach(otel_token)
         _reset_current(token)
@@ -313,7 +326,7 @@ def _begin(
     ctx, plan = _split(prepare(args, kwargs))
     tracer = active_tracer()
     span = _start_span(tracer, opts, ctx, args, kwargs) if tracer is not None else None
-    return plan, span, _Step(ctx, span)
+    return plan, span, _Step(ctx, span, plan.received if plan is not None else ())
 
 
 def _end(span: Span | None, exc: BaseException | None) -> None:

@@ -209,10 +209,14 @@ def consumer(
     """Decorate a message consumer: extract the producer's flow context, refuse tenant-less.
 
     ``headers`` says where the message headers are: a callable receiving the consumer's
-    own arguments (``*args, **kwargs``) and returning a mapping (or ``None``), or an
-    attribute/key name (default ``"headers"``) looked up on each argument in turn, so
-    ``message.headers``, ``{"headers": ...}`` and pika's ``properties.headers`` (the
-    ``(channel, method, properties, body)`` callback) work as they are.
+    own arguments (``*args, **kwargs``) and returning a mapping (or ``None``); a
+    ``"<parameter>.<attribute>"`` path (``"message.headers"`` for kombu's
+    ``process(body, message)``); or an attribute name (default ``"headers"``) that exactly
+    one argument must have, so ``message.headers`` and pika's ``properties.headers`` (the
+    ``(channel, method, properties, body)`` callback) work as they are. Mapping keys are
+    never read unless you say so with a callable: a message body is the sender's to write,
+    and must not choose the tenant. Two arguments with the attribute raise
+    :class:`~flowtrace.errors.ConfigError` at the first call.
 
     The headers are parsed with :func:`flowtrace.extract` into an *empty* context,
     installed as-is (never merged with the consuming thread's context). Then:
@@ -252,7 +256,7 @@ def consumer(
 
     def decorate(func: F) -> F:
         span_name = name or _name_of(func)
-        spec = ConsumerSpec(span_name, headers, on_missing, allowed_tenants)
+        spec = ConsumerSpec(span_name, headers, on_missing, allowed_tenants, func)
         return instrument(
             func,
             spec.fast_prepare(),

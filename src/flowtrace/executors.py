@@ -145,5 +145,5 @@ class ContextProcessPoolExecutor(ProcessPoolExecutor):
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         """Schedule ``fn(*args, **kwargs)`` in a worker, inside the caller's flow context."""
-        carrier: dict[str, str] = inject({})
+        carrier: dict[str, str] = inject({}, identity=True)  # our own worker: same trust domain
         return super().submit(_run_in_carrier, carrier, fn, args, kwargs)

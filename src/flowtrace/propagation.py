@@ -9,12 +9,19 @@ Consumer side::
     ctx = flowtrace.extract(headers)        # a fresh FlowContext, or ContextPropagationError
     parent = remote_span_context(headers)   # the producer's span, for a span link
 
-:func:`extract` always starts from an *empty* context (the ambient one is never merged in)
-and is all-or-nothing: malformed or oversized input raises
-:class:`~flowtrace.errors.ContextPropagationError`, it never returns a partial context and
-never silently drops a tenant. A carrier is untrusted input: nothing here enters the
-extracted context for you. Handlers compare it with the tenant their own resolvers trust;
-consumers inside your trust boundary enter it starting from an empty context.
+:func:`extract` always starts from an *empty* context (the ambient one is never merged in).
+It is strict about flowtrace's own members: a duplicated, unknown or undecodable
+``flowtrace.`` member raises :class:`~flowtrace.errors.ContextPropagationError`, never a
+partial context, never a silently dropped tenant. It is liberal about everyone else's:
+a malformed foreign member is dropped and counted (a ``baggage_dropped`` event). A
+carrier is untrusted input: nothing here enters the extracted context for you. Handlers
+compare it with the tenant their own resolvers trust; consumers inside your trust
+boundary enter it starting from an empty context.
+
+:func:`inject` never fails because of what a carrier brought in: foreign members past a
+W3C limit are dropped (counted, reported), flowtrace's own never are. Identity members
+(``flowtrace.user``, ``flowtrace.subject``) are only written for destinations in the
+trust domain (``configure(trust_domain=[...])``) or on explicit ``identity=True``.
 
 :class:`FlowtracePropagator` plugs the same codec into OpenTelemetry, so OTel's own
 instrumentations (requests, httpx, pika, kafka, ...) carry the flow context. The baggage
@@ -25,7 +32,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
+from contextvars import ContextVar, Token
 from typing import Any, Final, TypeVar
 
 from opentelemetry import trace
@@ -40,11 +48,14 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ._baggage_codec import decode, encode, foreign_members
+from . import _config
+from ._baggage_codec import encode_merged, parse, split_foreign
+from ._observe import notify
 from .context import FlowContext, current
 from .errors import ContextPropagationError
 
 __all__ = [
+    "BAGGAGE_DROPPED",
     "BAGGAGE_HEADER",
     "FlowtracePropagator",
     "TRACEPARENT_HEADER",
@@ -53,12 +64,16 @@ __all__ = [
     "flow_context_from_otel",
     "inject",
     "otel_context",
+    "received_foreign",
     "remote_span_context",
+    "trusted_destination",
 ]
 
 BAGGAGE_HEADER: Final = "baggage"
 TRACEPARENT_HEADER: Final = "traceparent"
 TRACESTATE_HEADER: Final = "tracestate"
+BAGGAGE_DROPPED: Final = "baggage_dropped"
+"""Flow event kind: foreign baggage members were dropped (``direction``, ``reason``, ``count``)."""
 
 M = TypeVar("M", bound=MutableMapping[str, str])
 
@@ -161,7 +176,8 @@ def extract(carrier: Any, *, getter: Getter[Any] | None = None) -> FlowContext:
 
     Never merged with the ambient context. A carrier without a ``baggage`` header (or
     without flowtrace members) gives an empty context. Foreign baggage members are
-    ignored but count toward the W3C limits. Malformed or oversized input raises
+    ignored; malformed ones are dropped and reported (``baggage_dropped``), whatever their
+    number or size. A duplicated, unknown or undecodable ``flowtrace.`` member raises
     :class:`~flowtrace.errors.ContextPropagationError`; a carrier that is not a mapping
     needs an OTel ``getter``.
 
@@ -179,7 +195,44 @@ def extract(carrier: Any, *, getter: Getter[Any] | None = None) -> FlowContext:
     header = _header(carrier, BAGGAGE_HEADER, getter)
     if header is None:
         return FlowContext()
-    return decode(header)
+    parsed = parse(header)
+    if parsed.dropped:
+        report_dropped("extract", "malformed", parsed.dropped)
+    return parsed.context
+
+
+def report_dropped(direction: str, reason: str, count: int) -> None:
+    """Report a ``baggage_dropped`` event; never raises (dropping foreign members is not
+    a security decision, and inject must not fail over incoming content)."""
+    try:
+        notify(BAGGAGE_DROPPED, {"direction": direction, "reason": reason, "count": count})
+    except Exception:
+        _logger.exception("flowtrace could not report %d dropped baggage members", count)
+
+
+# The valid foreign members of the request or message being handled (set by
+# @handler/@consumer around their body) that inject forwards (W3C: SHOULD propagate).
+_received: ContextVar[tuple[str, ...]] = ContextVar("flowtrace.received_baggage", default=())
+
+
+def received_foreign() -> tuple[str, ...]:
+    """The foreign baggage members of the request or message being handled, as received."""
+    return _received.get()
+
+
+def enter_received(members: tuple[str, ...]) -> Token[tuple[str, ...]] | None:
+    """Make ``members`` the received foreign members (``None``: nothing to change).
+
+    For the decorators, around a handler's or consumer's body; pair with
+    :func:`leave_received` in the same context.
+    """
+    return _received.set(members) if members else None
+
+
+def leave_received(token: Token[tuple[str, ...]] | None) -> None:
+    """Undo :func:`enter_received`."""
+    if token is not None:
+        _received.reset(token)
 
 
 def inject(
@@ -187,42 +240,85 @@ def inject(
     context: FlowContext | None = None,
     *,
     setter: Setter[M] | None = None,
+    identity: bool | None = None,
+    destination: str | None = None,
 ) -> M:
     """Write ``traceparent``/``tracestate`` and ``baggage`` for ``context`` into ``carrier``.
 
     ``context`` defaults to :func:`flowtrace.current`; the trace headers come from the
     current OTel span (none when no span is recording). Foreign members of an existing
-    ``baggage`` header are kept; stale ``flowtrace.`` members are replaced. A context that
-    would break a W3C limit raises :class:`~flowtrace.errors.ContextPropagationError`
-    (nothing is written then): flowtrace never truncates. Returns ``carrier``.
+    ``baggage`` header are kept, then those of the request being handled (see
+    :func:`received_foreign`); stale ``flowtrace.`` members are replaced. Foreign members
+    that would break a W3C limit, or are malformed, are dropped and reported
+    (``baggage_dropped``): incoming content never makes this raise. flowtrace's own members
+    are never dropped: a context that cannot fit raises
+    :class:`~flowtrace.errors.ContextPropagationError` (nothing is written then).
+
+    ``flowtrace.user`` and ``flowtrace.subject`` identify people: they are written only when
+    ``identity=True``, or, with ``identity`` left ``None``, when ``destination`` (a URL or
+    host) is in ``configure(trust_domain=[...])``. Returns ``carrier``.
 
     Example::
 
         import flowtrace as ft
 
         with ft.context(tenant="acme", user="u-1"):
-            headers = ft.inject({})
+            assert ft.inject({})["baggage"] == "flowtrace.tenant=acme"   # no identity
+            headers = ft.inject({}, identity=True)                        # our own service
         assert headers["baggage"] == "flowtrace.tenant=acme,flowtrace.user=u-1"
     """
     flow = current() if context is None else context
     if type(flow) is not FlowContext:
         raise TypeError(f"context must be a FlowContext, got {type(flow).__name__}")
-    baggage = _baggage_for(carrier, flow)
+    if identity is None:
+        identity = trusted_destination(destination)
+    baggage = _baggage_for(carrier, flow, identity)
     _TRACE_CONTEXT.inject(carrier, setter=default_setter if setter is None else setter)
     _write_baggage(carrier, baggage, setter)
     return carrier
 
 
-def _baggage_for(carrier: Any, flow: FlowContext) -> str:
-    """Our members, merged with the foreign members of a baggage header already there."""
+def trusted_destination(destination: str | None) -> bool:
+    """Whether ``destination`` (a URL or host) is in ``configure(trust_domain=[...])``."""
+    if destination is None:
+        return False
+    patterns = _config.settings().trust_domain
+    return bool(patterns) and _config.in_trust_domain(destination, patterns)
+
+
+def _baggage_for(carrier: Any, flow: FlowContext, identity: bool) -> str:
+    """Our members, then the foreign ones already in the carrier, then the received ones."""
+    foreign: Sequence[str] = ()
+    malformed = 0
     if carrier:
         try:
             existing = _header(carrier, BAGGAGE_HEADER, None)
         except TypeError:  # a carrier only a custom setter understands: nothing to merge
             existing = None
+        except ContextPropagationError:  # unreadable (e.g. non-ASCII bytes): replaced
+            existing, malformed = None, 1
         if existing:
-            return encode(flow, foreign_members(existing))
-    return encode(flow)
+            foreign, malformed = split_foreign(existing)
+    received = _received.get()
+    if received:
+        foreign = _merge_received(list(foreign), received)
+    elif not foreign and not malformed:
+        return encode_merged(flow, (), identity=identity)[0]
+    if malformed:
+        report_dropped("inject", "malformed", malformed)
+    baggage, dropped = encode_merged(flow, foreign, identity=identity)
+    if dropped:
+        report_dropped("inject", "limit", dropped)
+    return baggage
+
+
+def _merge_received(foreign: list[str], received: tuple[str, ...]) -> list[str]:
+    """Append the received members whose keys the carrier does not already hold."""
+    if not foreign:
+        return list(received)
+    keys = {member.partition("=")[0].rstrip(" \t") for member in foreign}
+    foreign.extend(m for m in received if m.partition("=")[0].rstrip(" \t") not in keys)
+    return foreign
 
 
 def _write_baggage(carrier: Any, baggage: str, setter: Setter[Any] | None) -> None:
@@ -319,7 +415,10 @@ class FlowtracePropagator(TextMapPropagator):
             TraceContextTextMapPropagator(), W3CBaggagePropagator(), FlowtracePropagator()]))
 
     ``inject`` writes :func:`flowtrace.current` (raising
-    :class:`~flowtrace.errors.ContextPropagationError` when it cannot fit). ``extract``
+    :class:`~flowtrace.errors.ContextPropagationError` only when flowtrace's own members
+    cannot fit; foreign members past a limit are dropped and reported). Identity members
+    go only to a destination in the trust domain: the current client span's
+    ``server.address`` / ``url.full`` / ``http.url`` attribute names it. ``extract``
     stores the carrier's flow context in the returned OTel Context under a private key,
     never in :func:`flowtrace.current`; read it with :func:`flow_context_from_otel`. A
     malformed carrier does not raise inside OTel's instrumentation: the error is stored
@@ -353,7 +452,10 @@ class FlowtracePropagator(TextMapPropagator):
             header = _header(carrier, BAGGAGE_HEADER, getter)
             if header is None:
                 return context
-            value = decode(header)
+            parsed = parse(header)
+            if parsed.dropped:
+                report_dropped("extract", "malformed", parsed.dropped)
+            value = parsed.context
         except (ContextPropagationError, TypeError) as exc:
             _logger.warning("flowtrace context not extracted: %s", exc)
             value = (
@@ -370,10 +472,35 @@ class FlowtracePropagator(TextMapPropagator):
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
         """Write the calling code's flow context into the ``baggage`` header (merging)."""
-        baggage = _baggage_for(carrier, current())
+        identity = trusted_destination(_span_destination(context))
+        baggage = _baggage_for(carrier, current(), identity)
         _write_baggage(carrier, baggage, None if setter is default_setter else setter)
 
     @property
     def fields(self) -> set[str]:
         """The header this propagator writes."""
         return {BAGGAGE_HEADER}
+
+
+# Client span attributes naming where a request goes (OTel semantic conventions, old and new).
+_DESTINATION_ATTRIBUTES: Final = ("server.address", "url.full", "http.url", "net.peer.name")
+_OUTGOING: Final = (trace.SpanKind.CLIENT, trace.SpanKind.PRODUCER)
+
+
+def _span_destination(context: Context | None) -> str | None:
+    """The host or URL the current client span says the request goes to, if any.
+
+    Only CLIENT and PRODUCER spans name a destination: a SERVER span's ``server.address``
+    is this service itself, which says nothing about where a carrier goes.
+    """
+    span = trace.get_current_span(context)
+    if getattr(span, "kind", None) not in _OUTGOING:
+        return None
+    attributes = getattr(span, "attributes", None)
+    if not isinstance(attributes, Mapping):
+        return None
+    for name in _DESTINATION_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None

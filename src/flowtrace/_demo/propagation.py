@@ -33,7 +33,7 @@ def run(out: Path, say: Callable[[str], None]) -> None:
     """Run the step; raises AssertionError if a claim does not hold."""
     wire = out / "propagation-headers.json"
     sent = FlowContext(tenant="tenant-a", user="u-1", purpose="billing", region="eu")
-    wire.write_text(json.dumps(inject({}, sent)), encoding="utf-8")
+    wire.write_text(json.dumps(inject({}, sent, identity=True)), encoding="utf-8")
     received = extract(json.loads(wire.read_text(encoding="utf-8")))
     assert received == sent
     say(f"inject -> {wire.name} -> extract: {received.to_dict()} (parsed from empty)")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..errors import LineageError
 from ._edge import LineageEdge
-from ._pseudonym import PSEUDONYM_PREFIX, Pseudonymizer
+from ._pseudonym import Pseudonymizer, is_pseudonym
 
 __all__ = ["LineageGraph", "TraceNode"]
 
@@ -297,7 +297,7 @@ class LineageGraph:
         ``subject`` is the raw subject (pseudonymised with ``pseudonymizer`` or the
         configured one) or an ``sp1:`` pseudonym.
         """
-        if not subject.startswith(PSEUDONYM_PREFIX):
+        if not is_pseudonym(subject):
             if pseudonymizer is None:
                 from ._runtime import lineage_config
 

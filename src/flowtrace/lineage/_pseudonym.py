@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from typing import Final
 
 from ..errors import LineageError, MissingTenantError, PseudonymKeyError
 
-__all__ = ["PSEUDONYM_PREFIX", "Pseudonymizer"]
+__all__ = ["PSEUDONYM_PREFIX", "Pseudonymizer", "is_pseudonym"]
 
 PSEUDONYM_PREFIX: Final = "sp1:"
+# Exactly what pseudonym() produces: anything else (even "sp1:" + other text) is raw.
+_PSEUDONYM = re.compile(r"sp1:[0-9a-f]{32}")
 MIN_KEY_BYTES: Final = 16
 
 KeySource = bytes | Callable[[str], bytes]
@@ -82,14 +85,15 @@ class Pseudonymizer:
     def pseudonym(self, subject: str, tenant: str | None) -> str:
         """The pseudonym of ``subject`` in ``tenant`` (``sp1:`` + 32 hex characters).
 
-        A pseudonym is already a pseudonym: values starting with ``sp1:`` pass unchanged.
+        A pseudonym is already a pseudonym: a value of exactly that form passes unchanged
+        (see :func:`is_pseudonym`); anything else, ``sp1:`` prefix or not, is pseudonymised.
         Raises :class:`~flowtrace.errors.MissingTenantError` without a tenant.
         """
         if type(subject) is not str or not subject:
             raise LineageError(
                 f"a lineage subject must be a non-empty str, got {type(subject).__name__}"
             )
-        if subject.startswith(PSEUDONYM_PREFIX):
+        if is_pseudonym(subject):
             return subject
         if not tenant:
             raise MissingTenantError(
@@ -101,6 +105,11 @@ class Pseudonymizer:
 
     def __repr__(self) -> str:  # never show key material
         return "Pseudonymizer(<key>)"
+
+
+def is_pseudonym(value: str) -> bool:
+    """Whether ``value`` has exactly the pseudonym form: ``sp1:`` + 32 lower-case hex."""
+    return _PSEUDONYM.fullmatch(value) is not None
 
 
 def require_pseudonymizer(p: Pseudonymizer | None) -> Pseudonymizer:
