@@ -258,9 +258,11 @@ class TenantNotAllowedError(ContextError):
 
     Example::
 
+        from types import SimpleNamespace
+
         on_invoice = ft.consumer(allowed_tenants={"acme"})(print)
         try:
-            on_invoice({"headers": {"baggage": "flowtrace.tenant=globex"}})
+            on_invoice(SimpleNamespace(headers={"baggage": "flowtrace.tenant=globex"}))
         except ft.TenantNotAllowedError as error:
             print(error)
     """
