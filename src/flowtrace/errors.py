@@ -14,6 +14,7 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   ├── TenantSwitchError                        another tenant entered in a tenant scope
     │   ├── TenantMismatchError                      carrier tenant differs from the resolved tenant
     │   ├── TenantNotAllowedError                    consumer got a tenant outside its allow-list
+    │   ├── TenantScopeError                         the tenant cannot be scoped to this operation
     │   └── ContextPropagationError (ValueError)     malformed / oversized carrier
     ├── ScrubError
     │   ├── SchemaError (ValueError)                 invalid classification schema
@@ -85,6 +86,7 @@ __all__ = [
     "TamperedTokenError",
     "TenantMismatchError",
     "TenantNotAllowedError",
+    "TenantScopeError",
     "TenantSwitchError",
     "TokenError",
     "TruncationError",
@@ -155,6 +157,10 @@ class TenantMismatchError(ContextError):
 
 class TenantNotAllowedError(ContextError):
     """A consumer received a message for a tenant outside its allow-list."""
+
+
+class TenantScopeError(ContextError):
+    """An operation cannot carry the tenant as asked (e.g. an autocommit statement)."""
 
 
 class ContextPropagationError(ContextError, ValueError):

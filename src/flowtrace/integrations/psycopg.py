@@ -1,0 +1,137 @@
+"""Row-level security driven by the flow context, for psycopg 3 (sync and async).
+
+:class:`TenantConnection` and :class:`AsyncTenantConnection` are psycopg connections
+whose every transaction starts with the tenancy settings of the current flow context::
+
+    pool = ConnectionPool(dsn, connection_class=TenantConnection)
+    with ft.context(tenant="acme"), pool.connection() as conn:
+        conn.execute("SELECT * FROM invoices")   # BEGIN; SELECT set_config('app.tenant',
+                                                 # 'acme', true), ...  then the query
+
+The settings ride in the same simple-protocol message as psycopg's own ``BEGIN`` (one
+round trip, as without flowtrace); ``set_config(..., true)`` is transaction-local, so
+nothing survives a commit, a rollback or the connection's return to a pool. Outside a
+tenant the ``BEGIN`` is never sent: :class:`~flowtrace.errors.MissingTenantError`.
+
+Autocommit mode has no ``BEGIN`` to ride on: a statement outside ``conn.transaction()``
+on an autocommit connection raises :class:`~flowtrace.errors.TenantScopeError` (a
+setting cannot be scoped to an implicit transaction without a second round trip);
+``with conn.transaction():`` works and carries the settings.
+
+psycopg is used through ``_start_query``/``_exec_command``, the two places where it
+starts transactions (stable since psycopg 3.0; the tests pin the behaviour).
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from flowtrace.errors import TenantScopeError, require_extra
+
+from .tenancy import TenancyPolicy
+
+require_extra("psycopg", "postgres", "flowtrace.integrations.psycopg")
+
+import psycopg  # noqa: E402
+from psycopg import generators, pq  # noqa: E402
+
+if TYPE_CHECKING:
+    from psycopg.abc import PQGen
+
+__all__ = ["AsyncTenantConnection", "TenantConnection", "settings_sql"]
+
+_IDLE = pq.TransactionStatus.IDLE
+_FATAL = pq.ExecStatus.FATAL_ERROR
+_CACHE_MAX = 1024
+
+
+def _literal(value: str) -> bytes:
+    # An escape string (E'...') means the same whatever standard_conforming_strings
+    # says: backslashes and quotes doubled. NUL cannot reach here (the flow context
+    # refuses control characters).
+    escaped = value.replace("\\", "\\\\").replace("'", "''")
+    return b"E'" + escaped.encode("utf-8") + b"'"
+
+
+def settings_sql(pairs: tuple[tuple[str, str], ...]) -> bytes:
+    """``SELECT set_config(name, value, true), ...`` for ``pairs`` (one statement)."""
+    calls = b", ".join(
+        b"set_config(" + _literal(name) + b", " + _literal(value) + b", true)"
+        for name, value in pairs
+    )
+    return b"SELECT " + calls
+
+
+class _TenantHook:
+    """The hook shared by the sync and async connection classes."""
+
+    tenancy: ClassVar[TenancyPolicy] = TenancyPolicy()
+    _sql_cache: ClassVar[dict[tuple[tuple[str, str], ...], bytes]] = {}
+
+    # Provided by psycopg's BaseConnection.
+    pgconn: Any
+    _autocommit: bool
+    _pipeline: Any
+
+    @classmethod
+    def with_policy(cls, policy: TenancyPolicy) -> Any:
+        """A subclass using ``policy`` (pass it as a pool's ``connection_class``)."""
+        return type(cls.__name__, (cls,), {"tenancy": policy, "_sql_cache": {}})
+
+    def _ft_settings_sql(self) -> bytes:
+        pairs = self.tenancy.settings()
+        cache = self._sql_cache
+        sql = cache.get(pairs)
+        if sql is None:
+            sql = settings_sql(pairs)
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[pairs] = sql
+        return sql
+
+    def _start_query(self) -> PQGen[None]:
+        if self._autocommit and self.pgconn.transaction_status == _IDLE:
+            raise TenantScopeError(
+                "a statement on an autocommit connection runs in an implicit transaction "
+                "that a transaction-local tenant setting cannot reach; wrap it in "
+                "'with conn.transaction():' or turn autocommit off"
+            )
+        return super()._start_query()  # type: ignore[misc,no-any-return]
+
+    def _exec_command(self, command: Any, result_format: Any = pq.Format.TEXT) -> Any:
+        if (
+            isinstance(command, bytes)
+            and command.startswith(b"BEGIN")
+            and self.pgconn.transaction_status == _IDLE
+        ):
+            sql = self._ft_settings_sql()  # raises before anything is sent
+            if self._pipeline:
+                return self._ft_begin_pipeline(command, sql, result_format)
+            return self._ft_begin(command + b"; " + sql)
+        return super()._exec_command(command, result_format)  # type: ignore[misc]
+
+    def _ft_begin(self, command: bytes) -> PQGen[None]:
+        # BEGIN and the settings in one simple-protocol message: one round trip.
+        self.pgconn.send_query(command)
+        results = yield from generators.execute(self.pgconn)
+        for result in results:
+            if result.status == _FATAL:
+                raise psycopg.errors.error_from_result(result, encoding=self.pgconn._encoding)
+
+    def _ft_begin_pipeline(
+        self, command: bytes, sql: bytes, result_format: Any
+    ) -> Generator[Any, Any, None]:
+        # Pipeline mode speaks the extended protocol: two queued commands, no extra sync.
+        yield from super()._exec_command(command, result_format)  # type: ignore[misc]
+        yield from super()._exec_command(sql, result_format)  # type: ignore[misc]
+
+
+class TenantConnection(_TenantHook, psycopg.Connection[Any]):
+    """A :class:`psycopg.Connection` whose transactions carry the flow context."""
+
+
+class AsyncTenantConnection(_TenantHook, psycopg.AsyncConnection[Any]):
+    """A :class:`psycopg.AsyncConnection` whose transactions carry the flow context."""
