@@ -52,7 +52,8 @@ def rls_statements(schema: str, role: str, table: str = "docs") -> list[str]:
         f"ALTER TABLE {q} FORCE ROW LEVEL SECURITY",
         f"""CREATE POLICY tenant_isolation ON {q}
             USING (tenant = current_setting('app.tenant', true)
-                   OR current_setting('app.bypass_rls', true) = 'on')
+                   OR (current_setting('app.tenant', true) = ''
+                       AND current_setting('app.bypass_rls', true) = 'on'))
             WITH CHECK (tenant = current_setting('app.tenant', true))""",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {q} TO {role}",
         f"GRANT USAGE ON SEQUENCE {q}_id_seq TO {role}",

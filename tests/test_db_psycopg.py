@@ -23,7 +23,7 @@ pool_mod = pytest.importorskip("psycopg_pool")
 from flowtrace.integrations.psycopg import (  # noqa: E402
     AsyncTenantConnection,
     TenantConnection,
-    settings_sql,
+    settings_statements,
 )
 from flowtrace.integrations.tenancy import TenancyPolicy  # noqa: E402
 
@@ -48,6 +48,11 @@ class TestEveryTransactionCarriesTheTenant:
                 assert conn.execute(
                     "SELECT current_setting('app.bypass_rls'), current_setting('app.tenant')"
                 ).fetchone() == ("on", "")
+                conn.rollback()
+            with ft.context(tenant="t2"):
+                assert conn.execute(
+                    "SELECT current_setting('app.bypass_rls'), current_setting('app.tenant')"
+                ).fetchone() == ("", "t2")
                 conn.rollback()
 
     def test_without_a_tenant_nothing_reaches_the_server(self, rls_db: RlsDb) -> None:
@@ -77,7 +82,8 @@ class TestEveryTransactionCarriesTheTenant:
             with TenantConnection.connect(rls_db.app_dsn) as conn:
                 ours, text = round_trips(conn)
         assert (base, ours) == (3, 3)
-        assert "BEGIN; SELECT set_config(E'app.tenant', E't2', true)" in text
+        # The trace quotes the message: the closing quote shows nothing else was sent.
+        assert '"BEGIN; SET LOCAL "app"."tenant" = E\'t2\'"' in text
 
     def test_async_connection(self, rls_db: RlsDb) -> None:
         """The async class carries the tenant and fails closed the same way."""
@@ -115,6 +121,18 @@ class TestCrossTenant:
         assert any('"action":"db.cross_tenant"' in r and "support #42" in r for r in records)
         db_events = [e for e in events if e.attributes.get("flowtrace.db.setting")]
         assert [e.attributes["reason"] for e in db_events] == ["support #42"]
+
+    def test_a_bypass_left_in_the_session_does_not_widen_a_tenant_transaction(
+        self, rls_db: RlsDb
+    ) -> None:
+        """A session-level bypass (someone's plain SET) is inert: the tenant is never empty."""
+        with TenantConnection.connect(rls_db.app_dsn) as conn:
+            with ft.cross_tenant(reason="simulate a careless admin job"):
+                conn.execute("SET app.bypass_rls = 'on'")  # session level, survives commit
+                conn.commit()
+            with ft.context(tenant="t1"):
+                assert conn.execute("SHOW app.bypass_rls").fetchone() == ("on",)
+                assert set(tenants_read(conn, rls_db)) == {"t1"}
 
     def test_a_policy_without_cross_tenant_fails_closed(self, rls_db: RlsDb) -> None:
         """allow_cross_tenant=False: a cross-tenant scope without a tenant is refused."""
@@ -245,8 +263,8 @@ def admin_conn() -> psycopg.Connection:
 @given(value=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40))
 def test_any_value_round_trips_as_one_literal(admin_conn: psycopg.Connection, value: str) -> None:
     """Quotes, backslashes, semicolons, unicode: set_config receives exactly the value."""
-    sql = settings_sql((("app.tenant", value), ("app.bypass_rls", "off")))
     with admin_conn.transaction():
-        admin_conn.execute(sql)  # type: ignore[arg-type]
+        for statement in settings_statements((("app.tenant", value), ("app.user", "x"))):
+            admin_conn.execute(statement)  # type: ignore[arg-type]
         got = admin_conn.execute("SELECT current_setting('app.tenant')").fetchone()
     assert got == (value,)

@@ -4,14 +4,16 @@ context into a transaction, and what happens without a tenant.
 One :class:`TenancyPolicy` decides, from :func:`flowtrace.current`, the
 ``set_config(name, value, true)`` pairs a transaction starts with:
 
-* inside a tenant: the tenant GUC (and user/purpose GUCs if configured) and the bypass
-  GUC set to ``off``;
-* inside :func:`flowtrace.cross_tenant`: the bypass GUC ``on`` (the policy must allow
-  it), reported as a ``cross_tenant`` flow event and appended to the audit log if given;
+* inside a tenant: the tenant GUC (and user/purpose GUCs if configured);
+* inside :func:`flowtrace.cross_tenant`: the tenant GUC empty and the bypass GUC ``on``
+  (if the policy allows it), reported as a ``cross_tenant`` flow event and appended to
+  the audit log if one is given;
 * otherwise :class:`~flowtrace.errors.MissingTenantError`, before anything is sent.
 
-Every setting is written on every transaction, so nothing a previous borrower of the
-connection left in the session can survive into this one.
+The tenant setting is written in every transaction, so nothing a previous borrower of
+the connection left in the session survives into this one. RLS policies honour the
+bypass only together with an empty tenant (see docs/database.md), so a bypass left in a
+session cannot widen a tenant transaction either.
 
 .. versionadded:: 0.2.0
 """
@@ -64,9 +66,8 @@ class TenancyPolicy:
     """Which settings carry the flow context into each transaction.
 
     ``tenant_guc`` is what RLS policies read with ``current_setting('app.tenant', true)``.
-    ``bypass_guc`` is the declared bypass a policy may honour
-    (``current_setting('app.bypass_rls', true) = 'on'``); it is written ``off`` in every
-    tenant transaction and ``on`` only inside ``flowtrace.cross_tenant(reason=...)``.
+    ``bypass_guc`` is the declared bypass a policy may honour together with an empty
+    tenant setting; it is written ``on`` only inside ``flowtrace.cross_tenant(reason=...)``.
     With ``allow_cross_tenant=False`` a cross-tenant scope without a tenant fails closed.
     """
 
@@ -96,19 +97,20 @@ class TenancyPolicy:
         """
         ctx = ft.current()
         reason = ft.cross_tenant_reason()
-        tenant = ctx.tenant
         if reason is not None and self.allow_cross_tenant:
             self._report_bypass(reason)
-            bypass = "on"
-        elif tenant is None:
+            # No tenant and the bypass on: a policy honours the bypass only when the
+            # tenant setting is empty, so a leaked session-level bypass never widens a
+            # tenant transaction (which always writes its tenant).
+            pairs = [(self.tenant_guc, ""), (self.bypass_guc, "on")]
+        elif ctx.tenant is None:
             raise MissingTenantError(
                 "a database transaction was started without a tenant in the flow context; "
                 "run it inside flowtrace.context(tenant=...), or inside "
                 "flowtrace.cross_tenant(reason=...) for deliberate cross-tenant work"
             )
         else:
-            bypass = "off"
-        pairs = [(self.tenant_guc, tenant or ""), (self.bypass_guc, bypass)]
+            pairs = [(self.tenant_guc, ctx.tenant)]
         if self.user_guc:
             pairs.append((self.user_guc, ctx.user or ""))
         if self.purpose_guc:
