@@ -16,6 +16,7 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   ├── TenantNotAllowedError                    consumer got a tenant outside its allow-list
     │   ├── TenantScopeError                         the tenant cannot be scoped to this operation
     │   └── ContextPropagationError (ValueError)     malformed / oversized carrier
+    ├── DatabaseCheckError                       RLS would not isolate tenants (db check findings)
     ├── ScrubError
     │   ├── SchemaError (ValueError)                 invalid classification schema
     │   └── ScrubBudgetExceeded                      internal: a value blew its time/size budget
@@ -52,6 +53,8 @@ Verification and decryption never return ``False``: they raise one of these.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuditCorruptedError",
     "AuditError",
@@ -62,6 +65,7 @@ __all__ = [
     "ContextError",
     "ContextPropagationError",
     "CryptoError",
+    "DatabaseCheckError",
     "FlowtraceError",
     "InvalidContextValueError",
     "KeyDestroyedError",
@@ -165,6 +169,18 @@ class TenantScopeError(ContextError):
 
 class ContextPropagationError(ContextError, ValueError):
     """A carrier (headers, message properties) is malformed or exceeds W3C limits."""
+
+
+class DatabaseCheckError(FlowtraceError):
+    """Row-level security would not isolate tenants; ``findings`` lists every reason."""
+
+    def __init__(self, findings: list[Any]) -> None:
+        self.findings = findings
+        super().__init__(
+            "row-level security would not isolate tenants:\n  - "
+            + "\n  - ".join(str(f) for f in findings)
+            + "\nFix each item (docs/database.md shows a complete set-up)."
+        )
 
 
 # --- scrubbing ----------------------------------------------------------------------------
