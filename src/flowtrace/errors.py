@@ -17,6 +17,8 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   ├── TenantScopeError                         the tenant cannot be scoped to this operation
     │   └── ContextPropagationError (ValueError)     malformed / oversized carrier
     ├── DatabaseCheckError                       RLS would not isolate tenants (db check findings)
+    ├── TenantRoutingError                       every tenant pool is busy (bound reached)
+    ├── MigrationError                           a tenant-schema migration failed (resumable)
     ├── ScrubError
     │   ├── SchemaError (ValueError)                 invalid classification schema
     │   └── ScrubBudgetExceeded                      internal: a value blew its time/size budget
@@ -76,6 +78,7 @@ __all__ = [
     "LineageBufferFullError",
     "LineageError",
     "MalformedTokenError",
+    "MigrationError",
     "MissingExtraError",
     "MissingSubjectError",
     "MissingTenantError",
@@ -90,6 +93,7 @@ __all__ = [
     "TamperedTokenError",
     "TenantMismatchError",
     "TenantNotAllowedError",
+    "TenantRoutingError",
     "TenantScopeError",
     "TenantSwitchError",
     "TokenError",
@@ -181,6 +185,15 @@ class DatabaseCheckError(FlowtraceError):
             + "\n  - ".join(str(f) for f in findings)
             + "\nFix each item (docs/database.md shows a complete set-up)."
         )
+
+
+class TenantRoutingError(FlowtraceError):
+    """No pool can serve the tenant's database without exceeding the configured bound."""
+
+
+class MigrationError(FlowtraceError):
+    """A migration of tenant schemas failed; the message names the schema. Run it again to
+    resume (schemas already migrated are skipped)."""
 
 
 # --- scrubbing ----------------------------------------------------------------------------

@@ -58,7 +58,8 @@ def _literal(value: str) -> bytes:
 
 
 def _name(name: str) -> bytes:
-    # Validated lower-case "prefix.name"; quoted so keywords ("user") are fine as parts.
+    # Validated lower-case "prefix.name" (or search_path); quoted so that keywords
+    # ("user") are fine as parts.
     return b".".join(b'"' + part.encode("ascii") + b'"' for part in name.split("."))
 
 
@@ -70,7 +71,16 @@ def settings_statements(pairs: tuple[tuple[str, str], ...]) -> tuple[bytes, ...]
     validated by :class:`~flowtrace.integrations.tenancy.TenancyPolicy`; values are
     quoted literals.
     """
-    return tuple(b"SET LOCAL " + _name(name) + b" = " + _literal(value) for name, value in pairs)
+    return tuple(
+        b"SET LOCAL " + _name(name) + b" = " + _value(name, value) for name, value in pairs
+    )
+
+
+def _value(name: str, value: str) -> bytes:
+    if name == "search_path":
+        # SET takes each schema as its own literal (one literal is one schema name).
+        return b", ".join(_literal(schema) for schema in value.split(","))
+    return _literal(value)
 
 
 class _TenantHook:

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import flowtrace as ft
-from flowtrace.errors import ConfigError, MissingTenantError
+from flowtrace.errors import ConfigError, InvalidContextValueError, MissingTenantError
 
 if TYPE_CHECKING:
     from flowtrace.audit import AuditLog
 
-__all__ = ["TenancyPolicy", "validate_identifier"]
+__all__ = ["TenancyPolicy", "schema_name", "validate_identifier"]
 
 # A custom GUC is "prefix.name"; both parts plain identifiers (quoted as a literal anyway).
 _GUC = re.compile(r"[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}")
@@ -53,6 +53,23 @@ def validate_identifier(name: str, what: str) -> str:
     return name
 
 
+def schema_name(template: str, tenant: str) -> str:
+    """The schema of ``tenant`` from ``template`` (``"tenant_{tenant}"``), validated.
+
+    A tenant whose schema name would not be a plain identifier (quotes, semicolons,
+    spaces, upper case, non-ASCII letters, over 63 bytes) raises
+    :class:`~flowtrace.errors.InvalidContextValueError`: it is refused, never escaped.
+    """
+    name = template.replace("{tenant}", tenant)
+    if not _IDENT.fullmatch(name):
+        raise InvalidContextValueError(
+            "tenant",
+            f"{tenant!r} cannot name a schema ({template!r} gives {name!r}); schema-per-tenant "
+            "needs tenants made of a-z, 0-9 and '_' (63 bytes at most with the template)",
+        )
+    return name
+
+
 def _check_guc(name: str | None, what: str) -> None:
     if name is not None and not _GUC.fullmatch(name):
         raise ConfigError(
@@ -69,6 +86,11 @@ class TenancyPolicy:
     ``bypass_guc`` is the declared bypass a policy may honour together with an empty
     tenant setting; it is written ``on`` only inside ``flowtrace.cross_tenant(reason=...)``.
     With ``allow_cross_tenant=False`` a cross-tenant scope without a tenant fails closed.
+
+    Schema per tenant: with ``tenant_schema="tenant_{tenant}"`` every tenant transaction
+    also sets ``search_path`` to the tenant's schema (then ``shared_schemas``); names are
+    validated by :func:`schema_name`. A cross-tenant transaction gets ``shared_schemas``
+    only (``pg_catalog`` is always searched).
     """
 
     tenant_guc: str = "app.tenant"
@@ -77,6 +99,8 @@ class TenancyPolicy:
     purpose_guc: str | None = None
     allow_cross_tenant: bool = True
     audit_log: AuditLog | None = None
+    tenant_schema: str | None = None
+    shared_schemas: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_guc(self.tenant_guc, "tenant_guc")
@@ -88,6 +112,15 @@ class TenancyPolicy:
         ]
         if len(set(names)) != len(names):
             raise ConfigError(f"the tenancy settings must be distinct names, got {names}")
+        if self.tenant_schema is not None:
+            if "{tenant}" not in self.tenant_schema:
+                raise ConfigError(
+                    f"tenant_schema {self.tenant_schema!r} must contain '{{tenant}}', "
+                    "e.g. 'tenant_{tenant}'"
+                )
+            validate_identifier(self.tenant_schema.replace("{tenant}", "x"), "tenant_schema")
+        for shared in self.shared_schemas:
+            validate_identifier(shared, "shared schema")
 
     def settings(self) -> tuple[tuple[str, str], ...]:
         """The ``(setting, value)`` pairs for a transaction starting now.
@@ -97,7 +130,8 @@ class TenancyPolicy:
         """
         ctx = ft.current()
         reason = ft.cross_tenant_reason()
-        if reason is not None and self.allow_cross_tenant:
+        crossing = reason is not None and self.allow_cross_tenant
+        if reason is not None and crossing:
             self._report_bypass(reason)
             # No tenant and the bypass on: a policy honours the bypass only when the
             # tenant setting is empty, so a leaked session-level bypass never widens a
@@ -111,6 +145,14 @@ class TenancyPolicy:
             )
         else:
             pairs = [(self.tenant_guc, ctx.tenant)]
+        if self.tenant_schema is not None:
+            own = (
+                []
+                if crossing or ctx.tenant is None
+                else [schema_name(self.tenant_schema, ctx.tenant)]
+            )
+            # Validated names joined by ",": the statement builder quotes each one.
+            pairs.append(("search_path", ",".join((*own, *self.shared_schemas))))
         if self.user_guc:
             pairs.append((self.user_guc, ctx.user or ""))
         if self.purpose_guc:
