@@ -60,12 +60,14 @@ def main() -> None:
     )
     dsn = f"host=127.0.0.1 port=5432 user={role} dbname=test"
     query = f"SELECT id, body FROM {table} WHERE id = %s"
+    conns: list[psycopg.Connection[object]] = []
     try:
         ours_conn = TenantConnection.connect(dsn)
         base_conn = psycopg.connect(dsn)
+        ref_conn = psycopg.connect(dsn)
+        conns += [ours_conn, base_conn, ref_conn]
         base_conn.execute("SET app.tenant = 't1'")
         base_conn.commit()
-        ref_conn = psycopg.connect(dsn)
 
         def ours() -> None:
             assert ours_conn.execute(query, (11,)).fetchone() is not None
@@ -99,9 +101,9 @@ def main() -> None:
                 f"{'reference: separate set_config':<36} ref  {ref:7.1f} us   baseline "
                 f"{theirs2:7.1f} us   ratio {ratio2:.3f}x"
             )
-        for conn in (ours_conn, base_conn, ref_conn):
-            conn.close()
     finally:
+        for conn in conns:  # an open transaction would block the DROP below
+            conn.close()
         admin(f"DROP SCHEMA {schema} CASCADE", f"DROP OWNED BY {role}", f"DROP ROLE {role}")
 
 
