@@ -72,7 +72,9 @@ def main() -> None:
         assert findings == [], findings
         print("db check: ok (RLS enabled and forced, policy reads app.tenant, role clean)")
 
-        with ConnectionPool(app_dsn, connection_class=TenantConnection, min_size=2, max_size=2) as pool:
+        with ConnectionPool(
+            app_dsn, connection_class=TenantConnection, min_size=2, max_size=2
+        ) as pool:
             for tenant in ("acme", "globex", "acme"):
                 with ft.context(tenant=tenant), pool.connection() as conn:
                     rows = conn.execute(query).fetchall()
@@ -92,7 +94,8 @@ def main() -> None:
                     total = conn.execute(f"SELECT sum(amount) FROM {schema}.invoices").fetchone()
             finally:
                 ft.remove_observer(seen.append)
-            assert total is not None and int(total[0]) == 129
+            assert total is not None
+            assert int(total[0]) == 129
             assert any(e.kind == "cross_tenant" for e in seen)
             print(f"cross-tenant report (reported as an event): total {total[0]}")
 
