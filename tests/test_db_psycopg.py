@@ -222,6 +222,47 @@ class TestTransactionShapes:
                 assert set(tenants_read(again, rls_db)) == {"t3"}
 
 
+class TestLivenessChecks:
+    def test_pool_check_passes_and_the_exemption_ends_with_it(self, rls_db: RlsDb) -> None:
+        """The pool's empty-query ping passes; afterwards autocommit statements are refused."""
+        with pool_mod.ConnectionPool(
+            rls_db.app_dsn,
+            connection_class=TenantConnection,
+            min_size=2,
+            max_size=2,
+            check=pool_mod.ConnectionPool.check_connection,
+        ) as pool:
+            pool.wait()
+            pool.check()
+            assert pool.get_stats().get("connections_lost", 0) == 0
+            with ft.context(tenant="t1"), pool.connection() as conn:
+                assert set(tenants_read(conn, rls_db)) == {"t1"}
+                conn.rollback()
+                conn.autocommit = True
+                with pytest.raises(TenantScopeError):
+                    conn.execute("SELECT 1")
+                conn.autocommit = False
+
+    def test_async_pool_check(self, rls_db: RlsDb) -> None:
+        async def main() -> tuple[int, set[str]]:
+            async with pool_mod.AsyncConnectionPool(
+                rls_db.app_dsn,
+                connection_class=AsyncTenantConnection,
+                min_size=2,
+                max_size=2,
+                check=pool_mod.AsyncConnectionPool.check_connection,
+            ) as pool:
+                await pool.wait()
+                await pool.check()
+                with ft.context(tenant="t2"):
+                    async with pool.connection() as conn:
+                        cur = await conn.execute(f"SELECT tenant FROM {rls_db.table}")
+                        seen = {r[0] for r in await cur.fetchall()}
+                return pool.get_stats().get("connections_lost", 0), seen
+
+        assert asyncio.run(main()) == (0, {"t2"})
+
+
 class TestPolicy:
     def test_bad_setting_names_are_refused(self) -> None:
         with pytest.raises(ConfigError, match=r"prefix\.name"):

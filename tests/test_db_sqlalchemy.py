@@ -102,6 +102,40 @@ def test_async_session(rls_db: RlsDb) -> None:
     assert asyncio.run(main()) == ({"t6"}, True)
 
 
+def test_pool_pre_ping_works_and_only_the_ping_is_exempt(rls_db: RlsDb) -> None:
+    """pre-ping's SELECT 1 runs in autocommit; application statements there are still refused."""
+    engine = tenant_engine(url(rls_db), pool_size=1, max_overflow=0, pool_pre_ping=True)
+    try:
+        with ft.context(tenant="t2"):
+            for _ in range(3):  # every checkout after the first pings
+                with engine.connect() as conn:
+                    assert set(conn.scalars(text(f"SELECT tenant FROM {rls_db.table}"))) == {"t2"}
+            with (
+                engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+                pytest.raises(TenantScopeError),
+            ):
+                conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+def test_async_pool_pre_ping(rls_db: RlsDb) -> None:
+    async def main() -> list[set[str]]:
+        engine = tenant_async_engine(url(rls_db), pool_size=1, pool_pre_ping=True)
+        seen = []
+        try:
+            with ft.context(tenant="t7"):
+                for _ in range(3):
+                    async with engine.connect() as conn:
+                        query = text(f"SELECT tenant FROM {rls_db.table}")
+                        seen.append(set(await conn.scalars(query)))
+        finally:
+            await engine.dispose()
+        return seen
+
+    assert asyncio.run(main()) == [{"t7"}] * 3
+
+
 def test_only_the_psycopg_dialect_is_accepted() -> None:
     with pytest.raises(ConfigError, match="postgresql\\+psycopg"):
         tenant_engine("sqlite://")

@@ -17,7 +17,10 @@ the connection's return to a pool. Outside a tenant the ``BEGIN`` is never sent:
 Autocommit mode has no ``BEGIN`` to ride on: a statement outside ``conn.transaction()``
 on an autocommit connection raises :class:`~flowtrace.errors.TenantScopeError` (a
 setting cannot be scoped to an implicit transaction without a second round trip);
-``with conn.transaction():`` works and carries the settings.
+``with conn.transaction():`` works and carries the settings. Liveness checks are the
+exception: the empty query psycopg_pool's ``check_connection`` sends is let through
+(it reads nothing), and so is SQLAlchemy's ``pool_pre_ping`` in the engines of
+:mod:`flowtrace.integrations.sqlalchemy`.
 
 psycopg is used through ``_start_query``/``_exec_command``, the two places where it
 starts transactions (stable since psycopg 3.0; the tests pin the behaviour).
@@ -27,7 +30,8 @@ starts transactions (stable since psycopg 3.0; the tests pin the behaviour).
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowtrace.errors import TenantScopeError, require_extra
@@ -87,6 +91,7 @@ class _TenantHook:
     """The hook shared by the sync and async connection classes."""
 
     tenancy: ClassVar[TenancyPolicy] = TenancyPolicy()
+    _ft_pinging: bool = False
     _sql_cache: ClassVar[dict[tuple[tuple[str, str], ...], tuple[bytes, ...]]] = {}
 
     # Provided by psycopg's BaseConnection.
@@ -111,7 +116,7 @@ class _TenantHook:
         return sql
 
     def _start_query(self) -> PQGen[None]:
-        if self._autocommit and self.pgconn.transaction_status == _IDLE:
+        if self._autocommit and self.pgconn.transaction_status == _IDLE and not self._ft_pinging:
             raise TenantScopeError(
                 "a statement on an autocommit connection runs in an implicit transaction "
                 "that a transaction-local tenant setting cannot reach; wrap it in "
@@ -148,9 +153,35 @@ class _TenantHook:
             yield from super()._exec_command(command, result_format)  # type: ignore[misc]
 
 
+@contextmanager
+def _pinging(conn: Any) -> Iterator[None]:
+    # A liveness check (empty query or SELECT 1, in autocommit) reads no data; the pool
+    # holds the connection while it runs, so no application statement can slip in.
+    if not isinstance(conn, _TenantHook):
+        yield
+        return
+    conn._ft_pinging = True
+    try:
+        yield
+    finally:
+        conn._ft_pinging = False
+
+
 class TenantConnection(_TenantHook, psycopg.Connection[Any]):
     """A :class:`psycopg.Connection` whose transactions carry the flow context."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if query == "" and params is None:  # a liveness check: no statement, no data
+            with _pinging(self):
+                return super().execute(query, params, **kwargs)
+        return super().execute(query, params, **kwargs)
 
 
 class AsyncTenantConnection(_TenantHook, psycopg.AsyncConnection[Any]):
     """A :class:`psycopg.AsyncConnection` whose transactions carry the flow context."""
+
+    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if query == "" and params is None:  # a liveness check: no statement, no data
+            with _pinging(self):
+                return await super().execute(query, params, **kwargs)
+        return await super().execute(query, params, **kwargs)

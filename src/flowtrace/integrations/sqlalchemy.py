@@ -13,7 +13,8 @@ and fails closed with :class:`~flowtrace.errors.MissingTenantError` outside a te
 The first connection initialises the dialect with a few queries of its own; open it
 inside a tenant or ``flowtrace.cross_tenant(reason="warm-up")``. The ``AUTOCOMMIT``
 isolation level has no transaction to carry the tenant and raises
-:class:`~flowtrace.errors.TenantScopeError`.
+:class:`~flowtrace.errors.TenantScopeError` (``pool_pre_ping``'s ``SELECT 1`` is let
+through: it reads no data).
 
 .. versionadded:: 0.2.0
 """
@@ -32,7 +33,7 @@ import sqlalchemy  # noqa: E402
 from sqlalchemy.engine import URL, Engine, make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
 
-from .psycopg import AsyncTenantConnection, TenantConnection  # noqa: E402
+from .psycopg import AsyncTenantConnection, TenantConnection, _pinging  # noqa: E402
 
 __all__ = ["tenant_async_engine", "tenant_engine"]
 
@@ -55,7 +56,9 @@ def tenant_engine(url: str | URL, *, policy: TenancyPolicy | None = None, **kwar
     def connect() -> Any:
         return cls.connect(conninfo)
 
-    return sqlalchemy.create_engine(url, creator=connect, **kwargs)
+    engine = sqlalchemy.create_engine(url, creator=connect, **kwargs)
+    _allow_pre_ping(engine.dialect)
+    return engine
 
 
 def tenant_async_engine(
@@ -68,4 +71,18 @@ def tenant_async_engine(
     async def connect() -> Any:
         return await cls.connect(conninfo)
 
-    return create_async_engine(url, async_creator=connect, **kwargs)
+    engine = create_async_engine(url, async_creator=connect, **kwargs)
+    _allow_pre_ping(engine.sync_engine.dialect)
+    return engine
+
+
+def _allow_pre_ping(dialect: Any) -> None:
+    # pool_pre_ping runs SELECT 1 in autocommit (no transaction to carry a tenant, and
+    # none needed: it reads no data), so the ping alone may pass the hook.
+    ping = dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> Any:
+        with _pinging(getattr(dbapi_connection, "driver_connection", dbapi_connection)):
+            return ping(dbapi_connection)
+
+    dialect.do_ping = do_ping
