@@ -32,12 +32,17 @@ class RlsDb:
         return f"host=127.0.0.1 port=5432 user={self.role} dbname=test"
 
 
-def admin_execute(*statements: str) -> None:
+def admin_execute(*statements: str, missing_ok: bool = False) -> None:
+    """Run each statement as postgres (autocommit); ``missing_ok`` skips undefined objects."""
     import psycopg
 
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+            try:
+                conn.execute(statement)  # type: ignore[arg-type]
+            except psycopg.errors.UndefinedObject:
+                if not missing_ok:
+                    raise
 
 
 def rls_statements(schema: str, role: str, table: str = "docs") -> list[str]:
@@ -74,12 +79,12 @@ def rls_db() -> Iterator[RlsDb]:
     require_service("postgresql")
     suffix = uuid.uuid4().hex[:12]
     db = RlsDb(schema=f"ft_rls_{suffix}", role=f"ft_app_{suffix}", table=f"ft_rls_{suffix}.docs")
-    admin_execute(*rls_statements(db.schema, db.role))
     try:
+        admin_execute(*rls_statements(db.schema, db.role))
         values = ", ".join(
             f"('{t}', 'row {n} of {t}')" for t in TENANTS for n in range(ROWS_PER_TENANT)
         )
         admin_execute(f"INSERT INTO {db.table} (tenant, body) VALUES {values}")
         yield db
     finally:
-        admin_execute(*drop_statements(db.schema, db.role))
+        admin_execute(*drop_statements(db.schema, db.role), missing_ok=True)

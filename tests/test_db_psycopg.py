@@ -263,6 +263,41 @@ class TestLivenessChecks:
         assert asyncio.run(main()) == (0, {"t2"})
 
 
+def test_async_connection_returned_to_the_pool_mid_transaction(rls_db: RlsDb) -> None:
+    """The async pool rolls back a returned open transaction; the next tenant sees itself."""
+
+    async def main() -> tuple[set[str], set[str], bool]:
+        async with pool_mod.AsyncConnectionPool(
+            rls_db.app_dsn, connection_class=AsyncTenantConnection, min_size=1, max_size=1
+        ) as pool:
+            with ft.context(tenant="t4"):
+                conn = await pool.getconn()
+                first = {r[0] for r in await (await conn.execute(select_all(rls_db))).fetchall()}
+                await pool.putconn(conn)  # still in the transaction
+            with ft.context(tenant="t5"):
+                async with pool.connection() as again:
+                    rows = await (await again.execute(select_all(rls_db))).fetchall()
+                    return first, {r[0] for r in rows}, again is conn
+
+    assert asyncio.run(main()) == ({"t4"}, {"t5"}, True)
+
+
+def select_all(db: RlsDb) -> str:
+    return f"SELECT tenant FROM {db.table}"
+
+
+def test_isolation_level_and_read_only_transactions(rls_db: RlsDb) -> None:
+    """BEGIN ISOLATION LEVEL ... READ ONLY carries the settings too."""
+    with TenantConnection.connect(rls_db.app_dsn) as conn, ft.context(tenant="t6"):
+        conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        conn.read_only = True
+        assert conn.execute(
+            "SELECT current_setting('transaction_isolation'), current_setting('app.tenant')"
+        ).fetchone() == ("serializable", "t6")
+        assert set(tenants_read(conn, rls_db)) == {"t6"}
+        conn.rollback()
+
+
 class TestPolicy:
     def test_bad_setting_names_are_refused(self) -> None:
         with pytest.raises(ConfigError, match=r"prefix\.name"):
