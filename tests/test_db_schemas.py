@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ pytest.importorskip("psycopg_pool")
 
 from flowtrace.integrations.migrations import migrate_tenant_schemas  # noqa: E402
 from flowtrace.integrations.psycopg import TenantConnection  # noqa: E402
-from flowtrace.integrations.routing import TenantRouter  # noqa: E402
+from flowtrace.integrations.routing import AsyncTenantRouter, TenantRouter  # noqa: E402
 
 pytestmark = pytest.mark.services
 
@@ -167,6 +168,24 @@ class TestDatabasePerTenant:
             ):
                 pass
             assert router.pools() == [databases["a"]]
+
+    def test_asyncio_router(self, databases: dict[str, str]) -> None:
+        """Concurrent tasks for two tenants through max_pools=2: each reads its database."""
+
+        async def main() -> list[tuple[str, list[tuple[str]]]]:
+            async with AsyncTenantRouter(databases.__getitem__, max_pools=2) as router:
+
+                async def read(tenant: str) -> tuple[str, list[tuple[str]]]:
+                    with ft.context(tenant=tenant):
+                        async with router.connection() as conn:
+                            cur = await conn.execute("SELECT owner FROM items")
+                            return tenant, await cur.fetchall()
+
+                results = await asyncio.gather(*(read(t) for t in "abababab"))
+                assert sorted(router.pools()) == sorted(databases.values())
+                return results
+
+        assert all(rows == [(tenant,)] for tenant, rows in asyncio.run(main()))
 
     def test_outside_a_tenant_is_refused(self, databases: dict[str, str]) -> None:
         with TenantRouter(databases.__getitem__) as router:
