@@ -131,13 +131,13 @@ class TenancyPolicy:
         ctx = ft.current()
         reason = ft.cross_tenant_reason()
         crossing = reason is not None and self.allow_cross_tenant
-        if reason is not None and crossing:
-            self._report_bypass(reason)
+        if crossing:
+            self._report_bypass(reason or "")
             # No tenant and the bypass on: a policy honours the bypass only when the
             # tenant setting is empty, so a leaked session-level bypass never widens a
             # tenant transaction (which always writes its tenant).
             pairs = [(self.tenant_guc, ""), (self.bypass_guc, "on")]
-        elif ctx.tenant is None:
+        elif not ctx.tenant:  # never an empty tenant: with it, a policy would allow the bypass
             raise MissingTenantError(
                 "a database transaction was started without a tenant in the flow context; "
                 "run it inside flowtrace.context(tenant=...), or inside "
@@ -148,7 +148,7 @@ class TenancyPolicy:
         if self.tenant_schema is not None:
             own = (
                 []
-                if crossing or ctx.tenant is None
+                if crossing or not ctx.tenant
                 else [schema_name(self.tenant_schema, ctx.tenant)]
             )
             # Validated names joined by ",": the statement builder quotes each one.
