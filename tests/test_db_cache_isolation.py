@@ -178,3 +178,19 @@ class TestDatabaseMode:
                 assert_db_isolation(
                     lambda run: None, insert_canary=insert_canary, recorder=recorder
                 )
+
+
+def test_missing_extras_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without redis / psycopg the error says which extra to install."""
+    import sys
+
+    from flowtrace.errors import MissingExtraError
+    from flowtrace.integrations.dbcheck import check_database
+
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.delitem(sys.modules, "flowtrace.integrations.redis")
+    with pytest.raises(MissingExtraError, match=r"flowtrace\[redis\]"):
+        import flowtrace.integrations.redis  # noqa: F401
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(MissingExtraError, match=r"flowtrace\[postgres\]"):
+        check_database("host=127.0.0.1")
