@@ -14,7 +14,11 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   ├── TenantSwitchError                        another tenant entered in a tenant scope
     │   ├── TenantMismatchError                      carrier tenant differs from the resolved tenant
     │   ├── TenantNotAllowedError                    consumer got a tenant outside its allow-list
+    │   ├── TenantScopeError                         the tenant cannot be scoped to this operation
     │   └── ContextPropagationError (ValueError)     malformed / oversized carrier
+    ├── DatabaseCheckError                       RLS would not isolate tenants (db check findings)
+    ├── TenantRoutingError                       every tenant pool is busy (bound reached)
+    ├── MigrationError                           a tenant-schema migration failed (resumable)
     ├── ScrubError
     │   ├── SchemaError (ValueError)                 invalid classification schema
     │   └── ScrubBudgetExceeded                      internal: a value blew its time/size budget
@@ -74,6 +78,8 @@ Set-up::
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuditCorruptedError",
     "AuditError",
@@ -84,6 +90,7 @@ __all__ = [
     "ContextError",
     "ContextPropagationError",
     "CryptoError",
+    "DatabaseCheckError",
     "FlowtraceError",
     "InvalidContextValueError",
     "KeyDestroyedError",
@@ -94,6 +101,7 @@ __all__ = [
     "LineageBufferFullError",
     "LineageError",
     "MalformedTokenError",
+    "MigrationError",
     "MissingExtraError",
     "MissingSubjectError",
     "MissingTenantError",
@@ -108,6 +116,8 @@ __all__ = [
     "TamperedTokenError",
     "TenantMismatchError",
     "TenantNotAllowedError",
+    "TenantRoutingError",
+    "TenantScopeError",
     "TenantSwitchError",
     "TokenError",
     "TruncationError",
@@ -268,6 +278,10 @@ class TenantNotAllowedError(ContextError):
     """
 
 
+class TenantScopeError(ContextError):
+    """An operation cannot carry the tenant as asked (e.g. an autocommit statement)."""
+
+
 class ContextPropagationError(ContextError, ValueError):
     """A carrier (headers, message properties) is malformed or exceeds W3C limits.
 
@@ -278,6 +292,27 @@ class ContextPropagationError(ContextError, ValueError):
         except ft.ContextPropagationError as error:      # also a ValueError
             print(error)
     """
+
+
+class DatabaseCheckError(FlowtraceError):
+    """Row-level security would not isolate tenants; ``findings`` lists every reason."""
+
+    def __init__(self, findings: list[Any]) -> None:
+        self.findings = findings
+        super().__init__(
+            "row-level security would not isolate tenants:\n  - "
+            + "\n  - ".join(str(f) for f in findings)
+            + "\nFix each item (docs/database.md shows a complete set-up)."
+        )
+
+
+class TenantRoutingError(FlowtraceError):
+    """No pool can serve the tenant's database without exceeding the configured bound."""
+
+
+class MigrationError(FlowtraceError):
+    """A migration of tenant schemas failed; the message names the schema. Run it again to
+    resume (schemas already migrated are skipped)."""
 
 
 # --- scrubbing ----------------------------------------------------------------------------

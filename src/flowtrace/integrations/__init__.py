@@ -1,0 +1,17 @@
+"""Integrations with third-party libraries, one module per library, each behind an extra.
+
+Importing this package imports no third-party library; each module raises
+:class:`~flowtrace.errors.MissingExtraError` naming the extra when its library is absent.
+
+* :mod:`~flowtrace.integrations.psycopg` -- tenant settings in every transaction (``postgres``)
+* :mod:`~flowtrace.integrations.sqlalchemy` -- the same for SQLAlchemy 2 (``sqlalchemy``)
+* :mod:`~flowtrace.integrations.dbcheck` -- RLS and role checks for start-up and CI
+* :mod:`~flowtrace.integrations.routing` -- database per tenant, bounded pools
+* :mod:`~flowtrace.integrations.migrations` -- one migration to every tenant schema
+* :mod:`~flowtrace.integrations.dbisolation` -- database mode for isolation tests
+* :mod:`~flowtrace.integrations.redis` -- tenant-scoped cache keys (``redis``)
+* :mod:`~flowtrace.integrations.pytest_plugin` -- the ``flowtrace_db_check`` fixture
+
+The policy they share (which settings carry the tenant, the bypass, identifier rules)
+lives in :mod:`flowtrace.integrations.tenancy`. Guide: docs/database.md.
+"""
