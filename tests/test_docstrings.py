@@ -103,6 +103,10 @@ NEEDS_OUTSIDE = {
     "flowtrace.audit.PostgresSink": "the database host the example names",
     "flowtrace.crypto.PostgresVaultStore": "the database host the example names",
     "flowtrace.crypto.AwsKmsKeyProvider": "an AWS account",
+    "flowtrace.errors.TenantScopeError": "the database host the example names",
+    "flowtrace.errors.DatabaseCheckError": "the database host the example names",
+    "flowtrace.errors.TenantRoutingError": "the database host the example names",
+    "flowtrace.errors.MigrationError": "the database host the example names",
 }
 
 

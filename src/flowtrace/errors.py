@@ -279,7 +279,21 @@ class TenantNotAllowedError(ContextError):
 
 
 class TenantScopeError(ContextError):
-    """An operation cannot carry the tenant as asked (e.g. an autocommit statement)."""
+    """An operation cannot carry the tenant as asked (e.g. an autocommit statement).
+
+    Example::
+
+        from flowtrace.integrations.psycopg import TenantConnection
+
+        with TenantConnection.connect("postgresql://app@db.internal/app") as conn:
+            with ft.context(tenant="acme"):
+                try:
+                    conn.execute("SELECT 1")          # no transaction: no BEGIN to carry it
+                except TenantScopeError as error:
+                    print(error)
+                with conn.transaction():
+                    conn.execute("SELECT 1")          # the tenant rides in BEGIN
+    """
 
 
 class ContextPropagationError(ContextError, ValueError):
@@ -295,7 +309,18 @@ class ContextPropagationError(ContextError, ValueError):
 
 
 class DatabaseCheckError(FlowtraceError):
-    """Row-level security would not isolate tenants; ``findings`` lists every reason."""
+    """Row-level security would not isolate tenants; ``findings`` lists every reason.
+
+    Example::
+
+        from flowtrace.integrations.dbcheck import require_rls
+
+        try:
+            require_rls("postgresql://app@db.internal/app", tables=["invoices"])
+        except DatabaseCheckError as error:
+            for finding in error.findings:
+                print(finding)
+    """
 
     def __init__(self, findings: list[Any]) -> None:
         self.findings = findings
@@ -307,12 +332,37 @@ class DatabaseCheckError(FlowtraceError):
 
 
 class TenantRoutingError(FlowtraceError):
-    """No pool can serve the tenant's database without exceeding the configured bound."""
+    """No pool can serve the tenant's database without exceeding the configured bound.
+
+    Example::
+
+        from flowtrace.integrations.routing import TenantRouter
+
+        router = TenantRouter(lambda tenant: f"postgresql://app@db.internal/{tenant}",
+                              max_pools=8)
+        with ft.context(tenant="acme"):
+            try:
+                with router.connection() as conn:
+                    conn.execute("SELECT 1")
+            except TenantRoutingError as error:     # all 8 pools busy with other tenants
+                print(error)
+    """
 
 
 class MigrationError(FlowtraceError):
     """A migration of tenant schemas failed; the message names the schema. Run it again to
-    resume (schemas already migrated are skipped)."""
+    resume (schemas already migrated are skipped).
+
+    Example::
+
+        from flowtrace.integrations.migrations import migrate_tenant_schemas
+
+        try:
+            migrate_tenant_schemas("postgresql://owner@db.internal/app", "0042-note",
+                                   "ALTER TABLE invoices ADD COLUMN note text")
+        except MigrationError as error:
+            print(error)                            # fix, then run again to resume
+    """
 
 
 # --- scrubbing ----------------------------------------------------------------------------
