@@ -16,7 +16,7 @@ from typing import Any
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "db",
-        help="check that row-level security isolates tenants (needs the postgres extra: pip install 'flowtrace-sdk[postgres]')",
+        help="check that row-level security isolates tenants (needs the postgres extra)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
