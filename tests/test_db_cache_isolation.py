@@ -189,8 +189,8 @@ def test_missing_extras_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setitem(sys.modules, "redis", None)
     monkeypatch.delitem(sys.modules, "flowtrace.integrations.redis")
-    with pytest.raises(MissingExtraError, match=r"flowtrace\[redis\]"):
+    with pytest.raises(MissingExtraError, match=r"flowtrace-sdk\[redis\]"):
         import flowtrace.integrations.redis  # noqa: F401
     monkeypatch.setitem(sys.modules, "psycopg", None)
-    with pytest.raises(MissingExtraError, match=r"flowtrace\[postgres\]"):
+    with pytest.raises(MissingExtraError, match=r"flowtrace-sdk\[postgres\]"):
         check_database("host=127.0.0.1")

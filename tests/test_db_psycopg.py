@@ -321,7 +321,7 @@ class TestPolicy:
     def test_missing_extra_names_the_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(sys.modules, "psycopg", None)
         monkeypatch.delitem(sys.modules, "flowtrace.integrations.psycopg")
-        with pytest.raises(MissingExtraError, match=r"flowtrace\[postgres\]"):
+        with pytest.raises(MissingExtraError, match=r"flowtrace-sdk\[postgres\]"):
             import flowtrace.integrations.psycopg  # noqa: F401
 
 

@@ -144,5 +144,5 @@ def test_only_the_psycopg_dialect_is_accepted() -> None:
 def test_missing_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)
     monkeypatch.delitem(sys.modules, "flowtrace.integrations.sqlalchemy")
-    with pytest.raises(MissingExtraError, match=r"flowtrace\[sqlalchemy\]"):
+    with pytest.raises(MissingExtraError, match=r"flowtrace-sdk\[sqlalchemy\]"):
         import flowtrace.integrations.sqlalchemy  # noqa: F401
