@@ -118,7 +118,7 @@ def main(workdir: str) -> Result:
     ft.configure(tracer_provider=provider, service="billing")
     key = os.urandom(32)  # in production: from your secret store
     buffer = lineage.LineageBuffer(os.path.join(workdir, "lineage"))
-    lineage.configure(buffer=buffer, pseudonym_key=key)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer, pseudonym_key=key))
 
     with ft.context(tenant=TENANT, purpose="billing"):
         orders = [o for o in map(normalize, EVENTS) if o is not None]

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 import flowtrace as ft
-from flowtrace.context import MAX_VALUE_LENGTH, FlowContext
+from flowtrace.flowcontext import MAX_VALUE_LENGTH, FlowContext
 
 
 class TestFlowContext:
@@ -309,3 +309,25 @@ class TestSharedScopes:
         finally:
             ft.remove_observer(events.append)
         assert [e.kind for e in events].count("tenant_switch") == 3
+
+
+def test_memo_stays_bounded() -> None:
+    """Thousands of distinct scopes never grow the derived-context memo past its bound."""
+    from flowtrace.flowcontext import _scope
+
+    for i in range(_scope._DERIVED_MAX + 50):
+        with ft.context(purpose=f"p{i}"):
+            pass
+        assert len(_scope._derived) <= _scope._DERIVED_MAX
+
+
+def test_async_with_enters_and_exits() -> None:
+    """`async with ft.context(...)` is in force inside and restores the context after."""
+    import asyncio
+
+    async def main() -> str | None:
+        async with ft.context(tenant="acme") as inside:
+            assert ft.current() is inside
+        return ft.current().tenant
+
+    assert asyncio.run(main()) is None

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import flowtrace
 from flowtrace import lineage
 from flowtrace.errors import LineageError, PseudonymKeyError
 from flowtrace.lineage import (
@@ -102,7 +103,7 @@ def test_derived_from_subject(graph: LineageGraph) -> None:
 
 def test_derived_from_uses_configured_key(graph: LineageGraph) -> None:
     """Without an explicit pseudonymizer, the configured lineage key is used."""
-    lineage.configure(pseudonym_key=KEY)
+    flowtrace.configure(lineage=flowtrace.lineage.LineageConfig(pseudonym_key=KEY))
     assert graph.derived_from("alice", tenant="acme")[0] == "charge:1"
 
 

@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 import flowtrace as ft
 from flowtrace import lineage
-from flowtrace._tracing import get_tracer
 from flowtrace.lineage import LineageBuffer, LineageGraph, edges_from_otlp_proto
+from flowtrace.otel import get_tracer
 
 
 class Receiver:
@@ -136,7 +136,7 @@ def test_buffer_ships_through_otlp_http_after_the_receiver_recovers(
     buffer = LineageBuffer(
         tmp_path, exporter=OTLPSpanExporter(endpoint=receiver.endpoint, timeout=10), batch_size=7
     )
-    lineage.configure(buffer=buffer)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer))
     receiver.refuse = True
     target = pipeline()
     assert buffer.ship() == 0

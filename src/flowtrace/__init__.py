@@ -7,19 +7,10 @@ stable formats. Capabilities live in namespaces: :mod:`flowtrace.crypto`,
 
 from __future__ import annotations
 
-from . import _otel_attributes  # noqa: F401  (registers the span-event observer)
-from ._config import Settings, configure, settings
-from ._observe import EventKind, FlowEvent, Observer, add_observer, notify, remove_observer
+from ._configure import configure
+from ._settings import Settings, settings
 from ._version import __version__
 from .classify import Category, Classification, Level, Schema
-from .context import (
-    FlowContext,
-    context,
-    cross_tenant,
-    cross_tenant_reason,
-    current,
-    require_tenant,
-)
 from .decorators import consumer, handler
 from .errors import (
     ConfigError,
@@ -35,9 +26,30 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
-from .executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
-from .lineage._step import step
-from .propagation import FlowtracePropagator, extract, inject
+from .flowcontext import (
+    EventKind,
+    FlowContext,
+    FlowEvent,
+    Observer,
+    add_observer,
+    context,
+    cross_tenant,
+    cross_tenant_reason,
+    current,
+    notify,
+    remove_observer,
+    require_tenant,
+)
+from .lineage import step
+from .otel import span_event_observer as _span_event_observer
+from .propagation import (
+    ContextProcessPoolExecutor,
+    ContextThreadPoolExecutor,
+    FlowtracePropagator,
+    bind,
+    extract,
+    inject,
+)
 from .scrubbing import Scrubber, scrub
 
 __all__ = [
@@ -86,6 +98,9 @@ __all__ = [
     "step",
 ]
 
+
+# Wiring from the top: flow events become span events by default (never raises).
+add_observer(_span_event_observer)
 
 _NAMESPACES = frozenset({"audit", "crypto", "lineage", "testing"})
 

@@ -9,8 +9,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .._observe import EventKind, notify
-from ..context import current
 from ..errors import (
     ConfigError,
     KeyDestroyedError,
@@ -19,6 +17,7 @@ from ..errors import (
     UnknownKeyError,
     WrongTenantError,
 )
+from ..flowcontext import EventKind, current, notify
 from . import _token
 from ._cache import CachePolicy, Entry, KeyCache, SingleFlight
 from ._keys import DEK_SIZE, DerivedKeys

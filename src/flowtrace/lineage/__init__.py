@@ -32,7 +32,7 @@ from ._readers import (
     read_edges,
 )
 from ._run import record
-from ._runtime import LineageConfig, LineageSink, configure, lineage_config
+from ._runtime import LineageConfig, LineageSink, lineage_config
 from ._sampler import LineageSampler
 from ._step import step
 
@@ -52,7 +52,6 @@ __all__ = [
     "OpenLineageBridge",
     "Pseudonymizer",
     "TraceNode",
-    "configure",
     "content_hash",
     "edge_attributes",
     "edge_from_attributes",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._config import settings as _settings
+from .._settings import settings as _settings
 from ._detectors import BUILTIN_DETECTORS, Detector
 from ._engine import Scrubber
 from ._report import Finding, ScrubReport

@@ -17,15 +17,15 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import quote, unquote
 
-from ._flowcontext import (
+from ..errors import ContextPropagationError, InvalidContextValueError
+from ..flowcontext import (
     FIELDS,
     MAX_VALUE_LENGTH,
     FlowContext,
-    _check_baggage,
-    _check_lineage,
-    _check_str,
+    assemble,
+    check_field,
+    scalar_values,
 )
-from .errors import ContextPropagationError, InvalidContextValueError
 
 __all__ = [
     "BAGGAGE_KEY_PREFIX",
@@ -100,13 +100,15 @@ def encode(ctx: FlowContext, foreign: Iterable[str] = ()) -> str:
     try:
         parts = [
             f"{key}={value}" if plain(value) else f"{key}={quote(value, safe='')}"
-            for key, value in zip(_FIELD_KEYS, ctx, strict=False)
+            for key, value in zip(_FIELD_KEYS, scalar_values(ctx), strict=True)
             if value is not None
         ]
-        if ctx[7]:
-            parts.append(f"{LINEAGE_KEY}={LINEAGE_SEPARATOR.join(map(encode_value, ctx[7]))}")
-        if ctx[8]:
-            parts.extend(f"{BAGGAGE_KEY_PREFIX}{k}={encode_value(v)}" for k, v in ctx[8])
+        lineage = ctx.lineage_parents
+        if lineage:
+            parts.append(f"{LINEAGE_KEY}={LINEAGE_SEPARATOR.join(map(encode_value, lineage))}")
+        baggage = ctx.baggage
+        if baggage:
+            parts.extend(f"{BAGGAGE_KEY_PREFIX}{k}={encode_value(v)}" for k, v in baggage.items())
     except UnicodeEncodeError:
         raise ContextPropagationError(
             "cannot inject: a flow context value contains a lone surrogate, which is not "
@@ -218,14 +220,14 @@ def decode(header: str) -> FlowContext:
     if fields[7] is not None or fields[8] is not None:
         try:
             lineage = fields[7]
-            fields[7] = () if lineage is None else _check_lineage(lineage)
+            fields[7] = () if lineage is None else check_field("lineage_parents", lineage)
             entries = fields[8]
-            fields[8] = () if entries is None else _check_baggage(entries)
+            fields[8] = () if entries is None else check_field("baggage", entries)
         except InvalidContextValueError as exc:
             raise _invalid(exc) from exc
     else:
         fields[7] = fields[8] = ()
-    return tuple.__new__(FlowContext, fields)
+    return assemble(fields)
 
 
 def _invalid(exc: InvalidContextValueError) -> ContextPropagationError:
@@ -265,7 +267,7 @@ def _decode_ours(key: str, value: str, fields: list[object]) -> None:
         if fields[index] is not None:
             raise _malformed(f"key {key!r} appears more than once")
         try:
-            fields[index] = _check_str(FIELDS[index], _decode_value(key, value))
+            fields[index] = check_field(FIELDS[index], _decode_value(key, value))
         except InvalidContextValueError as exc:
             raise _invalid(exc) from exc
     elif key == LINEAGE_KEY:

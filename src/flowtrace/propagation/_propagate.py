@@ -40,9 +40,9 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from ..errors import ContextPropagationError
+from ..flowcontext import FlowContext, current
 from ._baggage_codec import decode, encode, foreign_members
-from .context import FlowContext, current
-from .errors import ContextPropagationError
 
 __all__ = [
     "BAGGAGE_HEADER",

@@ -1,7 +1,8 @@
 """Span attribute names for the flow context, and flow events as span events.
 
-Only needs the OpenTelemetry *API*; imported by ``flowtrace`` itself so the span-event
-observer is registered by default. Public names are re-exported by :mod:`flowtrace.otel`.
+Only needs the OpenTelemetry *API*; ``flowtrace/__init__`` subscribes the
+span-event observer (wiring from the top: importing this module registers
+nothing). Public names are re-exported by :mod:`flowtrace.otel`.
 """
 
 from __future__ import annotations
@@ -12,16 +13,8 @@ from functools import lru_cache
 from typing import Any, Final
 
 from opentelemetry import trace
-from opentelemetry.context import get_current as _get_otel_context
 
-from ._observe import FlowEvent, add_observer
-from .context import FlowContext, current
-
-_SPAN_KEY: str | None
-try:  # the OTel API's own key for the current span (private: fall back if it ever moves)
-    from opentelemetry.trace.propagation import _SPAN_KEY
-except ImportError:  # pragma: no cover - depends on the installed OTel API
-    _SPAN_KEY = None
+from ..flowcontext import FlowContext, FlowEvent, current, scalar_values
 
 __all__ = [
     "ATTRIBUTES",
@@ -50,13 +43,14 @@ SERVICE_REGION: Final = "flowtrace.service.region"
 EVENT_PREFIX: Final = "flowtrace."
 """Span events for flow events are named ``flowtrace.<kind>`` (e.g. ``flowtrace.cross_tenant``)."""
 
-# FlowContext stores these fields at indexes 0..6, in this order (see context.FIELDS).
+# In the order of flowtrace.flowcontext.FIELDS (the order scalar_values gives).
 _NAMES: Final = tuple(ATTRIBUTES.values())
 
 
 @lru_cache(maxsize=4096)
 def _attributes_of(ctx: FlowContext) -> Mapping[str, str]:
-    return {name: value for name, value in zip(_NAMES, ctx, strict=False) if value is not None}
+    values = scalar_values(ctx)
+    return {name: value for name, value in zip(_NAMES, values, strict=True) if value is not None}
 
 
 def flow_attributes(ctx: FlowContext | None = None) -> Mapping[str, str]:
@@ -89,16 +83,10 @@ def span_event_observer(event: FlowEvent) -> None:
 
 
 def _span_recording() -> bool:
-    # trace.get_current_span().is_recording() without its two extra call layers: this
-    # runs on every decrypt (see _observe.listening).
-    if _SPAN_KEY is None:  # pragma: no cover - depends on the installed OTel API
-        return trace.get_current_span().is_recording()
-    span = _get_otel_context().get(_SPAN_KEY)
-    return span is not None and isinstance(span, trace.Span) and span.is_recording()
+    return trace.get_current_span().is_recording()
 
 
-# Lets hot paths skip building events nobody would record (see _observe.listening).
+# Lets hot paths skip building events nobody would record (see flowcontext.listening).
 span_event_observer.active = _span_recording  # type: ignore[attr-defined]
-add_observer(span_event_observer)
 
 

@@ -1,64 +1,34 @@
-"""Process-wide settings set by :func:`flowtrace.configure`.
+"""``flowtrace.configure()``: builds and wires the pieces from the top.
 
-Nothing here is required: with nothing configured flowtrace still works (tracing is a
-no-op, scrubbing uses the built-in detectors, no audit log). ``configure`` validates its
+The settings themselves live in the leaf :mod:`flowtrace._settings`, which every layer
+reads; this module sits above the capabilities it wires (the OTel tracer provider, the
+audit observer, the scrubber, lineage) and may import any of them. Nothing is required:
+with nothing configured flowtrace still works (tracing is a no-op, scrubbing uses the
+built-in detectors, no audit log). ``configure`` validates its
 arguments and raises :class:`~flowtrace.errors.ConfigError` naming the bad one.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import _settings
+from ._settings import Settings
 from .errors import ConfigError
 
-__all__ = ["Settings", "configure", "settings"]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What :func:`flowtrace.configure` set. Read it with :func:`flowtrace.settings`."""
-
-    service: str = "unknown_service"
-    """Service name, used as the OTel ``service.name`` resource attribute."""
-    region: str | None = None
-    """Region this process runs in (stamped on spans as ``flowtrace.service.region``)."""
-    tracer_provider: Any = None
-    """The OTel TracerProvider flowtrace created or was given (``None``: the global one)."""
-    scrubber: Any = None
-    """Default scrubber used by every logging/telemetry adapter (``None``: built-in default)."""
-    audit_log: Any = None
-    """Audit log that receives flow events (cross-tenant, mismatches, decrypts...)."""
-    lineage: Any = None
-    """Lineage settings (a ``flowtrace.lineage.LineageConfig``; set by ``lineage.configure``)."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Capability-specific settings."""
-    span_exporters: tuple[Any, ...] = ()
-    """OTel ``SpanExporter`` instances spans are sent to (flowtrace builds the provider)."""
-    console_spans: bool = False
-    """Also print finished spans to stdout (OTel's ``ConsoleSpanExporter``)."""
-    spans_file: str | Path | None = None
-    """Also append finished spans to this file as JSON lines."""
-    set_global: bool = False
-    """Also install the provider flowtrace builds as OTel's global tracer provider."""
+__all__ = ["configure", "reset"]
 
 
 _lock = threading.Lock()
-_settings = Settings()
-_hooks: list[Any] = []
 # The TracerProvider flowtrace built itself (shut down when replaced or reset).
 _owned_provider: Any = None
 
 # Options that make flowtrace build (or rebuild) its own TracerProvider.
 _TRACING_OPTIONS = frozenset({"span_exporters", "console_spans", "spans_file"})
 _RESOURCE_OPTIONS = frozenset({"service", "region"})
-
-
-def settings() -> Settings:
-    """The current settings."""
-    return _settings
 
 
 def configure(**options: Any) -> Settings:
@@ -76,10 +46,10 @@ def configure(**options: Any) -> Settings:
     ``set_global=True`` also installs it globally. Pass ``tracer_provider=`` instead to use
     your own provider (add ``FlowContextSpanProcessor`` to it yourself).
     """
-    global _settings, _owned_provider
+    global _owned_provider
     known = {f for f in Settings.__dataclass_fields__ if f != "extras"}
     with _lock:
-        new = _settings
+        new = _settings.settings()
         for name, value in options.items():
             if name in known:
                 new = replace(new, **{name: _validate(name, value)})
@@ -102,7 +72,7 @@ def configure(**options: Any) -> Settings:
                     "your own provider (and add its exporters yourself) or let flowtrace "
                     "build one from span_exporters/console_spans/spans_file"
                 )
-            from ._otel_setup import build_tracer_provider
+            from .otel import build_tracer_provider
 
             provider = build_tracer_provider(
                 service=new.service,
@@ -119,7 +89,7 @@ def configure(**options: Any) -> Settings:
             # every exporter switched off: back to no-op tracing
             new = replace(new, tracer_provider=None)
             _owned_provider = None
-        _settings = new
+        _settings.install(new)
     if old_owned is not None and old_owned is not _owned_provider:
         old_owned.shutdown()
     if rebuild and new.set_global:
@@ -148,33 +118,33 @@ def _validate(name: str, value: Any) -> Any:
                 f"configure(scrubber=...) must be a flowtrace.Scrubber, got "
                 f"{type(value).__name__}; build one with flowtrace.Scrubber(...)"
             )
+    if name == "lineage" and value is not None:
+        from .lineage import LineageConfig
+
+        if not isinstance(value, LineageConfig):
+            raise ConfigError(
+                f"configure(lineage=...) must be a flowtrace.lineage.LineageConfig, got "
+                f"{type(value).__name__}"
+            )
     if name == "audit_log" and value is not None:
         if not callable(getattr(value, "append", None)):
             raise ConfigError("configure(audit_log=...) must be a flowtrace.audit.AuditLog")
-        from .audit._observer import install  # flow events must reach the audit log
-
-        install()
+        _wire_audit()
     return value
 
 
-def _swap_tracer_provider(provider: Any) -> Any:
-    """Install ``provider`` temporarily (test capture); returns the one in force before.
+def _wire_audit() -> None:
+    """Flow events must reach the configured audit log: subscribe its observer (idempotent)."""
+    from .audit._observer import install
 
-    Unlike ``configure(tracer_provider=...)`` it never shuts down a provider flowtrace
-    built, so swapping back restores it intact.
-    """
-    global _settings
+    install()
+
+
+def reset() -> None:
+    """Back to defaults (``flowtrace.testing.reset``); shuts down a provider we built."""
+    global _owned_provider
     with _lock:
-        previous = _settings.tracer_provider
-        _settings = replace(_settings, tracer_provider=provider)
-    return previous
-
-
-def _reset() -> None:
-    """Back to defaults (used by flowtrace.testing.reset); shuts down a provider we built."""
-    global _settings, _owned_provider
-    with _lock:
-        _settings = Settings()
+        _settings.install(Settings())
         owned, _owned_provider = _owned_provider, None
     if owned is not None:
         owned.shutdown()

@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ..errors import ContextPropagationError
+from ..flowcontext import EMPTY, FlowContext
 from ._baggage_codec import decode as _decode_baggage
-from ._flowcontext import EMPTY, FlowContext
-from .errors import ContextPropagationError
-from .propagation import BAGGAGE_HEADER, remote_span_context
-from .propagation import _header as _baggage_header
+from ._propagate import BAGGAGE_HEADER, remote_span_context
+from ._propagate import _header as _baggage_header
 
-__all__ = ["MISSING", "W3C_KEYS", "decoded", "extract", "find_headers", "remote_parent"]
+__all__ = ["MISSING", "W3C_KEYS", "carrier_context", "decoded", "find_headers", "remote_parent"]
 
 _MEMO_SIZE: Final = 1024
 W3C_KEYS: Final = frozenset({"baggage", "traceparent", "tracestate"})
 decoded: dict[str, FlowContext] = {}
 
 
-def extract(carrier: Any) -> FlowContext:
+def carrier_context(carrier: Any) -> FlowContext:
     """``flowtrace.extract(carrier)``, memoizing the (pure) parse of each baggage header.
 
     Messages of one tenant/user carry the same baggage string, so consumers parse each

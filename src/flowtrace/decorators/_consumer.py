@@ -8,12 +8,17 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
-from ._flowcontext import EMPTY, FlowContext
-from ._observe import EventKind, notify
-from ._otel_carriers import W3C_KEYS, decoded, extract, find_headers, remote_parent
-from ._otel_instrument import Plan
-from .errors import ContextPropagationError, MissingTenantError, TenantNotAllowedError
-from .propagation import BAGGAGE_HEADER
+from ..errors import ContextPropagationError, MissingTenantError, TenantNotAllowedError
+from ..flowcontext import EMPTY, EventKind, FlowContext, notify
+from ..propagation import (
+    BAGGAGE_HEADER,
+    W3C_KEYS,
+    decoded,
+    find_headers,
+    remote_parent,
+)
+from ..propagation import carrier_context as extract
+from ._instrument import Plan
 
 __all__ = ["ConsumerSpec", "HeadersSource"]
 
@@ -60,7 +65,7 @@ class ConsumerSpec:
             ctx = extract(raw) if raw else EMPTY
         except ContextPropagationError as exc:
             return self._refuse(EMPTY, "malformed_headers", exc)
-        tenant = ctx[0]
+        tenant = ctx.tenant
         if tenant is None:
             error = MissingTenantError(
                 f"consumer {self.name!r} refused a message without a tenant in its headers; "
@@ -106,7 +111,7 @@ class ConsumerSpec:
                     ):
                         ctx = decoded_memo.get(header)
                         if ctx is not None:
-                            tenant = ctx[0]
+                            tenant = ctx.tenant
                             if tenant is not None and (allowed is None or tenant in allowed):
                                 return ctx
             return slow(args, kwargs)

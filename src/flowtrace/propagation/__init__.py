@@ -1,0 +1,48 @@
+"""Propagation: carry the flow context across threads, processes and services.
+
+Owns :func:`inject` / :func:`extract` (W3C ``traceparent`` + ``baggage``), the baggage
+codec (docs/spec/baggage.md), :class:`FlowtracePropagator` for OpenTelemetry, carrier
+lookup for the decorators, and executors/:func:`bind` that carry the context to worker
+threads and processes.
+
+May import: :mod:`flowtrace.flowcontext`, :mod:`flowtrace.errors`, the OpenTelemetry API.
+The carrier helpers (:func:`carrier_context`, :func:`find_headers`, :func:`remote_parent`,
+:data:`W3C_KEYS`, :data:`decoded`) are a documented internal interface for
+:mod:`flowtrace.decorators`, not public API.
+"""
+
+from __future__ import annotations
+
+# Internal interface for flowtrace.decorators (explicit re-exports, not in __all__).
+from ._carriers import W3C_KEYS as W3C_KEYS
+from ._carriers import carrier_context as carrier_context
+from ._carriers import decoded as decoded
+from ._carriers import find_headers as find_headers
+from ._carriers import remote_parent as remote_parent
+from ._executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
+from ._propagate import (
+    BAGGAGE_HEADER,
+    TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
+    FlowtracePropagator,
+    extract,
+    flow_context_from_otel,
+    inject,
+    otel_context,
+    remote_span_context,
+)
+
+__all__ = [
+    "BAGGAGE_HEADER",
+    "ContextProcessPoolExecutor",
+    "ContextThreadPoolExecutor",
+    "FlowtracePropagator",
+    "TRACEPARENT_HEADER",
+    "TRACESTATE_HEADER",
+    "bind",
+    "extract",
+    "flow_context_from_otel",
+    "inject",
+    "otel_context",
+    "remote_span_context",
+]
