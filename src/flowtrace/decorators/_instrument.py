@@ -30,9 +30,10 @@ from opentelemetry.trace import (
 from opentelemetry.util.types import AttributeValue
 
 from .. import _settings
+from .._tracing import get_tracer
 from .._wrapping import Step, wrap
 from ..flowcontext import FlowContext, attach, detach
-from ..otel import flow_attributes, get_tracer
+from ..otel import flow_attributes
 
 __all__ = ["Plan", "SpanSetup", "active_tracer", "instrument"]
 

@@ -16,9 +16,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 
 from .._settings import settings
+from .._tracing import get_tracer, tracer_provider
 from ..errors import LineageError
 from ..flowcontext import FlowContext, attach, current, detach
-from ..otel import get_tracer, tracer_provider
 from ._edge import ATTR, FORMAT_VERSION, LineageEdge, as_identifiers, canonical_json
 from ._ids import format_lineage_id, new_lineage_id, parse_lineage_id
 from ._pseudonym import require_pseudonymizer

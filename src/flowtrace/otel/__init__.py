@@ -26,6 +26,7 @@ OpenTelemetry API and SDK.
 
 from __future__ import annotations
 
+from .._tracing import get_tracer, tracer_provider
 from ._attributes import (
     ATTRIBUTES,
     EVENT_PREFIX,
@@ -46,7 +47,6 @@ from ._scrub import (
 
 # Internal interface for flowtrace._configure (explicit re-export, not in __all__).
 from ._setup import build_tracer_provider as build_tracer_provider
-from ._tracing import get_tracer, tracer_provider
 
 __all__ = [
     "ATTRIBUTES",

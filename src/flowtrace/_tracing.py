@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from opentelemetry import trace
 
-from .._settings import settings
-from .._version import __version__
+from ._settings import settings
+from ._version import __version__
 
 __all__ = ["get_tracer", "tracer_provider"]
 
