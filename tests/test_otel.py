@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -295,3 +298,32 @@ def test_public_namespaces_export_what_they_list() -> None:
         for name in module.__all__:
             assert getattr(module, name) is not None, name
     assert {"handler", "consumer"} <= set(ft.__all__)
+
+
+def test_otel_global_provider_is_read_through_the_public_api() -> None:
+    """Nothing configured: decorators follow OTel's global provider, re-read on configure()."""
+    code = textwrap.dedent(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import flowtrace as ft
+
+        @ft.handler("h", tenant="acme")
+        def h():
+            return ft.current().tenant
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        h()                                  # no global provider yet: no span
+        trace.set_tracer_provider(provider)
+        ft.configure(service="svc")
+        h()                                  # re-read: the span goes to the global provider
+        print(len(exporter.get_finished_spans()))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1"]

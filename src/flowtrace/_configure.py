@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import _settings
+from . import _settings, _tracing
 from ._settings import Settings
 from .errors import ConfigError
 
@@ -47,6 +47,7 @@ def configure(**options: Any) -> Settings:
     your own provider (add ``FlowContextSpanProcessor`` to it yourself).
     """
     global _owned_provider
+    _tracing.refresh()  # look at OTel's global provider again
     known = {f for f in Settings.__dataclass_fields__ if f != "extras"}
     with _lock:
         new = _settings.settings()
@@ -143,6 +144,7 @@ def _wire_audit() -> None:
 def reset() -> None:
     """Back to defaults (``flowtrace.testing.reset``); shuts down a provider we built."""
     global _owned_provider
+    _tracing.refresh()
     with _lock:
         _settings.install(Settings())
         owned, _owned_provider = _owned_provider, None

@@ -19,8 +19,6 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import (
     Link,
-    NoOpTracerProvider,
-    ProxyTracerProvider,
     Span,
     SpanKind,
     Status,
@@ -29,7 +27,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import AttributeValue
 
-from .. import _settings
+from .. import _settings, _tracing
 from .._tracing import get_tracer
 from .._wrapping import Step, wrap
 from ..flowcontext import FlowContext, attach, detach
@@ -39,18 +37,9 @@ __all__ = ["Plan", "SpanSetup", "active_tracer", "instrument"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_NOOP_PROVIDERS = (ProxyTracerProvider, NoOpTracerProvider)
-_get_global_provider = trace.get_tracer_provider
-
-
 def active_tracer() -> Tracer | None:
     """The tracer in force, or ``None`` when tracing is not configured."""
-    provider = _settings.settings().tracer_provider
-    if provider is None:
-        provider = _get_global_provider()  # OTel's public API; a proxy until one is set
-    if isinstance(provider, _NOOP_PROVIDERS):
-        return None
-    return get_tracer()
+    return None if _tracing.active_provider() is None else get_tracer()
 
 
 class Plan:
@@ -180,8 +169,9 @@ def instrument(
     """Wrap ``func`` so each call runs under ``prepare(args, kwargs)`` and a span ``name``."""
     opts = _SpanOptions(name, kind, attributes, span_setup)
     read_settings = _settings.settings
-    global_provider = _get_global_provider
-    proxy = ProxyTracerProvider
+    global_seen = _tracing._global
+    global_unset = _tracing._seen_unset
+    global_provider = _tracing.global_provider
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any], resumable: bool) -> Any:
         prepared = prepare(args, kwargs)
@@ -189,7 +179,8 @@ def instrument(
             type(prepared) is FlowContext
             and not resumable
             and read_settings().tracer_provider is None
-            and type(global_provider()) is proxy
+            and global_seen[0] is None
+            and (global_unset[0] or global_provider() is None)
         ):
             return attach(prepared)  # fast lane: tracing not configured, only the context
         if type(prepared) is FlowContext:

@@ -37,9 +37,12 @@ _GENERATOR_FLAGS: Final = 0x20 | 0x200
 
 # Derived contexts memoized per (id(parent), fields): services re-enter the same tenant and
 # purpose values constantly, and validating + building a context is most of a scope's cost.
-# Entries keep their parent alive so its id cannot be reused; the cache is bounded.
+# `_last` answers the common case with one lookup by fields alone (the last parent they were
+# derived from); `_derived` remembers every parent. Entries keep their parent alive so its
+# id cannot be reused; both are bounded.
 _DERIVED_MAX: Final = 4096
 _derived: dict[tuple[Any, ...], tuple[FlowContext, FlowContext]] = {}
+_last: dict[tuple[Any, ...], tuple[FlowContext, FlowContext]] = {}
 
 
 def require_tenant() -> str:
@@ -154,19 +157,27 @@ def _enter_slow(scope: context, node: Node, frame: FrameType) -> FlowContext:
 
 
 def _derive_memo(scope: context, cur: FlowContext) -> FlowContext:
+    """Derive ``scope`` from ``cur`` through the memo (the miss path of a scope entry)."""
+    key: tuple[Any, ...] | None = tuple(scope.items())
     try:
-        key: tuple[Any, ...] | None = (id(cur), *scope.items())
-        hit = _derived.get(key)  # type: ignore[arg-type]
+        hit = _last.get(key)  # type: ignore[arg-type]
+        if hit is not None and hit[0] is cur:
+            return hit[1]
+        full: tuple[Any, ...] | None = (id(cur), key)
+        hit = _derived.get(full)  # type: ignore[arg-type]
     except TypeError:  # unhashable values (lists, dicts): no memo
-        key = hit = None
+        key = full = hit = None
     if hit is not None and hit[0] is cur:
+        _last[key] = hit  # type: ignore[index]
         return hit[1]
     new = derive(cur, scope)
     # A tenant switch is never memoized: it must be checked and reported every time.
     if key is not None and (cur.tenant is None or cur.tenant == new.tenant):
         if len(_derived) >= _DERIVED_MAX:
             _derived.clear()
-        _derived[key] = (cur, new)
+        if len(_last) >= _DERIVED_MAX:
+            _last.clear()
+        _derived[full] = _last[key] = (cur, new)  # type: ignore[index]
     return new
 
 
@@ -204,12 +215,11 @@ class context(dict[str, Any], _Scope):
     def __enter__(self) -> FlowContext:
         node = get()
         frame = _getframe(1)
-        if node[4] or frame.f_code.co_flags & _GENERATOR_FLAGS:
+        if node[4] or frame.f_code.co_flags & 0x220:  # _GENERATOR_FLAGS, inlined
             return _enter_slow(self, node, frame)
         cur = node[0]
         try:
-            key: tuple[Any, ...] | None = (id(cur), *self.items())
-            hit = _derived.get(key)  # type: ignore[arg-type]
+            hit = _last.get(tuple(self.items()))
         except TypeError:
             hit = None
         new = hit[1] if hit is not None and hit[0] is cur else _derive_memo(self, cur)
