@@ -130,7 +130,7 @@ def main(workdir: str) -> Result:
     provider.shutdown()
     return Result(
         report=report["ref"],
-        graph=lineage.LineageGraph(lineage.edges_from_spans(spans.get_finished_spans())),
+        graph=lineage.LineageGraph(lineage.read_edges(spans.get_finished_spans())),
         buffered=lineage.LineageGraph(lineage.read_buffer(os.path.join(workdir, "lineage"))),
         pseudonymizer=lineage.Pseudonymizer(key),
     )

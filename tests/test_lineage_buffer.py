@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 import flowtrace as ft
 from flowtrace import lineage
 from flowtrace.errors import ConfigError, LineageBufferError, LineageBufferFullError
-from flowtrace.lineage import LineageBuffer, LineageEdge, LineageGraph, edges_from_spans
+from flowtrace.lineage import LineageBuffer, LineageEdge, LineageGraph, read_edges
 from flowtrace.otel import get_tracer
 
 
@@ -112,8 +112,8 @@ def test_every_edge_delivered_after_exporter_recovers(tmp_path: Path) -> None:
     reopened.ship()
     reopened.close()
 
-    graph = LineageGraph(edges_from_spans(backend.received))
-    graph.add_all(edges_from_spans(live.get_finished_spans()))
+    graph = LineageGraph(read_edges(backend.received))
+    graph.add_all(read_edges(live.get_finished_spans()))
     assert len(graph) == 2000
     assert {e.outputs[0] for e in graph} == set(produced)
 
@@ -133,7 +133,7 @@ def test_redelivery_after_lost_ack_is_deduplicated(tmp_path: Path) -> None:
     assert again.ship() == 10
     again.close()
     assert len(backend.received) == 20
-    graph = LineageGraph(edges_from_spans(backend.received))
+    graph = LineageGraph(read_edges(backend.received))
     assert (len(graph), graph.duplicates) == (10, 10)
 
 
@@ -179,7 +179,7 @@ def test_concurrent_appends_from_threads_are_all_intact(tmp_path: Path) -> None:
         t.join()
     buffer.close()
     assert len(backend.received) == 2400
-    assert len({e.id for e in edges_from_spans(backend.received)}) == 2400
+    assert len({e.id for e in read_edges(backend.received)}) == 2400
     assert buffer.stats().quarantined == 0
 
 
@@ -382,5 +382,5 @@ def test_any_history_of_failures_delivers_every_edge(
         buffer.ship()
         assert buffer.stats().pending == 0
         buffer.close()
-    delivered = [e.id for e in edges_from_spans(backend.received)]
+    delivered = [e.id for e in read_edges(backend.received)]
     assert set(delivered) == set(appended)

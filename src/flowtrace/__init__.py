@@ -40,7 +40,7 @@ from .flowcontext import (
     remove_observer,
     require_tenant,
 )
-from .lineage import step
+from .lineage._step import step
 from .otel import span_event_observer as _span_event_observer
 from .propagation import (
     ContextProcessPoolExecutor,

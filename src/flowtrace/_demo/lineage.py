@@ -62,7 +62,7 @@ def run(out: Path, say: Callable[[str], None]) -> None:
     backend.up = True
     delivered = buffer.ship()
     buffer.close()
-    graph = lineage.LineageGraph(lineage.edges_from_spans(backend.spans))
+    graph = lineage.LineageGraph(lineage.read_edges(backend.spans))
     if delivered != 201 or len(graph) != 201:
         raise AssertionError(f"expected 201 edges delivered, got {delivered} / {len(graph)}")
     say("backend recovered: 201 of 201 edges delivered (at-least-once, ids deduplicate)")

@@ -1,14 +1,15 @@
-"""Read lineage edges back from what was exported.
+"""Read lineage edges back from what was exported: one reader, :func:`read_edges`.
 
-* :func:`edges_from_spans` — SDK ``ReadableSpan`` objects (an in-memory capture).
-* :func:`edges_from_otlp_json` — the OTLP/JSON encoding (a Collector ``file`` exporter
-  writes one ``ExportTraceServiceRequest`` object per line).
-* :func:`edges_from_otlp_proto` — protobuf ``ExportTraceServiceRequest`` bytes (what an
-  OTLP/HTTP receiver gets; needs ``flowtrace[otlp]``).
-* :func:`edge_from_span_dict` — one line of :class:`flowtrace.otel.JsonLinesSpanExporter`
-  output (``configure(spans_file=...)``).
-* :func:`read_edges` — a path: buffer directory, or a file of JSON-lines edges, OTLP JSON,
-  or flowtrace span lines (the kinds may be mixed line by line).
+It takes any of:
+
+* a path: a buffer directory, or a file of JSON-lines edges, OTLP JSON, or flowtrace span
+  lines (the kinds may be mixed line by line);
+* SDK ``ReadableSpan`` objects (an in-memory capture), as any iterable;
+* an OTLP/JSON ``ExportTraceServiceRequest`` (a mapping with ``resourceSpans``; a
+  Collector ``file`` exporter writes one per line);
+* protobuf ``ExportTraceServiceRequest`` bytes or the decoded message (what an OTLP/HTTP
+  receiver gets; needs ``flowtrace[otlp]``);
+* one span line of :class:`flowtrace.otel.JsonLinesSpanExporter` (a mapping).
 
 Spans that are not lineage edges are skipped. Duplicates are kept here; the graph drops them.
 """
@@ -25,16 +26,10 @@ from ..errors import LineageError, require_extra
 from ._buffer import read_buffer
 from ._edge import LineageEdge, edge_from_attributes
 
-__all__ = [
-    "edge_from_span_dict",
-    "edges_from_otlp_json",
-    "edges_from_otlp_proto",
-    "edges_from_spans",
-    "read_edges",
-]
+__all__ = ["read_edges"]
 
 
-def edges_from_spans(spans: Iterable[Any]) -> Iterator[LineageEdge]:
+def _from_spans(spans: Iterable[Any]) -> Iterator[LineageEdge]:
     """Edges carried by SDK spans (e.g. ``InMemorySpanExporter().get_finished_spans()``)."""
     from opentelemetry.trace import StatusCode
 
@@ -74,7 +69,7 @@ def _attrs(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {item["key"]: _any_value(item.get("value", {})) for item in items}
 
 
-def edges_from_otlp_json(data: Mapping[str, Any]) -> Iterator[LineageEdge]:
+def _from_otlp_json(data: Mapping[str, Any]) -> Iterator[LineageEdge]:
     """Edges in one OTLP/JSON ``ExportTraceServiceRequest`` object."""
     if not isinstance(data, Mapping) or "resourceSpans" not in data:
         raise LineageError("not OTLP JSON: expected an object with 'resourceSpans'")
@@ -105,7 +100,7 @@ def _proto_value(value: Any) -> Any:
     return getattr(value, kind) if kind else None
 
 
-def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
+def _from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
     """Edges in an ``ExportTraceServiceRequest`` (protobuf bytes or the decoded message)."""
     module: Any = require_extra(
         "opentelemetry.proto.collector.trace.v1.trace_service_pb2", "otlp", "reading OTLP protobuf"
@@ -135,7 +130,7 @@ def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
                     yield edge
 
 
-def edge_from_span_dict(span: Mapping[str, Any]) -> LineageEdge | None:
+def _from_span_dict(span: Mapping[str, Any]) -> LineageEdge | None:
     """The edge in one span line written by ``flowtrace.otel.JsonLinesSpanExporter``."""
     trace_id, span_id = span.get("trace_id"), span.get("span_id")
     resource = span.get("resource") or {}
@@ -153,18 +148,21 @@ def edge_from_span_dict(span: Mapping[str, Any]) -> LineageEdge | None:
 
 def _edges_in(data: Any) -> Iterator[LineageEdge]:
     if isinstance(data, Mapping) and "resourceSpans" in data:
-        yield from edges_from_otlp_json(data)
+        yield from _from_otlp_json(data)
     elif isinstance(data, Mapping) and "v" in data:
         yield LineageEdge.from_dict(data)
     elif isinstance(data, Mapping) and "span_id" in data and "attributes" in data:
-        edge = edge_from_span_dict(data)
+        edge = _from_span_dict(data)
         if edge is not None:
             yield edge
     else:
-        raise LineageError("not a lineage edge, an OTLP JSON request or a flowtrace span line")
+        raise LineageError(
+            'not a lineage edge (no "v"), an OTLP JSON request (no "resourceSpans") '
+            "or a flowtrace span line"
+        )
 
 
-def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
+def _read_path(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
     """Edges from a buffer directory or a file.
 
     A file holds one JSON document per line — lineage edges (the buffer format), OTLP JSON
@@ -185,7 +183,7 @@ def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
         except ValueError:
             whole = None
         if whole is not None:
-            yield from edges_from_otlp_json(whole)
+            yield from _from_otlp_json(whole)
             return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -194,3 +192,30 @@ def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
             yield from _edges_in(json.loads(line))
         except (ValueError, LineageError) as exc:
             raise LineageError(f"{p}:{number}: {exc}") from None
+
+
+def read_edges(source: Any) -> Iterator[LineageEdge]:
+    """The lineage edges in ``source`` (see the module docstring for what it may be).
+
+    Spans that are not lineage edges are skipped; unreadable input raises
+    :class:`~flowtrace.errors.LineageError` (naming the file and line for paths).
+
+    >>> import flowtrace as ft
+    >>> edge = ft.lineage.record("normalize", inputs=["s3://raw/a"], outputs=["s3://clean/a"])
+    >>> [e.name for e in ft.lineage.read_edges([ft.lineage.edge_to_span(edge)])]
+    ['normalize']
+    """
+    if isinstance(source, str | os.PathLike):
+        return _read_path(source)
+    if isinstance(source, bytes | bytearray) or hasattr(source, "resource_spans"):
+        return _from_otlp_proto(source)
+    if isinstance(source, Mapping):
+        if "resourceSpans" in source:
+            return _from_otlp_json(source)
+        return _edges_in(source)
+    if isinstance(source, Iterable):
+        return _from_spans(source)
+    raise LineageError(
+        f"cannot read lineage edges from {type(source).__name__}: pass a path, spans, "
+        "an OTLP request (JSON mapping or protobuf) or a flowtrace span line"
+    )
