@@ -36,7 +36,6 @@ from .flowcontext import (
     cross_tenant,
     cross_tenant_reason,
     current,
-    notify,
     remove_observer,
     require_tenant,
 )
@@ -90,7 +89,6 @@ __all__ = [
     "extract",
     "handler",
     "inject",
-    "notify",
     "remove_observer",
     "require_tenant",
     "scrub",

@@ -17,10 +17,10 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   └── ContextPropagationError (ValueError)     malformed / oversized carrier
     ├── ScrubError
     │   ├── SchemaError (ValueError)                 invalid classification schema
-    │   └── ScrubBudgetExceeded                      internal: a value blew its time/size budget
+    │   └── ScrubBudgetExceededError                 internal: a value blew its time/size budget
     ├── CryptoError
     │   ├── KeyProviderError
-    │   │   ├── KeyProviderUnavailable               KMS down/throttled after retries
+    │   │   ├── KeyProviderUnavailableError          KMS down/throttled after retries
     │   │   └── UnknownKeyError (KeyError)           no such key id / DEK version
     │   ├── KeyDestroyedError                        the DEK was shredded: data unrecoverable
     │   ├── KeyRetiredError                          version below the minimum decryption version
@@ -65,7 +65,7 @@ __all__ = [
     "InvalidContextValueError",
     "KeyDestroyedError",
     "KeyProviderError",
-    "KeyProviderUnavailable",
+    "KeyProviderUnavailableError",
     "KeyRetiredError",
     "LineageBufferError",
     "LineageBufferFullError",
@@ -80,7 +80,7 @@ __all__ = [
     "RecordModifiedError",
     "RecordReorderedError",
     "SchemaError",
-    "ScrubBudgetExceeded",
+    "ScrubBudgetExceededError",
     "ScrubError",
     "TamperedTokenError",
     "TenantMismatchError",
@@ -172,7 +172,7 @@ class SchemaError(ScrubError, ValueError):
     """A classification schema is invalid."""
 
 
-class ScrubBudgetExceeded(ScrubError):
+class ScrubBudgetExceededError(ScrubError):
     """A value exceeded the scrubber's time or size budget (it is redacted, never passed)."""
 
 
@@ -187,7 +187,7 @@ class KeyProviderError(CryptoError):
     """Base for key-provider (KMS) errors."""
 
 
-class KeyProviderUnavailable(KeyProviderError):
+class KeyProviderUnavailableError(KeyProviderError):
     """The key provider is down or throttling and retries are exhausted."""
 
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 from ..errors import (
     ConfigError,
     KeyDestroyedError,
-    KeyProviderUnavailable,
+    KeyProviderUnavailableError,
     KeyRetiredError,
     UnknownKeyError,
     WrongTenantError,
@@ -183,7 +183,7 @@ class KeyVault:
             return entry
         try:
             return self._flights.run(scope, lambda: self._load_active(tenant, subject))
-        except KeyProviderUnavailable:
+        except KeyProviderUnavailableError:
             stale = self._cache.get(scope, self._clock(), stale_ok=True)
             if stale is not None:
                 return stale
@@ -320,7 +320,7 @@ class KeyVault:
             if self._store.add_version(record):
                 self._cache.evict({keyring.dek_id})
                 return version
-        raise KeyProviderUnavailable("concurrent rotations kept colliding; retry the rotation")
+        raise KeyProviderUnavailableError("concurrent rotations kept colliding; retry the rotation")
 
     def retire(self, tenant: str, subject: str | None = None, *, below: int) -> None:
         """Refuse to decrypt versions older than ``below`` (KeyRetiredError from now on)."""

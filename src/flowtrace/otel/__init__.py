@@ -48,6 +48,9 @@ from ._scrub import (
 # Internal interface for flowtrace._configure (explicit re-export, not in __all__).
 from ._setup import build_tracer_provider as build_tracer_provider
 
+_INTERNAL_INTERFACE = frozenset({"build_tracer_provider"})
+"""Names re-exported for flowtrace._configure only."""
+
 __all__ = [
     "ATTRIBUTES",
     "CATEGORIES_ATTRIBUTE",

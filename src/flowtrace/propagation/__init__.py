@@ -32,6 +32,11 @@ from ._propagate import (
     remote_span_context,
 )
 
+_INTERNAL_INTERFACE = frozenset(
+    {"W3C_KEYS", "carrier_context", "decoded", "find_headers", "remote_parent"}
+)
+"""Names re-exported for flowtrace.decorators only (see the module docstring)."""
+
 __all__ = [
     "BAGGAGE_HEADER",
     "ContextProcessPoolExecutor",

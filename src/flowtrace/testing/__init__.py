@@ -22,7 +22,7 @@ the CLI). The pytest entry point (``pytest11``) is this package.
 
 from __future__ import annotations
 
-from ._capture import Capture, SequentialIdGenerator, flowtrace_capture_fixture, reset
+from ._capture import Capture, SequentialIdGenerator, _flowtrace_capture, reset
 from ._isolation import IsolationReport, TenantRun, assert_tenant_isolation
 
 __all__ = [
@@ -40,4 +40,4 @@ try:  # the plugin part needs pytest; the helpers above do not
 except ImportError:  # pragma: no cover - exercised only without pytest
     pass
 else:
-    flowtrace_capture = pytest.fixture(name="flowtrace_capture")(flowtrace_capture_fixture)
+    flowtrace_capture = pytest.fixture(name="flowtrace_capture")(_flowtrace_capture)

@@ -17,7 +17,7 @@ from .. import _configure, _settings
 from ..flowcontext import FlowEvent, add_observer, remove_observer, replace_observers
 from ..otel import ATTRIBUTES, FlowContextSpanProcessor, span_event_observer
 
-__all__ = ["Capture", "SequentialIdGenerator", "flowtrace_capture_fixture", "reset"]
+__all__ = ["Capture", "SequentialIdGenerator", "reset"]
 
 _FIELD_OF = {attribute: field for field, attribute in ATTRIBUTES.items()}
 
@@ -136,7 +136,7 @@ class Capture:
             self._events.clear()
 
 
-def flowtrace_capture_fixture() -> Iterator[Capture]:
+def _flowtrace_capture() -> Iterator[Capture]:
     """Capture spans and flow events for one test (flowtrace state reset around it)."""
     reset()
     capture = Capture().install()
