@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import pickle
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import flowtrace as ft
 from flowtrace.flowcontext import MAX_VALUE_LENGTH, FlowContext
@@ -441,3 +444,38 @@ def test_item12_tasks_started_inside_an_async_generator_scope_see_it() -> None:
         return [item async for item in agen()]
 
     assert asyncio.run(main()) == ["gen-tenant"]
+
+
+_FIELD_POOL = [
+    {"tenant": "acme"},
+    {"purpose": "billing"},
+    {"purpose": "support", "user": "u-1"},
+    {"user": "u-1", "purpose": "support"},
+    {"region": "eu"},
+    {"purpose": None},
+    {"lineage_parents": ["l-1"]},
+    {"baggage": {"k": "v"}},
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, len(_FIELD_POOL) - 1)), max_size=30))
+def test_memoized_entries_equal_a_fresh_derivation(program: list[tuple[bool, int]]) -> None:
+    """Whatever the memo remembers, a scope yields exactly FlowContext.replace(**fields)."""
+
+    def body() -> None:
+        stack: list[tuple[ft.context, FlowContext]] = []
+        for enter, index in program:
+            if enter or not stack:
+                fields = _FIELD_POOL[index]
+                expected = (stack[-1][1] if stack else FlowContext()).replace(**fields)
+                scope = ft.context(**fields)
+                assert scope.__enter__() == expected
+                stack.append((scope, expected))
+            else:
+                stack.pop()[0].__exit__(None, None, None)
+            assert ft.current() == (stack[-1][1] if stack else FlowContext())
+        while stack:
+            stack.pop()[0].__exit__(None, None, None)
+
+    contextvars.Context().run(body)

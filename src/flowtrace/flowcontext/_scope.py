@@ -43,6 +43,10 @@ _GENERATOR_FLAGS: Final = 0x20 | 0x200
 _DERIVED_MAX: Final = 4096
 _derived: dict[tuple[Any, ...], tuple[FlowContext, FlowContext]] = {}
 _last: dict[tuple[Any, ...], tuple[FlowContext, FlowContext]] = {}
+# The most recent entry as (fields, parent, derived): a loop entering equal fields under the
+# same parent compares two small dicts (C) instead of building a key. Replaced atomically.
+_recent: tuple[Any, Any, Any] = ({}, None, None)  # (fields, parent, derived)
+_same_fields = dict.__eq__
 
 
 def require_tenant() -> str:
@@ -158,6 +162,14 @@ def _enter_slow(scope: context, node: Node, frame: FrameType) -> FlowContext:
 
 def _derive_memo(scope: context, cur: FlowContext) -> FlowContext:
     """Derive ``scope`` from ``cur`` through the memo (the miss path of a scope entry)."""
+    global _recent
+    new = _derive_memoized(scope, cur)
+    if cur.tenant is None or cur.tenant == new.tenant:  # never replay a tenant switch
+        _recent = (scope, cur, new)
+    return new
+
+
+def _derive_memoized(scope: context, cur: FlowContext) -> FlowContext:
     key: tuple[Any, ...] | None = tuple(scope.items())
     try:
         hit = _last.get(key)  # type: ignore[arg-type]
@@ -218,11 +230,12 @@ class context(dict[str, Any], _Scope):
         if node[4] or frame.f_code.co_flags & 0x220:  # _GENERATOR_FLAGS, inlined
             return _enter_slow(self, node, frame)
         cur = node[0]
-        try:
-            hit = _last.get(tuple(self.items()))
-        except TypeError:
-            hit = None
-        new = hit[1] if hit is not None and hit[0] is cur else _derive_memo(self, cur)
+        recent = _recent
+        new: FlowContext
+        if recent[1] is cur and _same_fields(self, recent[0]) is True:
+            new = recent[2]
+        else:
+            new = _derive_memo(self, cur)
         set_node((new, node, self, None, False, node))
         return new
 
