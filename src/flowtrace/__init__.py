@@ -3,6 +3,21 @@
 The public contract is re-exported here; see docs/ for guides and docs/spec/ for the
 stable formats. Capabilities live in namespaces: :mod:`flowtrace.crypto`,
 :mod:`flowtrace.audit`, :mod:`flowtrace.lineage`, :mod:`flowtrace.testing`.
+
+The house, top floor first (lower layers never import higher ones; the import-linter
+contracts in pyproject.toml check it)::
+
+    cli/ _demo/             the `flowtrace` command and the demo
+    testing/                pytest plugin, capture, tenant-isolation assertions
+    _configure.py           configure(): builds and wires OTel, the audit observer, ...
+    logging.py decorators/  structlog/stdlib adapters; @handler and @consumer
+    lineage/ audit/         edges and the lineage store; the hash-chained audit log
+    otel/ crypto/           span/log processors and exporters; field encryption
+    propagation/ scrubbing/ inject/extract, baggage codec, executors; the scrubber
+    flowcontext/ classify   FlowContext and its scopes, flow events; classifications
+    _wrapping _tracing      the one wrapper family; the tracer in force
+    _settings _version      the settings leaf every layer reads
+    errors                  the exception tree
 """
 
 from __future__ import annotations
