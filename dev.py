@@ -57,6 +57,7 @@ def test(args: list[str]) -> None:
     ensure_venv("dev")
     _run(PY, "-m", "ruff", "check", "src", "tests", "examples", "benchmarks")
     _run(PY, "-m", "mypy")
+    _run(BIN / "lint-imports")
     _run(PY, "-m", "pytest", *args)
     _run(PY, "-m", "flowtrace.cli", "--version")
 

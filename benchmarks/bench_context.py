@@ -1,6 +1,6 @@
 """Scope cost: entering and leaving a flow context vs OTel baggage attach/detach.
 
-Target (issue 2): ``with flowtrace.context(tenant=...)`` enter+exit <= 0.75x OTel's
+Target (issue 11): ``with flowtrace.context(tenant=...)`` enter+exit <= 1.0x OTel's
 ``token = context.attach(baggage.set_baggage("tenant", ...)); context.detach(token)``
 with one key. Both are measured from an empty context. Also reported (no target): a
 3-field scope, a nested scope that adds a field inside a tenant scope, a pre-built scope
@@ -10,15 +10,13 @@ i.e. the least any ``with flowtrace.context(**fields):`` API can cost on this in
 
 Rounds alternate ours and the baseline so machine noise hits both; we print per-call
 medians and the median of per-round ratios. Run: ``python3 dev.py bench context``.
-The first line says which scope implementation ran: the C accelerator
-(``flowtrace._speedups``) or the pure-Python fallback (``FLOWTRACE_PURE_PYTHON=1``).
+Scopes have one implementation, in pure Python.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import sys
 from collections.abc import Callable
 
 from _timing import interleaved
@@ -52,11 +50,7 @@ def main() -> None:
         f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{NUMBER} calls x {ROUNDS} rounds"
     )
-    speedups = sys.modules["flowtrace.context"].SPEEDUPS
-    print(
-        "# scope implementation: "
-        + ("C accelerator (flowtrace._speedups)" if speedups else "pure Python (fallback)")
-    )
+    print("# scope implementation: pure Python (the only one)")
     attach, detach, set_baggage = otel_context.attach, otel_context.detach, baggage.set_baggage
     context = ft.context
 
@@ -67,7 +61,7 @@ def main() -> None:
     def otel_one() -> None:
         detach(attach(set_baggage("tenant", "acme")))
 
-    compare("enter+exit, 1 field (tenant)", ours_one, otel_one, 0.75)
+    compare("enter+exit, 1 field (tenant)", ours_one, otel_one, 1.0)
 
     scope = context(tenant="acme")
 

@@ -21,7 +21,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 import flowtrace as ft
-from flowtrace._otel_instrument import active_tracer
+from flowtrace.decorators._instrument import active_tracer
 from flowtrace.otel import FlowContextSpanProcessor
 
 NUMBER = 20_000

@@ -27,8 +27,8 @@ from opentelemetry.trace import Link, SpanContext, TraceFlags
 
 import flowtrace as ft
 from flowtrace import lineage
-from flowtrace._tracing import get_tracer
 from flowtrace.lineage import LineageEdge, LineageGraph
+from flowtrace.otel import get_tracer
 
 
 class NullExporter(SpanExporter):
@@ -88,12 +88,12 @@ def bench_step() -> None:
         )
         with tempfile.TemporaryDirectory() as tmp:
             buffer = lineage.LineageBuffer(tmp, fsync_interval=1.0)
-            lineage.configure(buffer=buffer)
+            ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer))
             results["step+buffer"], results["bare2"], ratios["step+buffer"] = interleaved(
                 stepped, bare, number=1000, rounds=41
             )
             buffer.close(ship=False)
-            lineage.configure()
+            ft.configure(lineage=None)
     ratio = ratios["step"]
     print(
         "step() edge vs bare OTel span (4 attributes, 2 links),"

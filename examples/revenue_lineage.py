@@ -118,7 +118,7 @@ def main(workdir: str) -> Result:
     ft.configure(tracer_provider=provider, service="billing")
     key = os.urandom(32)  # in production: from your secret store
     buffer = lineage.LineageBuffer(os.path.join(workdir, "lineage"))
-    lineage.configure(buffer=buffer, pseudonym_key=key)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer, pseudonym_key=key))
 
     with ft.context(tenant=TENANT, purpose="billing"):
         orders = [o for o in map(normalize, EVENTS) if o is not None]
@@ -130,7 +130,7 @@ def main(workdir: str) -> Result:
     provider.shutdown()
     return Result(
         report=report["ref"],
-        graph=lineage.LineageGraph(lineage.edges_from_spans(spans.get_finished_spans())),
+        graph=lineage.LineageGraph(lineage.read_edges(spans.get_finished_spans())),
         buffered=lineage.LineageGraph(lineage.read_buffer(os.path.join(workdir, "lineage"))),
         pseudonymizer=lineage.Pseudonymizer(key),
     )

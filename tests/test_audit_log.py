@@ -17,7 +17,6 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import flowtrace as ft
 from flowtrace import audit
-from flowtrace._observe import EventKind, notify
 from flowtrace.audit._event import encode_action
 from flowtrace.cli import main
 from flowtrace.errors import (
@@ -28,6 +27,7 @@ from flowtrace.errors import (
     TenantSwitchError,
     TruncationError,
 )
+from flowtrace.flowcontext import EventKind, notify
 
 
 def _events(path: Path) -> list[dict[str, Any]]:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import pickle
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import flowtrace as ft
-from flowtrace.context import MAX_VALUE_LENGTH, FlowContext
+from flowtrace.flowcontext import MAX_VALUE_LENGTH, FlowContext
 
 
 class TestFlowContext:
@@ -309,3 +312,170 @@ class TestSharedScopes:
         finally:
             ft.remove_observer(events.append)
         assert [e.kind for e in events].count("tenant_switch") == 3
+
+
+def test_memo_stays_bounded() -> None:
+    """Thousands of distinct scopes never grow the derived-context memo past its bound."""
+    from flowtrace.flowcontext import _scope
+
+    for i in range(_scope._DERIVED_MAX + 50):
+        with ft.context(purpose=f"p{i}"):
+            pass
+        assert len(_scope._derived) <= _scope._DERIVED_MAX
+
+
+def test_async_with_enters_and_exits() -> None:
+    """`async with ft.context(...)` is in force inside and restores the context after."""
+    import asyncio
+
+    async def main() -> str | None:
+        async with ft.context(tenant="acme") as inside:
+            assert ft.current() is inside
+        return ft.current().tenant
+
+    assert asyncio.run(main()) is None
+
+
+# -- issue 10 item 12: a scope around a `yield` never leaks onto the thread or task ---------
+# The item12 tests fail on main before this change (the generator's tenant stayed in force
+# for its consumer, and closing it inside another scope raised "exited out of order"),
+# except the last one, which guards that awaited work started in the scope still sees it.
+
+
+def _tenant_gen() -> Iterator[str | None]:
+    with ft.context(tenant="gen-tenant"):
+        yield ft.current().tenant
+        yield ft.current().tenant
+
+
+def test_item12_suspended_generator_scope_is_not_seen_by_its_consumer() -> None:
+    """While a generator is suspended inside its scope, the consumer sees what it had before."""
+    gen = _tenant_gen()
+    assert next(gen) == "gen-tenant"
+    assert ft.current().tenant is None
+    with ft.context(tenant="other"):  # no TenantSwitchError: the generator's tenant is gone
+        assert ft.current().tenant == "other"
+        assert next(gen) == "gen-tenant"  # the generator still sees its own scope
+        assert ft.current().tenant == "other"
+    gen.close()
+    assert ft.current().is_empty
+
+
+def test_item12_closing_a_generator_inside_another_scope_restores_everything() -> None:
+    """Closing (or finishing) the generator in any order leaves exactly the prior context."""
+    gen = _tenant_gen()
+    next(gen)
+    with ft.context(tenant="other", purpose="p"):
+        gen.close()  # exits the generator's scope while "other" is innermost
+        assert ft.current().tenant == "other"
+        assert ft.current().purpose == "p"
+    assert ft.current().is_empty
+
+
+def test_item12_collected_generator_leaves_nothing_behind() -> None:
+    """A generator dropped mid-iteration (garbage-collected) leaves the thread as it was."""
+    import gc
+
+    gen = _tenant_gen()
+    next(gen)
+    with ft.context(purpose="outer"):
+        del gen
+        gc.collect()
+        assert ft.current().to_dict() == {"purpose": "outer"}
+    assert ft.current().is_empty
+
+
+def test_item12_cross_tenant_privilege_never_outlives_a_yield() -> None:
+    """A cross_tenant scope inside a generator does not leave the privilege to its consumer."""
+
+    def privileged() -> Iterator[None]:
+        with ft.cross_tenant(reason="report"):
+            yield
+
+    with ft.context(tenant="acme"):
+        gen = privileged()
+        next(gen)
+        assert ft.cross_tenant_reason() is None
+        with pytest.raises(ft.TenantSwitchError):
+            ft.context(tenant="globex").__enter__()
+        gen.close()
+    assert ft.cross_tenant_reason() is None
+
+
+def test_item12_async_generator_scope_stays_inside_the_generator() -> None:
+    """The same for async generators: suspended or closed, the task keeps its own context."""
+    import asyncio
+
+    async def agen() -> AsyncIterator[str | None]:
+        async with ft.context(tenant="gen-tenant"):
+            await asyncio.sleep(0)  # awaiting inside the scope keeps it in force
+            yield ft.current().tenant
+            yield ft.current().tenant
+
+    async def main() -> list[object]:
+        seen: list[object] = []
+        gen = agen()
+        seen.append(await gen.__anext__())
+        seen.append(ft.current().tenant)
+        with ft.context(tenant="other"):
+            seen.append(await gen.__anext__())
+            seen.append(ft.current().tenant)
+            await gen.aclose()
+            seen.append(ft.current().tenant)
+        seen.append(ft.current().is_empty)
+        return seen
+
+    assert asyncio.run(main()) == ["gen-tenant", None, "gen-tenant", "other", "other", True]
+
+
+def test_item12_tasks_started_inside_an_async_generator_scope_see_it() -> None:
+    """Work an async generator starts inside its scope (and awaits) runs in that scope."""
+    import asyncio
+
+    async def work() -> str | None:
+        await asyncio.sleep(0)
+        return ft.current().tenant
+
+    async def agen() -> AsyncIterator[str | None]:
+        with ft.context(tenant="gen-tenant"):
+            yield await asyncio.create_task(work())
+
+    async def main() -> list[str | None]:
+        return [item async for item in agen()]
+
+    assert asyncio.run(main()) == ["gen-tenant"]
+
+
+_FIELD_POOL = [
+    {"tenant": "acme"},
+    {"purpose": "billing"},
+    {"purpose": "support", "user": "u-1"},
+    {"user": "u-1", "purpose": "support"},
+    {"region": "eu"},
+    {"purpose": None},
+    {"lineage_parents": ["l-1"]},
+    {"baggage": {"k": "v"}},
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, len(_FIELD_POOL) - 1)), max_size=30))
+def test_memoized_entries_equal_a_fresh_derivation(program: list[tuple[bool, int]]) -> None:
+    """Whatever the memo remembers, a scope yields exactly FlowContext.replace(**fields)."""
+
+    def body() -> None:
+        stack: list[tuple[ft.context, FlowContext]] = []
+        for enter, index in program:
+            if enter or not stack:
+                fields = _FIELD_POOL[index]
+                expected = (stack[-1][1] if stack else FlowContext()).replace(**fields)
+                scope = ft.context(**fields)
+                assert scope.__enter__() == expected
+                stack.append((scope, expected))
+            else:
+                stack.pop()[0].__exit__(None, None, None)
+            assert ft.current() == (stack[-1][1] if stack else FlowContext())
+        while stack:
+            stack.pop()[0].__exit__(None, None, None)
+
+    contextvars.Context().run(body)

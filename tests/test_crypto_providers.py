@@ -24,7 +24,7 @@ from flowtrace.crypto import (
 from flowtrace.errors import (
     ConfigError,
     KeyProviderError,
-    KeyProviderUnavailable,
+    KeyProviderUnavailableError,
     UnknownKeyError,
 )
 
@@ -160,7 +160,7 @@ def test_aws_kms_outage_fails_closed_and_recovers(kms: tuple[Any, str], tmp_path
             )
         db.commit()
 
-    with pytest.raises(KeyProviderUnavailable, match="after 3 attempts"):
+    with pytest.raises(KeyProviderUnavailableError, match="after 3 attempts"):
         save("alice@example.com")
     assert len(sleeps) == 2
     assert db.execute("SELECT count(*) FROM people").fetchone() == (0,)
@@ -182,13 +182,13 @@ def test_aws_kms_outage_fails_closed_and_recovers(kms: tuple[Any, str], tmp_path
 
 
 def test_retries_back_off_then_raise_then_recover() -> None:
-    """Transient failures are retried with growing delays, then KeyProviderUnavailable."""
+    """Transient failures are retried with growing delays, then KeyProviderUnavailableError."""
     flaky = FlakyProvider(LocalKeyProvider.generate("k"))
     sleeps: list[float] = []
     retry = RetryPolicy(attempts=4, base_delay=0.1, max_delay=0.25, sleep=sleeps.append)
     enc = FieldEncryptor(KeyVault(flaky, kek_id="k", retry=retry))
     flaky.down = True
-    with flowtrace.context(tenant="acme"), pytest.raises(KeyProviderUnavailable):
+    with flowtrace.context(tenant="acme"), pytest.raises(KeyProviderUnavailableError):
         enc.encrypt("v", field="f")
     assert flaky.calls == 4
     assert len(sleeps) == 3
@@ -215,14 +215,14 @@ def test_encrypt_uses_a_cached_key_until_its_hard_limit_then_fails_closed() -> N
         clock.advance(70)  # expired, inside the grace
         during = enc.encrypt("b", field="f")
         clock.advance(25)  # 95 s > 60 + 30: hard limit reached
-        with pytest.raises(KeyProviderUnavailable):
+        with pytest.raises(KeyProviderUnavailableError):
             enc.encrypt("c", field="f")
         flaky.down = False
         assert [enc.decrypt(t, field="f") for t in (first, during)] == ["a", "b"]
 
 
 def test_decrypt_of_an_uncached_key_during_an_outage_is_typed() -> None:
-    """A decrypt that needs the KMS while it is down raises KeyProviderUnavailable."""
+    """A decrypt that needs the KMS while it is down raises KeyProviderUnavailableError."""
     flaky = FlakyProvider(LocalKeyProvider.generate("k"))
     enc = FieldEncryptor(
         KeyVault(flaky, kek_id="k", retry=RetryPolicy(attempts=2, sleep=lambda s: None))
@@ -235,7 +235,7 @@ def test_decrypt_of_an_uncached_key_during_an_outage_is_typed() -> None:
         )
     )
     flaky.down = True
-    with flowtrace.context(tenant="acme"), pytest.raises(KeyProviderUnavailable):
+    with flowtrace.context(tenant="acme"), pytest.raises(KeyProviderUnavailableError):
         reader.decrypt(token, field="f")
     flaky.down = False
     with flowtrace.context(tenant="acme"):
@@ -286,15 +286,15 @@ class _RaisingKms:
 @pytest.mark.parametrize(
     ("code", "status", "expected"),
     [
-        ("ThrottlingException", 400, KeyProviderUnavailable),
-        ("KMSInternalException", 500, KeyProviderUnavailable),
-        ("SomethingNew", 503, KeyProviderUnavailable),
+        ("ThrottlingException", 400, KeyProviderUnavailableError),
+        ("KMSInternalException", 500, KeyProviderUnavailableError),
+        ("SomethingNew", 503, KeyProviderUnavailableError),
         ("NotFoundException", 400, UnknownKeyError),
         ("AccessDeniedException", 400, KeyProviderError),
     ],
 )
 def test_kms_error_codes_map_to_retry_or_refusal(code: str, status: int, expected: type) -> None:
-    """Throttling and 5xx are retried then KeyProviderUnavailable; refusals are not retried."""
+    """Throttling and 5xx are retried then KeyProviderUnavailableError; refusals are not retried."""
     from botocore.exceptions import ClientError
 
     error = ClientError(
@@ -312,4 +312,4 @@ def test_kms_error_codes_map_to_retry_or_refusal(code: str, status: int, expecte
     with flowtrace.context(tenant="acme"), pytest.raises(expected) as raised:
         enc.encrypt("v", field="f")
     assert type(raised.value) is expected
-    assert client.calls == (3 if expected is KeyProviderUnavailable else 1)
+    assert client.calls == (3 if expected is KeyProviderUnavailableError else 1)

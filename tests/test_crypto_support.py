@@ -16,7 +16,7 @@ from flowtrace.crypto import (
     SqliteVaultStore,
     VaultStore,
 )
-from flowtrace.errors import KeyProviderUnavailable
+from flowtrace.errors import KeyProviderUnavailableError
 
 from ._services import require_service
 
@@ -35,7 +35,7 @@ class Clock:
 
 
 class FlakyProvider:
-    """Wraps a provider; while ``down`` every call raises KeyProviderUnavailable."""
+    """Wraps a provider; while ``down`` every call raises KeyProviderUnavailableError."""
 
     def __init__(self, inner: LocalKeyProvider) -> None:
         self.inner = inner
@@ -45,7 +45,7 @@ class FlakyProvider:
     def _check(self) -> None:
         self.calls += 1
         if self.down:
-            raise KeyProviderUnavailable("simulated KMS outage")
+            raise KeyProviderUnavailableError("simulated KMS outage")
 
     def wrap_key(self, kek_id: str, key: bytes, encryption_context: Mapping[str, str]) -> bytes:
         self._check()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 
 import flowtrace as ft
-from flowtrace._otel_instrument import active_tracer
+from flowtrace.decorators._instrument import active_tracer
 from flowtrace.propagation import inject
 from flowtrace.testing import Capture
 
@@ -567,7 +567,7 @@ def test_async_and_generator_consumers() -> None:
 )
 def test_consumer_parse_matches_extract(carrier: dict[str, Any]) -> None:
     """The consumer's memoized parse gives exactly what flowtrace.extract gives, twice."""
-    from flowtrace._otel_carriers import extract as _extract
+    from flowtrace.propagation import carrier_context as _extract
 
     expected = ft.extract(carrier)
     assert _extract(carrier) == expected
@@ -576,7 +576,7 @@ def test_consumer_parse_matches_extract(carrier: dict[str, Any]) -> None:
 
 def test_consumer_parse_never_memoizes_errors() -> None:
     """A malformed header raises every time, never served from the memo."""
-    from flowtrace._otel_carriers import extract as _extract
+    from flowtrace.propagation import carrier_context as _extract
 
     for _ in range(2):
         with pytest.raises(ft.ContextPropagationError):

@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 import flowtrace as ft
 from flowtrace import lineage
-from flowtrace._tracing import get_tracer
 from flowtrace.errors import ConfigError, LineageBufferError, LineageBufferFullError
-from flowtrace.lineage import LineageBuffer, LineageEdge, LineageGraph, edges_from_spans
+from flowtrace.lineage import LineageBuffer, LineageEdge, LineageGraph, read_edges
+from flowtrace.otel import get_tracer
 
 
 class FlakyExporter(SpanExporter):
@@ -41,6 +41,9 @@ class FlakyExporter(SpanExporter):
 
     def shutdown(self) -> None:
         pass
+
+
+KEY32 = b"k" * 32
 
 
 def edge(n: int) -> LineageEdge:
@@ -84,7 +87,7 @@ def test_every_edge_delivered_after_exporter_recovers(tmp_path: Path) -> None:
     ft.configure(tracer_provider=provider)
     backend = FlakyExporter()
     buffer = LineageBuffer(tmp_path / "buf", exporter=backend, batch_size=100)
-    lineage.configure(buffer=buffer)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer))
 
     @ft.step("normalize", inputs=lambda i: [f"stripe:charge/ch_{i}"], outputs=lambda r: [r])
     def normalize(i: int) -> str:
@@ -109,8 +112,8 @@ def test_every_edge_delivered_after_exporter_recovers(tmp_path: Path) -> None:
     reopened.ship()
     reopened.close()
 
-    graph = LineageGraph(edges_from_spans(backend.received))
-    graph.add_all(edges_from_spans(live.get_finished_spans()))
+    graph = LineageGraph(read_edges(backend.received))
+    graph.add_all(read_edges(live.get_finished_spans()))
     assert len(graph) == 2000
     assert {e.outputs[0] for e in graph} == set(produced)
 
@@ -130,7 +133,7 @@ def test_redelivery_after_lost_ack_is_deduplicated(tmp_path: Path) -> None:
     assert again.ship() == 10
     again.close()
     assert len(backend.received) == 20
-    graph = LineageGraph(edges_from_spans(backend.received))
+    graph = LineageGraph(read_edges(backend.received))
     assert (len(graph), graph.duplicates) == (10, 10)
 
 
@@ -176,7 +179,7 @@ def test_concurrent_appends_from_threads_are_all_intact(tmp_path: Path) -> None:
         t.join()
     buffer.close()
     assert len(backend.received) == 2400
-    assert len({e.id for e in edges_from_spans(backend.received)}) == 2400
+    assert len({e.id for e in read_edges(backend.received)}) == 2400
     assert buffer.stats().quarantined == 0
 
 
@@ -208,7 +211,7 @@ def test_overflow_raise_policy(tmp_path: Path) -> None:
 def test_raise_policy_surfaces_through_step(tmp_path: Path) -> None:
     """With overflow='raise' a step whose edge cannot be buffered raises to the caller."""
     buffer = LineageBuffer(tmp_path, max_bytes=10, overflow="raise")
-    lineage.configure(buffer=buffer)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer))
 
     @ft.step("s", outputs=["mem:x"])
     def s() -> None:
@@ -313,11 +316,11 @@ def test_bad_buffer_options(tmp_path: Path, kwargs: dict[str, object]) -> None:
 def test_configure_validates() -> None:
     """lineage.configure rejects wrong types and conflicting key options."""
     with pytest.raises(ConfigError):
-        lineage.configure(buffer="not a buffer")  # type: ignore[arg-type]
+        lineage.LineageConfig(buffer="not a buffer")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
-        lineage.configure(pseudonym_key=b"k" * 32, pseudonymizer=lineage.Pseudonymizer(b"k" * 32))
+        lineage.LineageConfig(pseudonym_key=KEY32, pseudonymizer=lineage.Pseudonymizer(KEY32))
     with pytest.raises(ConfigError):
-        lineage.configure(sinks=[object()])  # type: ignore[list-item]
+        lineage.LineageConfig(sinks=[object()])  # type: ignore[list-item]
 
 
 def test_one_writer_per_directory(tmp_path: Path) -> None:
@@ -379,5 +382,5 @@ def test_any_history_of_failures_delivers_every_edge(
         buffer.ship()
         assert buffer.stats().pending == 0
         buffer.close()
-    delivered = [e.id for e in edges_from_spans(backend.received)]
+    delivered = [e.id for e in read_edges(backend.received)]
     assert set(delivered) == set(appended)

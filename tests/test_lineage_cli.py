@@ -18,7 +18,7 @@ KEY = bytes(range(32))
 def store(tmp_path: Path) -> Path:
     """A buffer directory written by real steps (no exporter: a local lineage store)."""
     buffer = lineage.LineageBuffer(tmp_path / "lineage")
-    lineage.configure(buffer=buffer, pseudonym_key=KEY)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer, pseudonym_key=KEY))
 
     @ft.step(
         "normalize",

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import flowtrace
 from flowtrace import lineage
 from flowtrace.errors import LineageError, PseudonymKeyError
 from flowtrace.lineage import (
@@ -16,8 +17,6 @@ from flowtrace.lineage import (
     LineageGraph,
     edge_attributes,
     edge_from_attributes,
-    edges_from_otlp_json,
-    edges_from_spans,
     read_edges,
 )
 
@@ -102,7 +101,7 @@ def test_derived_from_subject(graph: LineageGraph) -> None:
 
 def test_derived_from_uses_configured_key(graph: LineageGraph) -> None:
     """Without an explicit pseudonymizer, the configured lineage key is used."""
-    lineage.configure(pseudonym_key=KEY)
+    flowtrace.configure(lineage=flowtrace.lineage.LineageConfig(pseudonym_key=KEY))
     assert graph.derived_from("alice", tenant="acme")[0] == "charge:1"
 
 
@@ -169,7 +168,7 @@ def test_otlp_json_reader(tmp_path: Path) -> None:
             }
         ]
     }
-    (got,) = edges_from_otlp_json(request)
+    (got,) = read_edges(request)
     assert (got.id, got.inputs, got.outputs, got.service) == (edge.id, ("in:1",), ("out:1",), "svc")
     assert (got.start_ns, got.end_ns, got.status) == (5, 9, "error")
     path = tmp_path / "traces.json"
@@ -177,7 +176,7 @@ def test_otlp_json_reader(tmp_path: Path) -> None:
     graph = LineageGraph(read_edges(path))
     assert (len(graph), graph.duplicates) == (1, 1)
     with pytest.raises(LineageError, match="resourceSpans"):
-        list(edges_from_otlp_json({"spans": []}))
+        list(read_edges({"spans": []}))
 
 
 def test_jsonl_reader_and_errors(tmp_path: Path) -> None:
@@ -250,7 +249,7 @@ def test_json_line_roundtrip(edge: LineageEdge) -> None:
 @given(edges_strategy)
 def test_span_roundtrip(edge: LineageEdge) -> None:
     """Every edge survives export as an SDK span and reading back."""
-    (back,) = edges_from_spans([lineage.edge_to_span(edge)])
+    (back,) = read_edges([lineage.edge_to_span(edge)])
     assert back.id == edge.id
     assert (back.inputs, back.outputs, back.parents) == (edge.inputs, edge.outputs, edge.parents)
     assert (back.params, back.hashes, back.subjects) == (edge.params, edge.hashes, edge.subjects)
@@ -302,5 +301,5 @@ def test_foreign_ids_survive_shipping_as_spans() -> None:
     edge = e("order-import-7", ("csv:orders#1",), ("pg:orders#1",))
     first, again = lineage.edge_to_span(edge), lineage.edge_to_span(edge)
     assert first.context.span_id == again.context.span_id
-    (back,) = edges_from_spans([first])
+    (back,) = read_edges([first])
     assert back.id == "order-import-7"

@@ -13,7 +13,6 @@ from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.transport import Transport
 
 import flowtrace as ft
-from flowtrace import lineage
 from flowtrace.lineage._openlineage import OpenLineageBridge, dataset_of, run_id
 
 
@@ -30,9 +29,9 @@ class Capture(Transport):
 def test_step_emits_run_events_with_parent_and_trace_facets() -> None:
     """Each edge becomes START + COMPLETE with datasets, parent run and the trace ids."""
     capture = Capture()
-    lineage.configure(
+    ft.configure(lineage=ft.lineage.LineageConfig(
         sinks=[OpenLineageBridge(OpenLineageClient(transport=capture), namespace="billing")]
-    )
+    ))
 
     @ft.step("normalize", inputs=["stripe:charge#ch_1"], outputs=["postgres://db/orders#1"])
     def normalize() -> None:
@@ -66,7 +65,7 @@ def test_failed_step_emits_fail(tmp_path: Path) -> None:
     """A failing step emits FAIL, here through openlineage-python's own file transport."""
     path = tmp_path / "ol.jsonl"
     transport = FileTransport(FileConfig(log_file_path=str(path), append=True))
-    lineage.configure(sinks=[OpenLineageBridge(OpenLineageClient(transport=transport))])
+    ft.configure(lineage=ft.lineage.LineageConfig(sinks=[OpenLineageBridge(OpenLineageClient(transport=transport))]))
 
     @ft.step("boom", inputs=["mem:x"])
     def boom() -> None:
@@ -87,7 +86,7 @@ def test_broken_transport_never_breaks_the_app(caplog: pytest.LogCaptureFixture)
         def emit(self, event: Any) -> None:
             raise ConnectionError("marquez down")
 
-    lineage.configure(sinks=[OpenLineageBridge(OpenLineageClient(transport=Broken()))])
+    ft.configure(lineage=ft.lineage.LineageConfig(sinks=[OpenLineageBridge(OpenLineageClient(transport=Broken()))]))
 
     @ft.step("fine", outputs=["mem:y"])
     def fine() -> int:

@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 import flowtrace as ft
 from flowtrace import lineage
-from flowtrace._tracing import get_tracer
-from flowtrace.lineage import LineageBuffer, LineageGraph, edges_from_otlp_proto
+from flowtrace.lineage import LineageBuffer, LineageGraph, read_edges
+from flowtrace.otel import get_tracer
 
 
 class Receiver:
@@ -118,7 +118,7 @@ def test_live_spans_through_otlp_http_rebuild_the_graph(receiver: Receiver) -> N
         for s in ss.spans
     }
     assert names == {"lineage normalize", "lineage aggregate"}  # 'batch' was sampled out
-    graph = LineageGraph(e for body in receiver.bodies for e in edges_from_otlp_proto(body))
+    graph = LineageGraph(e for body in receiver.bodies for e in read_edges(body))
     assert len(graph) == 21
     assert sorted(graph.sources(target)) == sorted(f"stripe:charge/ch_{i}" for i in range(20))
     (agg,) = graph.producers(target)
@@ -136,7 +136,7 @@ def test_buffer_ships_through_otlp_http_after_the_receiver_recovers(
     buffer = LineageBuffer(
         tmp_path, exporter=OTLPSpanExporter(endpoint=receiver.endpoint, timeout=10), batch_size=7
     )
-    lineage.configure(buffer=buffer)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer))
     receiver.refuse = True
     target = pipeline()
     assert buffer.ship() == 0
@@ -146,7 +146,7 @@ def test_buffer_ships_through_otlp_http_after_the_receiver_recovers(
     assert buffer.ship() == 21
     buffer.close()
 
-    graph = LineageGraph(e for body in receiver.bodies for e in edges_from_otlp_proto(body))
+    graph = LineageGraph(e for body in receiver.bodies for e in read_edges(body))
     assert (len(graph), graph.duplicates) == (21, 0)
     assert len(graph.sources(target)) == 20
     first = receiver.requests()[0].resource_spans[0]

@@ -38,7 +38,7 @@ CONSUMER = textwrap.dedent(
     host, port, queue, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     ft.configure(tracer_provider=TracerProvider(), service="shipping")
     buffer = lineage.LineageBuffer(out + "/consumer-lineage")
-    lineage.configure(buffer=buffer)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer))
     seen = {}
 
     @ft.step("create-shipment", outputs=lambda shipment: [shipment], code_version="ship-1.0")
@@ -93,7 +93,7 @@ def test_consumer_output_descends_from_handler_input_across_processes(
     host, port, name = queue
     ft.configure(tracer_provider=TracerProvider(), service="orders")
     buffer = lineage.LineageBuffer(tmp_path / "handler-lineage")
-    lineage.configure(buffer=buffer)
+    ft.configure(lineage=ft.lineage.LineageConfig(buffer=buffer))
     connection = pika.BlockingConnection(
         pika.ConnectionParameters(
             host=host, port=port, credentials=pika.PlainCredentials("guest", "guest")

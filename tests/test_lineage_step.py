@@ -18,9 +18,9 @@ from opentelemetry.trace import StatusCode
 
 import flowtrace as ft
 from flowtrace import lineage
-from flowtrace._tracing import get_tracer
 from flowtrace.errors import LineageError, MissingTenantError, PseudonymKeyError
-from flowtrace.lineage import ATTR, LineageGraph, edges_from_spans, parse_lineage_id
+from flowtrace.lineage import ATTR, LineageGraph, parse_lineage_id, read_edges
+from flowtrace.otel import get_tracer
 
 KEY = b"k" * 32
 
@@ -36,7 +36,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 def edges(exporter: InMemorySpanExporter) -> list[lineage.LineageEdge]:
-    return list(edges_from_spans(exporter.get_finished_spans()))
+    return list(read_edges(exporter.get_finished_spans()))
 
 
 def test_step_records_one_edge_with_inputs_outputs_and_metadata(
@@ -225,7 +225,7 @@ def test_explicit_subject_without_key_fails_closed_before_the_body(
 
 def test_subjects_are_pseudonyms_per_tenant(spans: InMemorySpanExporter) -> None:
     """Subjects are stored as keyed pseudonyms, different per tenant, never raw."""
-    lineage.configure(pseudonym_key=KEY)
+    ft.configure(lineage=ft.lineage.LineageConfig(pseudonym_key=KEY))
     with ft.context(tenant="acme"):
         a = lineage.record("x", outputs=["mem:a"], subjects=["alice@example.com"])
     with ft.context(tenant="globex"):
@@ -240,7 +240,7 @@ def test_subjects_are_pseudonyms_per_tenant(spans: InMemorySpanExporter) -> None
 
 def test_subject_requires_tenant() -> None:
     """A subject outside any tenant is refused: pseudonyms are per tenant."""
-    lineage.configure(pseudonym_key=KEY)
+    ft.configure(lineage=ft.lineage.LineageConfig(pseudonym_key=KEY))
     with pytest.raises(MissingTenantError):
         lineage.record("x", outputs=["mem:a"], subjects=["bob"])
 
@@ -251,7 +251,7 @@ def test_context_subject_recorded_when_keyed_and_flagged_when_not(
     """The flow context's subject is pseudonymised when a key exists, else only flagged."""
     with ft.context(tenant="acme", subject="patient-42"):
         unkeyed = lineage.record("read", inputs=["ehr:patient#42"])
-        lineage.configure(pseudonym_key=KEY)
+        ft.configure(lineage=ft.lineage.LineageConfig(pseudonym_key=KEY))
         keyed = lineage.record("read", inputs=["ehr:patient#42"])
     assert unkeyed.subjects == ()
     assert unkeyed.subject_omitted
@@ -309,9 +309,10 @@ def test_granularity_from_identifier_shape() -> None:
 
 
 def test_step_is_exported_at_top_level() -> None:
-    """flowtrace.step is lineage.step."""
-    assert ft.step is lineage.step
+    """flowtrace.step is the one spelling: flowtrace.lineage has no second one."""
     assert "step" in ft.__all__
+    assert not hasattr(lineage, "step")
+    assert not hasattr(lineage, "configure")
 
 
 def test_flow_context_stamping_never_copies_a_raw_subject_onto_edges() -> None:
@@ -323,7 +324,7 @@ def test_flow_context_stamping_never_copies_a_raw_subject_onto_edges() -> None:
     provider.add_span_processor(FlowContextSpanProcessor())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     ft.configure(tracer_provider=provider)
-    lineage.configure(pseudonym_key=KEY)
+    ft.configure(lineage=ft.lineage.LineageConfig(pseudonym_key=KEY))
     with ft.context(tenant="acme", subject="patient-42"):
         lineage.record("read", inputs=["ehr:patient#42"])
         with get_tracer().start_as_current_span("ordinary"):
@@ -345,7 +346,7 @@ def test_works_with_the_flowtrace_capture_fixture(flowtrace_capture: Any) -> Non
         pass
 
     copy()
-    graph = LineageGraph(edges_from_spans(flowtrace_capture.spans()))
+    graph = LineageGraph(read_edges(flowtrace_capture.spans()))
     assert graph.upstream("mem:b") == ["mem:a"]
 
 
@@ -371,7 +372,7 @@ def test_content_hashes_from_the_result(spans: InMemorySpanExporter) -> None:
 
 def test_bad_subject_error_does_not_repeat_the_subject() -> None:
     """An invalid subject is refused without echoing the (personal) value."""
-    lineage.configure(pseudonym_key=KEY)
+    ft.configure(lineage=ft.lineage.LineageConfig(pseudonym_key=KEY))
     with ft.context(tenant="acme"), pytest.raises(LineageError) as info:
         lineage.record("x", subjects=["alice@example.com\n"])
     assert "alice" not in str(info.value)

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import flowtrace as ft
-from flowtrace import _observe
+from flowtrace import flowcontext as _observe
 from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
 
 

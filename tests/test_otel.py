@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,10 +16,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flowtrace as ft
-import flowtrace._otel_setup
 import flowtrace.otel
+import flowtrace.otel._processors
+import flowtrace.otel._setup
 import flowtrace.testing
-from flowtrace._otel_instrument import active_tracer
+from flowtrace.decorators._instrument import active_tracer
 from flowtrace.otel import FlowContextSpanProcessor, JsonLinesSpanExporter, flow_attributes
 from flowtrace.testing import Capture
 
@@ -77,7 +81,7 @@ def test_processor_never_raises(
     def broken(ctx: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(flowtrace.otel, "_attributes_of", broken)
+    monkeypatch.setattr(flowtrace.otel._processors, "_attributes_of", broken)
     provider, exporter = make_provider()
     with ft.context(tenant="acme"), caplog.at_level(logging.ERROR, "flowtrace.otel"):
         provider.get_tracer("x").start_span("s").end()
@@ -116,7 +120,7 @@ def test_flow_events_become_span_events(flowtrace_capture: Capture) -> None:
 
 def test_span_event_observer_is_a_default_observer() -> None:
     """The span-event observer is registered by default and restored by reset()."""
-    from flowtrace import _observe
+    from flowtrace.flowcontext import _events as _observe
 
     assert flowtrace.otel.span_event_observer in _observe._observers
     ft.remove_observer(flowtrace.otel.span_event_observer)
@@ -241,7 +245,7 @@ def test_every_configured_exporter_goes_through_wrap_exporter(
         wrapped.append(exporter)
         return exporter
 
-    monkeypatch.setattr(flowtrace._otel_setup, "_wrap_exporter", spy)
+    monkeypatch.setattr(flowtrace.otel._setup, "_wrap_exporter", spy)
     mine = Collecting()
     ft.configure(span_exporters=[mine], console_spans=True)
     assert wrapped[0] is mine
@@ -294,3 +298,32 @@ def test_public_namespaces_export_what_they_list() -> None:
         for name in module.__all__:
             assert getattr(module, name) is not None, name
     assert {"handler", "consumer"} <= set(ft.__all__)
+
+
+def test_otel_global_provider_is_read_through_the_public_api() -> None:
+    """Nothing configured: decorators follow OTel's global provider, re-read on configure()."""
+    code = textwrap.dedent(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import flowtrace as ft
+
+        @ft.handler("h", tenant="acme")
+        def h():
+            return ft.current().tenant
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        h()                                  # no global provider yet: no span
+        trace.set_tracer_provider(provider)
+        ft.configure(service="svc")
+        h()                                  # re-read: the span goes to the global provider
+        print(len(exporter.get_finished_spans()))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1"]

@@ -20,7 +20,7 @@ from opentelemetry.trace import Status, StatusCode
 
 import flowtrace
 from flowtrace import Scrubber
-from flowtrace._otel_scrub import (
+from flowtrace.otel._scrub import (
     CATEGORIES_ATTRIBUTE,
     COUNT_ATTRIBUTE,
     ScrubbingLogExporter,

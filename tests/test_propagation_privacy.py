@@ -95,7 +95,7 @@ def test_item14_spans_carry_a_keyed_pseudonym_or_no_subject(flowtrace_capture: C
         return None
 
     read_record()
-    lineage.configure(pseudonym_key=KEY)
+    ft.configure(lineage=lineage.LineageConfig(pseudonym_key=KEY))
     read_record()
     without_key, with_key = flowtrace_capture.spans(read_record.__qualname__)
     assert "flowtrace.subject" not in (without_key.attributes or {})
@@ -110,7 +110,7 @@ def test_item14_decrypt_span_events_never_carry_the_raw_subject(
     flowtrace_capture: Capture,
 ) -> None:
     """The flowtrace.decrypt span event names the subject by pseudonym only (main: raw)."""
-    lineage.configure(pseudonym_key=KEY)
+    ft.configure(lineage=lineage.LineageConfig(pseudonym_key=KEY))
     enc = FieldEncryptor(KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek"))
 
     @ft.handler(tenant="acme", subject="patient-42")

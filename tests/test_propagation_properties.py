@@ -13,8 +13,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext
 
 import flowtrace as ft
-from flowtrace.context import FIELDS, MAX_BAGGAGE_ENTRIES, MAX_LINEAGE_PARENTS
 from flowtrace.errors import ContextPropagationError, InvalidContextValueError
+from flowtrace.flowcontext import FIELDS, MAX_BAGGAGE_ENTRIES, MAX_LINEAGE_PARENTS
 from flowtrace.propagation import extract, inject, remote_span_context
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

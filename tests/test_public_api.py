@@ -1,4 +1,6 @@
-"""The public surface is deliberate: __all__ lists exactly the public names, sorted."""
+"""The public surface is deliberate and frozen: every public namespace's __all__ is listed
+here, so adding, renaming or removing a public name is a visible change to this file (and an
+entry in CHANGELOG.md)."""
 
 from __future__ import annotations
 
@@ -12,16 +14,126 @@ import pytest
 
 import flowtrace
 
-NAMESPACES = [
-    "flowtrace",
-    "flowtrace.audit",
-    "flowtrace.crypto",
-    "flowtrace.errors",
-    "flowtrace.lineage",
-    "flowtrace.otel",
-    "flowtrace.propagation",
-    "flowtrace.testing",
-]
+SURFACE: dict[str, list[str]] = {
+    "flowtrace": [
+        "Category", "Classification", "ConfigError", "ContextError", "ContextProcessPoolExecutor",
+        "ContextPropagationError", "ContextThreadPoolExecutor", "EventKind", "FlowContext",
+        "FlowEvent", "FlowtraceError", "FlowtracePropagator", "InvalidContextValueError", "Level",
+        "MissingExtraError", "MissingTenantError", "Observer", "Schema", "SchemaError",
+        "ScrubError", "Scrubber", "Settings", "TenantMismatchError", "TenantNotAllowedError",
+        "TenantSwitchError", "__version__", "add_observer", "bind", "configure", "consumer",
+        "context", "cross_tenant", "cross_tenant_reason", "current", "extract", "handler",
+        "inject", "remove_observer", "require_tenant", "scrub", "settings", "step",
+    ],
+    "flowtrace.audit": [
+        "AuditEvent", "AuditLog", "Checkpoint", "Durability", "InclusionProof", "JsonlSink",
+        "Outcome", "PostgresSink", "Receipt", "RecoveryReport", "Sink", "SqliteSink",
+        "VerificationReport", "Verifier", "canonical", "event_for", "generate_key",
+        "inclusion_proof", "key_id", "load_private_key", "load_public_key", "parse_since",
+        "private_key_pem", "public_key_pem", "query", "recover", "verify", "verify_inclusion",
+    ],
+    "flowtrace.classify": [
+        "Category", "Classification", "DEFAULT_SCHEMA", "Level", "Schema", "key_words",
+        "normalize_key",
+    ],
+    "flowtrace.cli": [
+        "main",
+    ],
+    "flowtrace.crypto": [
+        "AwsKmsKeyProvider", "CachePolicy", "DekRecord", "DestroyedKey", "FieldEncryptor",
+        "KeyProvider", "KeyVault", "KeyringRecord", "LocalKeyProvider", "MemoryVaultStore",
+        "PostgresVaultStore", "RetryPolicy", "ShredReceipt", "SqliteVaultStore", "TokenInfo",
+        "VaultStore", "decrypt_record", "encrypt_record",
+    ],
+    "flowtrace.crypto.hazmat": [
+        "open_token_with_key", "seal_with_key",
+    ],
+    "flowtrace.decorators": [
+        "HeadersSource", "Resolver", "consumer", "handler",
+    ],
+    "flowtrace.errors": [
+        "AuditCorruptedError", "AuditError", "AuditVerificationError", "AuditWriteError",
+        "CheckpointSignatureError", "ConfigError", "ContextError", "ContextPropagationError",
+        "CryptoError", "DatabaseCheckError", "FlowtraceError", "InvalidContextValueError",
+        "KeyDestroyedError", "KeyProviderError", "KeyProviderUnavailableError",
+        "KeyRetiredError", "LineageBufferError", "LineageBufferFullError", "LineageError",
+        "MalformedTokenError", "MigrationError", "MissingExtraError", "MissingSubjectError",
+        "MissingTenantError", "PseudonymKeyError", "RecordDeletedError", "RecordInsertedError",
+        "RecordModifiedError", "RecordReorderedError", "SchemaError",
+        "ScrubBudgetExceededError", "ScrubError", "TamperedTokenError", "TenantMismatchError",
+        "TenantNotAllowedError", "TenantRoutingError", "TenantScopeError", "TenantSwitchError",
+        "TokenError", "TruncationError", "UnknownKeyError", "UnsupportedTokenVersionError",
+        "WrongFieldError", "WrongTenantError", "require_extra",
+    ],
+    "flowtrace.flowcontext": [
+        "EventKind", "FIELDS", "FlowContext", "FlowEvent", "MAX_BAGGAGE_ENTRIES",
+        "MAX_LINEAGE_PARENTS", "MAX_VALUE_LENGTH", "Observer", "add_observer", "context",
+        "cross_tenant", "cross_tenant_reason", "current", "remove_observer", "require_tenant",
+    ],
+    "flowtrace.integrations": [
+    ],
+    "flowtrace.integrations.dbcheck": [
+        "Finding", "check_database", "require_rls",
+    ],
+    "flowtrace.integrations.dbisolation": [
+        "RowRecorder", "assert_db_isolation",
+    ],
+    "flowtrace.integrations.migrations": [
+        "MigrationReport", "migrate_tenant_schemas",
+    ],
+    "flowtrace.integrations.psycopg": [
+        "AsyncTenantConnection", "TenantConnection", "settings_statements",
+    ],
+    "flowtrace.integrations.pytest_plugin": [
+        "assert_rls", "flowtrace_db_check",
+    ],
+    "flowtrace.integrations.redis": [
+        "AsyncTenantCache", "TenantCache", "tenant_key",
+    ],
+    "flowtrace.integrations.routing": [
+        "AsyncTenantRouter", "TenantRouter",
+    ],
+    "flowtrace.integrations.sqlalchemy": [
+        "tenant_async_engine", "tenant_engine",
+    ],
+    "flowtrace.integrations.tenancy": [
+        "TenancyPolicy", "schema_name", "validate_identifier",
+    ],
+    "flowtrace.lineage": [
+        "ATTR", "BufferStats", "FORMAT_VERSION", "LineageBuffer", "LineageConfig", "LineageEdge",
+        "LineageGraph", "LineageSampler", "LineageSink", "OpenLineageBridge", "Pseudonymizer",
+        "TraceNode", "content_hash", "edge_attributes", "edge_from_attributes", "edge_to_span",
+        "format_lineage_id", "granularity", "lineage_config", "new_lineage_id", "parse_lineage_id",
+        "read_buffer", "read_edges", "record", "ref",
+    ],
+    "flowtrace.logging": [
+        "ScrubFilter", "ScrubProcessor",
+    ],
+    "flowtrace.otel": [
+        "ATTRIBUTES", "CATEGORIES_ATTRIBUTE", "COUNT_ATTRIBUTE", "EVENT_PREFIX",
+        "FlowContextSpanProcessor", "JsonLinesSpanExporter", "SERVICE_REGION",
+        "ScrubbingLogExporter", "ScrubbingLogRecordProcessor", "ScrubbingSpanExporter",
+        "ScrubbingSpanProcessor", "flow_attributes", "get_tracer", "scrub_span",
+        "span_event_observer", "tracer_provider",
+    ],
+    "flowtrace.propagation": [
+        "BAGGAGE_DROPPED", "BAGGAGE_HEADER", "ContextProcessPoolExecutor",
+        "ContextThreadPoolExecutor", "FlowtracePropagator", "TRACEPARENT_HEADER",
+        "TRACESTATE_HEADER", "bind", "extract", "flow_context_from_otel", "inject",
+        "otel_context", "received_foreign", "remote_span_context", "trusted_destination",
+    ],
+    "flowtrace.scrubbing": [
+        "BUILTIN_DETECTORS", "DROP", "Detector", "Drop", "Encrypt", "FieldEncryptorLike",
+        "Finding", "Mask", "Pseudonymize", "Redact", "ScrubReport", "Scrubber", "Strategy",
+        "default_scrubber", "scrub",
+    ],
+    "flowtrace.testing": [
+        "Capture", "IsolationReport", "SequentialIdGenerator", "TenantRun",
+        "assert_tenant_isolation", "flowtrace_capture", "reset",
+    ],
+}
+
+NAMESPACES = list(SURFACE)
 
 
 def _public_names(module: ModuleType) -> set[str]:
@@ -50,17 +162,57 @@ def test_all_is_sorted_and_resolves(name: str) -> None:
     assert missing == []
 
 
+@pytest.mark.parametrize("name", NAMESPACES)
+def test_surface_is_frozen(name: str) -> None:
+    """Each public namespace exports exactly the frozen names (update SURFACE on purpose)."""
+    module = importlib.import_module(name)
+    assert sorted(module.__all__) == SURFACE[name]
+
+
+def test_no_other_public_namespaces() -> None:
+    """Every flowtrace module without a leading underscore is frozen above (or is private)."""
+    import pkgutil
+
+    found = {"flowtrace"}
+    for info in pkgutil.walk_packages(flowtrace.__path__, "flowtrace."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            found.add(info.name)
+    assert sorted(found) == sorted(SURFACE)
+
+
 # Namespaces that only re-export: everything public in them must be listed in __all__.
-REEXPORTING = ["flowtrace", "flowtrace.audit", "flowtrace.crypto", "flowtrace.errors",
-               "flowtrace.lineage"]
+REEXPORTING = [
+    "flowtrace",
+    "flowtrace.audit",
+    "flowtrace.crypto",
+    "flowtrace.decorators",
+    "flowtrace.errors",
+    "flowtrace.flowcontext",
+    "flowtrace.lineage",
+    "flowtrace.otel",
+    "flowtrace.propagation",
+    "flowtrace.testing",
+]
 
 
 @pytest.mark.parametrize("name", REEXPORTING)
 def test_all_lists_every_public_flowtrace_name(name: str) -> None:
     """No flowtrace-defined public name is left out of __all__."""
     module = importlib.import_module(name)
-    unlisted = sorted(_public_names(module) - set(module.__all__))
+    internal = getattr(module, "_INTERNAL_INTERFACE", frozenset())  # documented, not public
+    unlisted = sorted(_public_names(module) - set(module.__all__) - internal)
     assert unlisted == []
+
+
+def test_one_way_to_do_each_thing() -> None:
+    """Second spellings are gone (0.x: no aliases): notify, lineage.step/configure, readers."""
+    from flowtrace import lineage
+
+    assert not hasattr(flowtrace, "notify")
+    for gone in ("step", "configure", "edges_from_spans", "edges_from_otlp_json",
+                 "edges_from_otlp_proto", "edge_from_span_dict"):
+        assert not hasattr(lineage, gone), gone
+    assert [n for n in flowtrace.errors.__all__ if n[0].isupper() and not n.endswith("Error")] == []
 
 
 def test_capability_namespaces_reachable_from_the_package() -> None:

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry import trace
 
 import flowtrace as ft
-from flowtrace._tracing import get_tracer
+from flowtrace.otel import get_tracer
 from flowtrace.propagation import extract, inject
 from flowtrace.testing import Capture, TenantRun, assert_tenant_isolation
 

@@ -3,23 +3,29 @@
 The public contract is re-exported here; see docs/ for guides and docs/spec/ for the
 stable formats. Capabilities live in namespaces: :mod:`flowtrace.crypto`,
 :mod:`flowtrace.audit`, :mod:`flowtrace.lineage`, :mod:`flowtrace.testing`.
+
+The house, top floor first (lower layers never import higher ones; the import-linter
+contracts in pyproject.toml check it)::
+
+    cli/ _demo/             the `flowtrace` command and the demo
+    testing/                pytest plugin, capture, tenant-isolation assertions
+    _configure.py           configure(): builds and wires OTel, the audit observer, ...
+    logging.py decorators/  structlog/stdlib adapters; @handler and @consumer
+    lineage/ audit/         edges and the lineage store; the hash-chained audit log
+    otel/ crypto/           span/log processors and exporters; field encryption
+    propagation/ scrubbing/ inject/extract, baggage codec, executors; the scrubber
+    flowcontext/ classify   FlowContext and its scopes, flow events; classifications
+    _wrapping _tracing      the one wrapper family; the tracer in force
+    _settings _version      the settings leaf every layer reads
+    errors                  the exception tree
 """
 
 from __future__ import annotations
 
-from . import _otel_attributes  # noqa: F401  (registers the span-event observer)
-from ._config import Settings, configure, settings
-from ._observe import EventKind, FlowEvent, Observer, add_observer, notify, remove_observer
+from ._configure import configure
+from ._settings import Settings, settings
 from ._version import __version__
 from .classify import Category, Classification, Level, Schema
-from .context import (
-    FlowContext,
-    context,
-    cross_tenant,
-    cross_tenant_reason,
-    current,
-    require_tenant,
-)
 from .decorators import consumer, handler
 from .errors import (
     ConfigError,
@@ -35,9 +41,29 @@ from .errors import (
     TenantNotAllowedError,
     TenantSwitchError,
 )
-from .executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor, bind
+from .flowcontext import (
+    EventKind,
+    FlowContext,
+    FlowEvent,
+    Observer,
+    add_observer,
+    context,
+    cross_tenant,
+    cross_tenant_reason,
+    current,
+    remove_observer,
+    require_tenant,
+)
 from .lineage._step import step
-from .propagation import FlowtracePropagator, extract, inject
+from .otel import span_event_observer as _span_event_observer
+from .propagation import (
+    ContextProcessPoolExecutor,
+    ContextThreadPoolExecutor,
+    FlowtracePropagator,
+    bind,
+    extract,
+    inject,
+)
 from .scrubbing import Scrubber, scrub
 
 __all__ = [
@@ -78,7 +104,6 @@ __all__ = [
     "extract",
     "handler",
     "inject",
-    "notify",
     "remove_observer",
     "require_tenant",
     "scrub",
@@ -86,6 +111,9 @@ __all__ = [
     "step",
 ]
 
+
+# Wiring from the top: flow events become span events by default (never raises).
+add_observer(_span_event_observer)
 
 _NAMESPACES = frozenset({"audit", "crypto", "lineage", "testing"})
 

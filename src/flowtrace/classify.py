@@ -35,8 +35,8 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "Level",
     "Schema",
-    "normalize_key",
     "key_words",
+    "normalize_key",
 ]
 
 

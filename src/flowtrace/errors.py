@@ -21,10 +21,10 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     ├── MigrationError                           a tenant-schema migration failed (resumable)
     ├── ScrubError
     │   ├── SchemaError (ValueError)                 invalid classification schema
-    │   └── ScrubBudgetExceeded                      internal: a value blew its time/size budget
+    │   └── ScrubBudgetExceededError                 internal: a value blew its time/size budget
     ├── CryptoError
     │   ├── KeyProviderError
-    │   │   ├── KeyProviderUnavailable               KMS down/throttled after retries
+    │   │   ├── KeyProviderUnavailableError          KMS down/throttled after retries
     │   │   └── UnknownKeyError (KeyError)           no such key id / DEK version
     │   ├── KeyDestroyedError                        the DEK was shredded: data unrecoverable
     │   ├── KeyRetiredError                          version below the minimum decryption version
@@ -95,7 +95,7 @@ __all__ = [
     "InvalidContextValueError",
     "KeyDestroyedError",
     "KeyProviderError",
-    "KeyProviderUnavailable",
+    "KeyProviderUnavailableError",
     "KeyRetiredError",
     "LineageBufferError",
     "LineageBufferFullError",
@@ -111,7 +111,7 @@ __all__ = [
     "RecordModifiedError",
     "RecordReorderedError",
     "SchemaError",
-    "ScrubBudgetExceeded",
+    "ScrubBudgetExceededError",
     "ScrubError",
     "TamperedTokenError",
     "TenantMismatchError",
@@ -392,13 +392,13 @@ class SchemaError(ScrubError, ValueError):
     """
 
 
-class ScrubBudgetExceeded(ScrubError):
+class ScrubBudgetExceededError(ScrubError):
     """A value exceeded the scrubber's time or size budget (it is redacted, never passed).
 
     Example::
 
         # Internal: the scrubber catches it and redacts the value; callers never see it.
-        assert issubclass(ScrubBudgetExceeded, ScrubError)
+        assert issubclass(ScrubBudgetExceededError, ScrubError)
     """
 
 
@@ -430,14 +430,14 @@ class KeyProviderError(CryptoError):
     """
 
 
-class KeyProviderUnavailable(KeyProviderError):
+class KeyProviderUnavailableError(KeyProviderError):
     """The key provider is down or throttling and retries are exhausted.
 
     Example::
 
         class DownKms:                                   # a KMS that times out
             def wrap_key(self, kek_id, key, encryption_context):
-                raise KeyProviderUnavailable("KMS timed out")
+                raise KeyProviderUnavailableError("KMS timed out")
 
             unwrap_key = wrap_key
 
@@ -445,7 +445,7 @@ class KeyProviderUnavailable(KeyProviderError):
         with ft.context(tenant="acme"):
             try:
                 down.encrypt("x", field="note")          # retried, then fails closed
-            except KeyProviderUnavailable as error:
+            except KeyProviderUnavailableError as error:
                 print(error)
     """
 
@@ -642,7 +642,7 @@ class PseudonymKeyError(LineageError):
             try:                                         # raw subjects are never recorded
                 ft.lineage.record("enrich", inputs="crm#1", outputs="dwh#1", subjects="ana@x.io")
             except PseudonymKeyError as error:
-                print(error)    # ... lineage.configure(pseudonym_key=...)
+                print(error)    # ... LineageConfig(pseudonym_key=...)
     """
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import flowtrace as ft
-from flowtrace import _config
+from flowtrace._configure import reset
 
 
 def run(out: Path, say: Callable[[str], None]) -> None:
@@ -24,7 +24,7 @@ def run(out: Path, say: Callable[[str], None]) -> None:
         _scenario(say)
     finally:
         settings.tracer_provider.force_flush()
-        _config._reset()
+        reset()
     spans = [json.loads(line) for line in spans_file.read_text(encoding="utf-8").splitlines()]
     by_name: dict[str, list[dict[str, Any]]] = {}
     for span in spans:

@@ -37,7 +37,7 @@ def run(out: Path, say: Callable[[str], None]) -> None:
     ft.configure(tracer_provider=provider, service="billing")
     backend = _Backend()
     buffer = lineage.LineageBuffer(out / "lineage", exporter=backend, keep_shipped=True)
-    lineage.configure(buffer=buffer, pseudonym_key=os.urandom(32))
+    ft.configure(lineage=lineage.LineageConfig(buffer=buffer, pseudonym_key=os.urandom(32)))
 
     @ft.step(
         "normalize",
@@ -62,7 +62,7 @@ def run(out: Path, say: Callable[[str], None]) -> None:
     backend.up = True
     delivered = buffer.ship()
     buffer.close()
-    graph = lineage.LineageGraph(lineage.edges_from_spans(backend.spans))
+    graph = lineage.LineageGraph(lineage.read_edges(backend.spans))
     if delivered != 201 or len(graph) != 201:
         raise AssertionError(f"expected 201 edges delivered, got {delivered} / {len(graph)}")
     say("backend recovered: 201 of 201 edges delivered (at-least-once, ids deduplicate)")
@@ -77,4 +77,4 @@ def run(out: Path, say: Callable[[str], None]) -> None:
         f"warehouse://revenue#2026-01 --from {out / 'lineage'}"
     )
     provider.shutdown()
-    lineage.configure()  # leave no lineage settings behind for the next demo step
+    ft.configure(lineage=None)  # leave no lineage settings behind for the next demo step

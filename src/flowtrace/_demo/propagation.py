@@ -15,10 +15,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..context import FlowContext, context, current
 from ..errors import ContextPropagationError
-from ..executors import ContextProcessPoolExecutor, ContextThreadPoolExecutor
-from ..propagation import extract, inject
+from ..flowcontext import FlowContext, context, current
+from ..propagation import (
+    ContextProcessPoolExecutor,
+    ContextThreadPoolExecutor,
+    extract,
+    inject,
+)
 
 
 def _tenant_here() -> str | None:

@@ -52,7 +52,7 @@ def run(out: Path, say: Callable[[str], None]) -> None:
 
     leaked = out / "leaked.log"
     leaked.write_text(json.dumps(event) + "\nplain text from jane@example.com\n")
-    from flowtrace._cli.scrub import scrub_lines
+    from flowtrace.cli._scrub import scrub_lines
     from flowtrace.scrubbing import ScrubReport
 
     rep = ScrubReport()

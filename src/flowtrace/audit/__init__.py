@@ -12,6 +12,13 @@
 Every record carries the SHA-256 of its predecessor; Ed25519-signed checkpoints over the
 sequence, head hash and RFC 6962 Merkle root make truncation and tail rewrites evident.
 :func:`verify` raises (never returns ``False``). Formats: docs/spec/audit.md.
+
+Owns the record format, the chain, sinks, checkpoints, verification and queries, and the
+observer ``configure(audit_log=...)`` subscribes (``_observer.install``, wired by
+:mod:`flowtrace._configure`). May import: :mod:`flowtrace.flowcontext`,
+:mod:`flowtrace._settings`, :mod:`flowtrace.errors`, and :mod:`flowtrace.scrubbing` (free-form
+details are scrubbed before they are written; the one exception to the independence of the
+capabilities, stated in the import-linter contracts).
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from typing import Any, Final, Literal
 
 from opentelemetry.trace import get_current_span as _get_current_span
 
-from .._config import settings
-from ..context import current
+from .._settings import settings
 from ..errors import AuditWriteError
+from ..flowcontext import current
 from ._record import CanonicalError, canonical, fast_canonical
 
 __all__ = ["OUTCOMES", "AuditEvent", "Outcome", "encode_action", "utc_timestamp"]
@@ -205,15 +205,15 @@ def encode_action(action: str, fields: dict[str, Any]) -> bytes:
         "outcome": "success",
         "service": config.service,
     }
-    if ctx[0] is not None:
-        data["tenant"] = ctx[0]
-    if ctx[1] is not None:
-        data["actor"] = ctx[1]
-    if ctx[2] is not None:
-        data["subject"] = ctx[2]
-    if ctx[3] is not None:
-        data["purpose"] = ctx[3]
-    region = ctx[5] or config.region
+    if ctx.tenant is not None:
+        data["tenant"] = ctx.tenant
+    if ctx.user is not None:
+        data["actor"] = ctx.user
+    if ctx.subject is not None:
+        data["subject"] = ctx.subject
+    if ctx.purpose is not None:
+        data["purpose"] = ctx.purpose
+    region = ctx.region or config.region
     if region is not None:
         data["region"] = region
     trace_id = _current_trace_id()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from .._observe import EventKind, FlowEvent, add_observer
+from .._settings import settings
 from ..errors import AuditWriteError
+from ..flowcontext import EventKind, FlowEvent, add_observer
 from ._event import AuditEvent, utc_timestamp
 
 __all__ = ["ACTIONS", "event_for", "install", "observe"]
@@ -74,8 +75,6 @@ def event_for(flow_event: FlowEvent) -> AuditEvent:
 
 def observe(flow_event: FlowEvent) -> None:
     """Append ``flow_event`` to the configured audit log; raise if it cannot be recorded."""
-    from .._config import settings
-
     log = settings().audit_log
     if log is None:
         return

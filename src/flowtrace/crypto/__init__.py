@@ -17,6 +17,10 @@ Data keys (DEKs) exist in the vault only wrapped by a key-encryption key held by
 :class:`KeyProvider` (AWS KMS, or :class:`LocalKeyProvider` for development). Tokens follow
 docs/spec/token.md. Raw key material is only reachable through
 :mod:`flowtrace.crypto.hazmat`, which is for test vectors and interoperability.
+
+Owns the token format, keys, the vault and shredding. May import:
+:mod:`flowtrace.flowcontext` (the tenant/subject in force, decrypt events),
+:mod:`flowtrace.classify`, :mod:`flowtrace.errors`; not the other capabilities.
 """
 
 from __future__ import annotations

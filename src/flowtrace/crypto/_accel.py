@@ -15,13 +15,12 @@ __all__ = ["FASTPATH"]
 
 
 def _load() -> ModuleType | None:
+    # Not loaded: the C fast path read the flow context's private node layout from its
+    # context variable, which is now private to flowtrace.flowcontext (and has changed).
+    # The extension is being removed (one pure-Python implementation, issue 11).
     if os.environ.get("FLOWTRACE_PURE_PYTHON", "") not in ("", "0"):
         return None
-    try:
-        from . import _fastpath
-    except ImportError:
-        return None
-    return _fastpath
+    return None
 
 
 FASTPATH: Final = _load()

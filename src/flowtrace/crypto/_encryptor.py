@@ -9,9 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .. import _observe
-from ..context import _var, current, require_tenant
 from ..errors import CryptoError, InvalidContextValueError, MissingSubjectError
+from ..flowcontext import current, listening, require_tenant
 from . import _token
 from ._accel import FASTPATH
 from ._cache import Entry
@@ -443,12 +442,12 @@ def _wire_fast_path(
     """Hand the C fast path its context variable and Python fallbacks (tests pass spies)."""
     if FASTPATH is not None:
         FASTPATH.configure(
-            _var,
+            None,
             py_encrypt,
             py_decrypt,
             Entry.aad_tail,
             _report_fast_decrypt,
-            _observe.listening,
+            listening,
             os.urandom,
         )
 

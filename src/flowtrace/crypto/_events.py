@@ -13,8 +13,7 @@ Plaintext and tokens are never attributes.
 
 from __future__ import annotations
 
-from .. import _observe
-from ..context import current
+from ..flowcontext import EventKind, current, listening, notify
 
 __all__ = ["report_decrypt"]
 
@@ -33,13 +32,13 @@ def report_decrypt(
 ) -> None:
     """Report one decrypt (success or failure) to every observer.
 
-    ``known_listening=True``: the caller has just checked ``_observe.listening()``.
+    ``known_listening=True``: the caller has just checked ``flowtrace.flowcontext.listening()``.
     """
-    if not known_listening and not _observe.listening():  # nobody would act on it
+    if not known_listening and not listening():  # nobody would act on it
         return
     ctx = current()
-    _observe.notify(
-        _observe.EventKind.DECRYPT,
+    notify(
+        EventKind.DECRYPT,
         {
             "actor": ctx.user,
             "tenant": tenant,

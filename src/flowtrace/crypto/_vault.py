@@ -9,16 +9,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .._observe import EventKind, notify
-from ..context import current
 from ..errors import (
     ConfigError,
     KeyDestroyedError,
-    KeyProviderUnavailable,
+    KeyProviderUnavailableError,
     KeyRetiredError,
     UnknownKeyError,
     WrongTenantError,
 )
+from ..flowcontext import EventKind, current, notify
 from . import _token
 from ._cache import CachePolicy, Entry, KeyCache, SingleFlight
 from ._keys import DEK_SIZE, DerivedKeys
@@ -226,7 +225,7 @@ class KeyVault:
             return entry
         try:
             return self._flights.run(scope, lambda: self._load_active(tenant, subject))
-        except KeyProviderUnavailable:
+        except KeyProviderUnavailableError:
             stale = self._cache.get(scope, self._clock(), stale_ok=True)
             if stale is not None:
                 return stale
@@ -363,7 +362,7 @@ class KeyVault:
             if self._store.add_version(record):
                 self._cache.evict({keyring.dek_id})
                 return version
-        raise KeyProviderUnavailable("concurrent rotations kept colliding; retry the rotation")
+        raise KeyProviderUnavailableError("concurrent rotations kept colliding; retry the rotation")
 
     def retire(self, tenant: str, subject: str | None = None, *, below: int) -> None:
         """Refuse to decrypt versions older than ``below`` (KeyRetiredError from now on)."""

@@ -15,3 +15,5 @@ Importing this package imports no third-party library; each module raises
 The policy they share (which settings carry the tenant, the bypass, identifier rules)
 lives in :mod:`flowtrace.integrations.tenancy`. Guide: docs/database.md.
 """
+
+__all__: list[str] = []

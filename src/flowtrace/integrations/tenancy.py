@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import flowtrace as ft
 from flowtrace.errors import ConfigError, InvalidContextValueError, MissingTenantError
+from flowtrace.flowcontext import notify
 
 if TYPE_CHECKING:
     from flowtrace.audit import AuditLog
@@ -161,7 +162,7 @@ class TenancyPolicy:
 
     def _report_bypass(self, reason: str) -> None:
         # notify() raises if an observer fails: the transaction then never starts.
-        ft.notify("cross_tenant", {"reason": reason, "flowtrace.db.setting": self.bypass_guc})
+        notify("cross_tenant", {"reason": reason, "flowtrace.db.setting": self.bypass_guc})
         if self.audit_log is not None:
             self.audit_log.append(
                 "db.cross_tenant", reason=reason, resource=f"setting:{self.bypass_guc}"

@@ -1,10 +1,15 @@
 """Lineage: record what each piece of data was derived from, as OpenTelemetry spans.
 
 Record with :func:`flowtrace.step` (a decorator) or :func:`record`; read back with
-:class:`LineageGraph`. Edges bypass head sampling with :class:`LineageSampler` and survive
-slow or failing backends through :class:`LineageBuffer`. Data subjects are stored as
-per-tenant keyed pseudonyms (:class:`Pseudonymizer`). See docs/lineage.md and
-docs/spec/lineage.md.
+:func:`read_edges` and :class:`LineageGraph`. Edges bypass head sampling with
+:class:`LineageSampler` and survive slow or failing backends through :class:`LineageBuffer`.
+Data subjects are stored as per-tenant keyed pseudonyms (:class:`Pseudonymizer`).
+See docs/lineage.md and docs/spec/lineage.md.
+
+Owns edges, their span format, recording (``@flowtrace.step`` is implemented here and
+exported only as ``flowtrace.step``), reading back, the buffer and pseudonyms. May import:
+:mod:`flowtrace.flowcontext`, :mod:`flowtrace._tracing`, :mod:`flowtrace._wrapping`,
+:mod:`flowtrace._settings`, :mod:`flowtrace.errors`, the OpenTelemetry API/SDK.
 """
 
 from __future__ import annotations
@@ -24,17 +29,10 @@ from ._ids import (
     ref,
 )
 from ._pseudonym import Pseudonymizer
-from ._readers import (
-    edge_from_span_dict,
-    edges_from_otlp_json,
-    edges_from_otlp_proto,
-    edges_from_spans,
-    read_edges,
-)
+from ._readers import read_edges
 from ._run import record
-from ._runtime import LineageConfig, LineageSink, configure, lineage_config
+from ._runtime import LineageConfig, LineageSink, lineage_config
 from ._sampler import LineageSampler
-from ._step import step
 
 if TYPE_CHECKING:
     from ._openlineage import OpenLineageBridge
@@ -52,15 +50,10 @@ __all__ = [
     "OpenLineageBridge",
     "Pseudonymizer",
     "TraceNode",
-    "configure",
     "content_hash",
     "edge_attributes",
     "edge_from_attributes",
-    "edge_from_span_dict",
     "edge_to_span",
-    "edges_from_otlp_json",
-    "edges_from_otlp_proto",
-    "edges_from_spans",
     "format_lineage_id",
     "granularity",
     "lineage_config",
@@ -70,7 +63,6 @@ __all__ = [
     "read_edges",
     "record",
     "ref",
-    "step",
 ]
 
 

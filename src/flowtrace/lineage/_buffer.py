@@ -99,7 +99,7 @@ class LineageBuffer:
 
         buffer = lineage.LineageBuffer("lineage", exporter=ConsoleSpanExporter(), overflow="drop")
         buffer.start()                                   # background shipping + periodic fsync
-        lineage.configure(buffer=buffer)
+        ft.configure(lineage=lineage.LineageConfig(buffer=buffer))
         with ft.context(tenant="acme"):
             lineage.record("copy", inputs="a.csv", outputs="b.csv")
         buffer.close()                                   # stop, fsync, ship what is left

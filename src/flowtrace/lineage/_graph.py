@@ -36,7 +36,7 @@ class TraceNode:
         with Capture() as capture, ft.context(tenant="acme"):
             lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
 
-        graph = lineage.LineageGraph(lineage.edges_from_spans(capture.spans()))
+        graph = lineage.LineageGraph(lineage.read_edges(capture.spans()))
         tree = graph.trace("s3://clean/a.csv")           # a TraceNode
         edge, inputs = tree.via[0]
         assert (edge.name, inputs[0].identifier) == ("copy", "s3://raw/a.csv")
@@ -79,7 +79,7 @@ class LineageGraph:
         with Capture() as capture, ft.context(tenant="acme"):
             lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
 
-        graph = lineage.LineageGraph(lineage.edges_from_spans(capture.spans()))
+        graph = lineage.LineageGraph(lineage.read_edges(capture.spans()))
         assert graph.upstream("s3://clean/a.csv") == ["s3://raw/a.csv"]
         assert graph.downstream("s3://raw/a.csv") == ["s3://clean/a.csv"]
     """

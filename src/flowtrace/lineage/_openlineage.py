@@ -10,7 +10,8 @@ end) of run ``uuid5(lineage id)`` of job ``<namespace>/<step name>``, with:
 * a ``flowtrace`` run facet with the trace id, span id, lineage id and record count, so
   Marquez/DataHub users can jump from a run to its trace.
 
-Register it as a sink: ``flowtrace.lineage.configure(sinks=[OpenLineageBridge(...)])``.
+Register it as a sink:
+``flowtrace.configure(lineage=LineageConfig(sinks=[OpenLineageBridge(...)]))``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ class OpenLineageBridge:
         from flowtrace import lineage
 
         client = OpenLineageClient(transport=ConsoleTransport(ConsoleConfig()))   # or HTTP/Kafka
-        lineage.configure(sinks=[lineage.OpenLineageBridge(client, namespace="billing")])
+        ft.configure(lineage=lineage.LineageConfig(
+            sinks=[lineage.OpenLineageBridge(client, namespace="billing")]
+        ))
         with ft.context(tenant="acme"):
             lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
     """

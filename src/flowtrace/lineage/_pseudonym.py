@@ -6,7 +6,7 @@ Lineage never stores a raw subject (an email, a user id). It stores
 subject gets a different pseudonym in each tenant, so graphs can be shared per tenant
 without linking people across tenants, and nobody without the key can test a guess.
 
-The key comes from :func:`flowtrace.lineage.configure` (``pseudonym_key=`` bytes, or a
+The key comes from :class:`~flowtrace.lineage.LineageConfig` (``pseudonym_key=`` bytes, or a
 callable ``tenant -> bytes`` for per-tenant keys from a vault). When a subject is given
 and no key is configured, recording fails closed with
 :class:`~flowtrace.errors.PseudonymKeyError`.
@@ -118,6 +118,7 @@ def require_pseudonymizer(p: Pseudonymizer | None) -> Pseudonymizer:
         raise PseudonymKeyError(
             "a lineage subject was given but no pseudonym key is configured, and raw "
             "subjects are never recorded; call "
-            "flowtrace.lineage.configure(pseudonym_key=<32 secret bytes>)"
+            "flowtrace.configure(lineage=flowtrace.lineage.LineageConfig("
+            "pseudonym_key=<32 secret bytes>))"
         )
     return p

@@ -1,14 +1,15 @@
-"""Read lineage edges back from what was exported.
+"""Read lineage edges back from what was exported: one reader, :func:`read_edges`.
 
-* :func:`edges_from_spans` — SDK ``ReadableSpan`` objects (an in-memory capture).
-* :func:`edges_from_otlp_json` — the OTLP/JSON encoding (a Collector ``file`` exporter
-  writes one ``ExportTraceServiceRequest`` object per line).
-* :func:`edges_from_otlp_proto` — protobuf ``ExportTraceServiceRequest`` bytes (what an
-  OTLP/HTTP receiver gets; needs ``flowtrace-sdk[otlp]``).
-* :func:`edge_from_span_dict` — one line of :class:`flowtrace.otel.JsonLinesSpanExporter`
-  output (``configure(spans_file=...)``).
-* :func:`read_edges` — a path: buffer directory, or a file of JSON-lines edges, OTLP JSON,
-  or flowtrace span lines (the kinds may be mixed line by line).
+It takes any of:
+
+* a path: a buffer directory, or a file of JSON-lines edges, OTLP JSON, or flowtrace span
+  lines (the kinds may be mixed line by line);
+* SDK ``ReadableSpan`` objects (an in-memory capture), as any iterable;
+* an OTLP/JSON ``ExportTraceServiceRequest`` (a mapping with ``resourceSpans``; a
+  Collector ``file`` exporter writes one per line);
+* protobuf ``ExportTraceServiceRequest`` bytes or the decoded message (what an OTLP/HTTP
+  receiver gets; needs ``flowtrace[otlp]``);
+* one span line of :class:`flowtrace.otel.JsonLinesSpanExporter` (a mapping).
 
 Spans that are not lineage edges are skipped. Duplicates are kept here; the graph drops them.
 """
@@ -25,30 +26,11 @@ from ..errors import LineageError, require_extra
 from ._buffer import read_buffer
 from ._edge import LineageEdge, edge_from_attributes
 
-__all__ = [
-    "edge_from_span_dict",
-    "edges_from_otlp_json",
-    "edges_from_otlp_proto",
-    "edges_from_spans",
-    "read_edges",
-]
+__all__ = ["read_edges"]
 
 
-def edges_from_spans(spans: Iterable[Any]) -> Iterator[LineageEdge]:
-    """Edges carried by SDK spans (e.g. ``InMemorySpanExporter().get_finished_spans()``).
-
-    Example::
-
-        import flowtrace as ft
-        from flowtrace import lineage
-        from flowtrace.testing import Capture
-
-        with Capture() as capture, ft.context(tenant="acme"):
-            lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
-
-        (edge,) = lineage.edges_from_spans(capture.spans())   # non-lineage spans are skipped
-        assert (edge.name, edge.tenant) == ("copy", "acme")
-    """
+def _from_spans(spans: Iterable[Any]) -> Iterator[LineageEdge]:
+    """Edges carried by SDK spans (e.g. ``InMemorySpanExporter().get_finished_spans()``)."""
     from opentelemetry.trace import StatusCode
 
     for span in spans:
@@ -87,29 +69,8 @@ def _attrs(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {item["key"]: _any_value(item.get("value", {})) for item in items}
 
 
-def edges_from_otlp_json(data: Mapping[str, Any]) -> Iterator[LineageEdge]:
-    """Edges in one OTLP/JSON ``ExportTraceServiceRequest`` object.
-
-    Example::
-
-        from flowtrace.lineage import edges_from_otlp_json
-
-        def attribute(key, value):
-            return {"key": key, "value": {"stringValue": value}}
-
-        request = {"resourceSpans": [{"scopeSpans": [{"spans": [{
-            "traceId": "0af7651916cd43dd8448eb211c80319c",
-            "spanId": "b7ad6b7169203331",
-            "attributes": [
-                {"key": "flowtrace.lineage.version", "value": {"intValue": "1"}},
-                attribute("flowtrace.lineage.step", "copy"),
-                {"key": "flowtrace.lineage.outputs",
-                 "value": {"arrayValue": {"values": [{"stringValue": "b.csv"}]}}},
-            ],
-        }]}]}]}
-        (edge,) = edges_from_otlp_json(request)          # e.g. a collector's file exporter line
-        assert (edge.name, edge.outputs) == ("copy", ("b.csv",))
-    """
+def _from_otlp_json(data: Mapping[str, Any]) -> Iterator[LineageEdge]:
+    """Edges in one OTLP/JSON ``ExportTraceServiceRequest`` object."""
     if not isinstance(data, Mapping) or "resourceSpans" not in data:
         raise LineageError("not OTLP JSON: expected an object with 'resourceSpans'")
     for rs in data["resourceSpans"]:
@@ -139,23 +100,8 @@ def _proto_value(value: Any) -> Any:
     return getattr(value, kind) if kind else None
 
 
-def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
-    """Edges in an ``ExportTraceServiceRequest`` (protobuf bytes or the decoded message).
-
-    Example::
-
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-        import flowtrace as ft
-        from flowtrace import lineage
-        from flowtrace.testing import Capture
-
-        with Capture() as capture, ft.context(tenant="acme"):
-            lineage.record("copy", inputs="a.csv", outputs="b.csv")
-        body = encode_spans(capture.spans()).SerializeToString()   # what an OTLP receiver gets
-        (edge,) = lineage.edges_from_otlp_proto(body)
-        assert edge.outputs == ("b.csv",)
-    """
+def _from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
+    """Edges in an ``ExportTraceServiceRequest`` (protobuf bytes or the decoded message)."""
     module: Any = require_extra(
         "opentelemetry.proto.collector.trace.v1.trace_service_pb2", "otlp", "reading OTLP protobuf"
     )
@@ -184,24 +130,8 @@ def edges_from_otlp_proto(request: bytes | Any) -> Iterator[LineageEdge]:
                     yield edge
 
 
-def edge_from_span_dict(span: Mapping[str, Any]) -> LineageEdge | None:
-    """The edge in one span line written by ``flowtrace.otel.JsonLinesSpanExporter``.
-
-    Example::
-
-        import json
-        from pathlib import Path
-
-        import flowtrace as ft
-        from flowtrace import lineage
-
-        ft.configure(spans_file="spans.jsonl")
-        with ft.context(tenant="acme"):
-            lineage.record("copy", inputs="a.csv", outputs="b.csv")
-        ft.configure(spans_file=None)                    # flushes the file
-        line = json.loads(Path("spans.jsonl").read_text().splitlines()[0])
-        assert lineage.edge_from_span_dict(line).name == "copy"
-    """
+def _from_span_dict(span: Mapping[str, Any]) -> LineageEdge | None:
+    """The edge in one span line written by ``flowtrace.otel.JsonLinesSpanExporter``."""
     trace_id, span_id = span.get("trace_id"), span.get("span_id")
     resource = span.get("resource") or {}
     service = resource.get("service.name") if isinstance(resource, Mapping) else None
@@ -218,18 +148,21 @@ def edge_from_span_dict(span: Mapping[str, Any]) -> LineageEdge | None:
 
 def _edges_in(data: Any) -> Iterator[LineageEdge]:
     if isinstance(data, Mapping) and "resourceSpans" in data:
-        yield from edges_from_otlp_json(data)
+        yield from _from_otlp_json(data)
     elif isinstance(data, Mapping) and "v" in data:
         yield LineageEdge.from_dict(data)
     elif isinstance(data, Mapping) and "span_id" in data and "attributes" in data:
-        edge = edge_from_span_dict(data)
+        edge = _from_span_dict(data)
         if edge is not None:
             yield edge
     else:
-        raise LineageError("not a lineage edge, an OTLP JSON request or a flowtrace span line")
+        raise LineageError(
+            'not a lineage edge (no "v"), an OTLP JSON request (no "resourceSpans") '
+            "or a flowtrace span line"
+        )
 
 
-def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
+def _read_path(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
     """Edges from a buffer directory or a file.
 
     A file holds one JSON document per line — lineage edges (the buffer format), OTLP JSON
@@ -262,7 +195,7 @@ def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
         except ValueError:
             whole = None
         if whole is not None:
-            yield from edges_from_otlp_json(whole)
+            yield from _from_otlp_json(whole)
             return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -271,3 +204,35 @@ def read_edges(path: str | os.PathLike[str]) -> Iterator[LineageEdge]:
             yield from _edges_in(json.loads(line))
         except (ValueError, LineageError) as exc:
             raise LineageError(f"{p}:{number}: {exc}") from None
+
+
+def read_edges(source: Any) -> Iterator[LineageEdge]:
+    """The lineage edges in ``source`` (see the module docstring for what it may be).
+
+    Spans that are not lineage edges are skipped; unreadable input raises
+    :class:`~flowtrace.errors.LineageError` (naming the file and line for paths).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.testing import Capture
+
+        with Capture() as capture, ft.context(tenant="acme"):
+            ft.lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
+        (edge,) = ft.lineage.read_edges(capture.spans())   # non-lineage spans are skipped
+        assert (edge.name, edge.tenant) == ("copy", "acme")
+    """
+    if isinstance(source, str | os.PathLike):
+        return _read_path(source)
+    if isinstance(source, bytes | bytearray) or hasattr(source, "resource_spans"):
+        return _from_otlp_proto(source)
+    if isinstance(source, Mapping):
+        if "resourceSpans" in source:
+            return _from_otlp_json(source)
+        return _edges_in(source)
+    if isinstance(source, Iterable):
+        return _from_spans(source)
+    raise LineageError(
+        f"cannot read lineage edges from {type(source).__name__}: pass a path, spans, "
+        "an OTLP request (JSON mapping or protobuf) or a flowtrace span line"
+    )

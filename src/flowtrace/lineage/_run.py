@@ -15,10 +15,10 @@ from typing import Any, Literal, cast
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 
-from .._config import settings
+from .._settings import settings
 from .._tracing import get_tracer, tracer_provider
-from ..context import FlowContext, _reset_current, _set_current, current
 from ..errors import LineageError
+from ..flowcontext import FlowContext, attach, current, detach
 from ._edge import ATTR, FORMAT_VERSION, LineageEdge, as_identifiers, canonical_json
 from ._ids import format_lineage_id, new_lineage_id, parse_lineage_id
 from ._pseudonym import require_pseudonymizer
@@ -82,21 +82,8 @@ def _links(parents: tuple[str, ...]) -> list[Link]:
 
 
 def _with_parent(ctx: FlowContext, edge_id: str) -> FlowContext:
-    """``ctx`` with ``lineage_parents == (edge_id,)``.
-
-    Skips re-validation: ``edge_id`` is a lineage id this module just formatted (49 hex
-    characters and a dash), and FlowContext documents slot 7 as the lineage parents.
-    """
-    values = list(ctx)
-    values[7] = (edge_id,)
-    return tuple.__new__(FlowContext, values)
-
-
-def _without_subject(ctx: FlowContext) -> FlowContext:
-    """``ctx`` with no subject (slot 2 of the FlowContext tuple)."""
-    values = list(ctx)
-    values[2] = None
-    return tuple.__new__(FlowContext, values)
+    """``ctx`` with ``lineage_parents == (edge_id,)``."""
+    return ctx.replace(lineage_parents=(edge_id,))
 
 
 class _Spec:
@@ -211,7 +198,7 @@ class _Run:
         self.start_ns = time.time_ns()
         # Span processors that stamp the flow context (flowtrace.otel) must not copy a raw
         # subject onto the edge span: lineage holds subjects only as pseudonyms.
-        hide = _set_current(_without_subject(ctx)) if ctx.subject is not None else None
+        hide = attach(ctx.replace(subject=None)) if ctx.subject is not None else None
         try:
             span = get_tracer().start_span(
                 spec.span_name,
@@ -221,7 +208,7 @@ class _Run:
             )
         finally:
             if hide is not None:
-                _reset_current(hide)
+                detach(hide)
         self.span = span
         sc = span.get_span_context()
         if span.is_recording():  # an SDK span: its context is fresh

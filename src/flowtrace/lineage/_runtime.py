@@ -1,6 +1,7 @@
 """Lineage configuration and the path every edge takes after it is recorded.
 
-Settings live in ``flowtrace.settings().lineage`` (a :class:`LineageConfig`), so
+Settings live in ``flowtrace.settings().lineage`` (a :class:`LineageConfig` given to
+``flowtrace.configure(lineage=...)``), so
 ``flowtrace.testing.reset()`` clears them with everything else. Recording with nothing
 configured works: edges become spans on whatever tracer is in force.
 """
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .. import _config
+from .. import _settings
 from ..errors import ConfigError
 from ._edge import LineageEdge
 from ._pseudonym import KeySource, Pseudonymizer
@@ -20,7 +21,7 @@ from ._pseudonym import KeySource, Pseudonymizer
 if TYPE_CHECKING:
     from ._buffer import LineageBuffer
 
-__all__ = ["LineageConfig", "LineageSink", "configure", "emit", "lineage_config"]
+__all__ = ["LineageConfig", "LineageSink", "emit", "lineage_config"]
 
 logger = logging.getLogger("flowtrace.lineage")
 
@@ -38,7 +39,7 @@ class LineageSink(Protocol):
             def emit(self, edge: lineage.LineageEdge) -> None:
                 print(edge.name, edge.inputs, "->", edge.outputs)
 
-        lineage.configure(sinks=[PrintSink()])
+        ft.configure(lineage=lineage.LineageConfig(sinks=[PrintSink()]))
         with ft.context(tenant="acme"):
             lineage.record("copy", inputs="a.csv", outputs="b.csv")   # prints copy ('a.csv',) ...
     """
@@ -49,25 +50,50 @@ class LineageSink(Protocol):
 
 @dataclass(frozen=True)
 class LineageConfig:
-    """What :func:`flowtrace.lineage.configure` set.
+    """Lineage settings, installed with ``flowtrace.configure(lineage=LineageConfig(...))``.
 
-    Example::
+    ``buffer``: a :class:`LineageBuffer` (durable, at-least-once shipping).
+    ``pseudonym_key``: bytes (>= 16) or ``tenant -> bytes``, or pass a ready
+    ``pseudonymizer``. ``sinks``: objects with ``emit(edge)``, e.g. an OpenLineage bridge.
+    Bad values raise :class:`~flowtrace.errors.ConfigError`.
 
-        import os
-
-        from flowtrace import lineage
-
-        config = lineage.configure(pseudonym_key=os.urandom(32))   # a LineageConfig
-        assert config.pseudonymizer is not None and config.sinks == ()
-        assert lineage.lineage_config() is config
+    >>> import flowtrace as ft
+    >>> settings = ft.configure(lineage=ft.lineage.LineageConfig(pseudonym_key=b"k" * 32))
+    >>> settings.lineage.pseudonymizer is not None
+    True
+    >>> _ = ft.configure(lineage=None)
     """
 
     buffer: LineageBuffer | None = None
     """Durable buffer every edge is appended to before export (``None``: spans only)."""
     pseudonymizer: Pseudonymizer | None = None
     """Turns subjects into per-tenant keyed pseudonyms; required to record subjects."""
-    sinks: tuple[LineageSink, ...] = ()
-    """Extra receivers of every edge (OpenLineage bridge, custom)."""
+    sinks: Sequence[LineageSink] | Iterable[LineageSink] = ()
+    """Extra receivers of every edge (OpenLineage bridge, custom); stored as a tuple."""
+    pseudonym_key: KeySource | None = field(default=None, repr=False)
+    """Key material for the :class:`Pseudonymizer` (instead of ``pseudonymizer``)."""
+
+    def __post_init__(self) -> None:
+        from ._buffer import LineageBuffer
+
+        buffer, key, pseudonymizer = self.buffer, self.pseudonym_key, self.pseudonymizer
+        if buffer is not None and not isinstance(buffer, LineageBuffer):
+            raise ConfigError(
+                f"lineage buffer must be a LineageBuffer, got {type(buffer).__name__}"
+            )
+        if key is not None and pseudonymizer is not None:
+            raise ConfigError("give lineage either pseudonym_key= or pseudonymizer=, not both")
+        if key is not None:
+            pseudonymizer = Pseudonymizer(key)
+            object.__setattr__(self, "pseudonymizer", pseudonymizer)
+            object.__setattr__(self, "pseudonym_key", None)  # the pseudonymizer holds it
+        if pseudonymizer is not None and not isinstance(pseudonymizer, Pseudonymizer):
+            raise ConfigError("lineage pseudonymizer must be a flowtrace.lineage.Pseudonymizer")
+        sinks = tuple(self.sinks)
+        for sink in sinks:
+            if not isinstance(sink, LineageSink):
+                raise ConfigError(f"lineage sink {sink!r} has no emit(edge) method")
+        object.__setattr__(self, "sinks", sinks)
 
     @property
     def needs_edges(self) -> bool:
@@ -88,52 +114,8 @@ def lineage_config() -> LineageConfig:
 
         assert lineage.lineage_config().buffer is None   # nothing configured yet
     """
-    cfg = _config.settings().lineage
+    cfg = _settings.settings().lineage
     return cfg if cfg is not None else _EMPTY
-
-
-def configure(
-    *,
-    buffer: LineageBuffer | None = None,
-    pseudonym_key: KeySource | None = None,
-    pseudonymizer: Pseudonymizer | None = None,
-    sinks: Sequence[LineageSink] | Iterable[LineageSink] = (),
-) -> LineageConfig:
-    """Configure lineage for this process (replaces the previous lineage configuration).
-
-    ``buffer``: a :class:`LineageBuffer` (durable, at-least-once shipping).
-    ``pseudonym_key``: bytes (>= 16) or ``tenant -> bytes``; or pass a ready
-    ``pseudonymizer``. ``sinks``: objects with ``emit(edge)``, e.g. an OpenLineage bridge.
-
-    Example::
-
-        import os
-
-        import flowtrace as ft
-        from flowtrace import lineage
-
-        lineage.configure(pseudonym_key=os.urandom(32))  # subjects are stored as pseudonyms
-        with ft.context(tenant="acme"):
-            edge = lineage.record("enrich", inputs="crm#42", outputs="dwh#42", subjects="ana@x.io")
-        assert "ana@x.io" not in edge.subjects
-    """
-    from ._buffer import LineageBuffer
-
-    if buffer is not None and not isinstance(buffer, LineageBuffer):
-        raise ConfigError(f"lineage buffer must be a LineageBuffer, got {type(buffer).__name__}")
-    if pseudonym_key is not None and pseudonymizer is not None:
-        raise ConfigError("give lineage either pseudonym_key= or pseudonymizer=, not both")
-    if pseudonym_key is not None:
-        pseudonymizer = Pseudonymizer(pseudonym_key)
-    if pseudonymizer is not None and not isinstance(pseudonymizer, Pseudonymizer):
-        raise ConfigError("lineage pseudonymizer must be a flowtrace.lineage.Pseudonymizer")
-    sink_tuple = tuple(sinks)
-    for sink in sink_tuple:
-        if not isinstance(sink, LineageSink):
-            raise ConfigError(f"lineage sink {sink!r} has no emit(edge) method")
-    cfg = LineageConfig(buffer=buffer, pseudonymizer=pseudonymizer, sinks=sink_tuple)
-    _config.configure(lineage=cfg)
-    return cfg
 
 
 def emit(edge: LineageEdge, cfg: LineageConfig) -> None:

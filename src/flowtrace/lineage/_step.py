@@ -9,14 +9,11 @@ When the body returns, outputs are computed and the span ends.
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from contextvars import Token
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from .._wrapping import wrap_in_scope
-from ..context import _reset_current, _set_current, current
+from .._wrapping import Step, wrap
+from ..flowcontext import attach, current, detach
 from ._run import Hashes, Identifiers, _begin, _Run, _Spec, _with_parent
 
 __all__ = ["step"]
@@ -24,33 +21,34 @@ __all__ = ["step"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _LineageScope:
-    """Runs a body with ``lineage_parents == (edge id,)``."""
+class _EdgeStep(Step):
+    """One step call: the body (each resumption) runs with ``lineage_parents == (edge id,)``."""
 
-    __slots__ = ("_id", "_token")
+    __slots__ = ("run", "tokens")
 
-    def __init__(self, edge_id: str) -> None:
-        self._id = edge_id
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.tokens: list[Any] = []
 
-    def __enter__(self) -> None:
-        self._token = _set_current(_with_parent(current(), self._id))
+    def enter(self) -> None:
+        self.tokens.append(attach(_with_parent(current(), self.run.id)))
 
-    def __exit__(self, *exc: object) -> None:
-        _reset_current(self._token)
+    def exit(self) -> None:
+        detach(self.tokens.pop())
 
+    def result(self, value: Any) -> Any:
+        self.run.collect(value)
+        self.run.finish()
+        return value
 
-def _done(run: _Run, token: Token[Any], result: Any) -> Any:
-    """After a plain or async body returned: leave its scope, finish the edge."""
-    _reset_current(token)
-    run.collect(result)
-    run.finish()
-    return result
+    def error(self, exc: BaseException) -> None:
+        self.run.finish("error", exc)
 
+    def item(self, item: Any) -> None:
+        self.run.collect(item)
 
-def _failed(run: _Run, token: Token[Any], exc: BaseException) -> None:
-    """After a plain or async body raised: leave its scope, finish the edge as failed."""
-    _reset_current(token)
-    run.finish("error", exc)
+    def finish(self) -> None:
+        self.run.finish()
 
 
 def step(
@@ -70,7 +68,7 @@ def step(
     each yielded item). ``params`` (JSON) are recorded as given; ``hashes``
     (identifier -> ``sha256:...``, see :func:`~flowtrace.lineage.content_hash`) is a mapping
     or a callable of the result. Subjects become per-tenant keyed pseudonyms: configure
-    ``flowtrace.lineage.configure(pseudonym_key=...)`` first or recording raises
+    ``flowtrace.configure(lineage=LineageConfig(pseudonym_key=...))`` first or recording raises
     :class:`~flowtrace.errors.PseudonymKeyError` (before the body runs).
 
     Works on plain, async, generator and async-generator functions.
@@ -78,7 +76,7 @@ def step(
     Example::
 
         import flowtrace as ft
-        from flowtrace.lineage import LineageGraph, edges_from_spans, ref
+        from flowtrace.lineage import LineageGraph, read_edges, ref
         from flowtrace.testing import Capture
 
         @ft.step(
@@ -92,108 +90,15 @@ def step(
 
         with Capture() as capture, ft.context(tenant="acme"):
             normalize({"id": "ch_1"})
-        graph = LineageGraph(edges_from_spans(capture.spans()))
+        graph = LineageGraph(read_edges(capture.spans()))
         assert graph.upstream("postgres://billing/orders#o-ch_1") == ["stripe:charge#ch_1"]
     """
     spec = _Spec(name, inputs, outputs, code_version, params, subjects, hashes)
 
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any], resumable: bool) -> _EdgeStep:
+        return _EdgeStep(_begin(spec, args, kwargs))
+
     def decorate(func: F) -> F:
-        if inspect.isasyncgenfunction(func):
-            return cast(F, _wrap_async_gen(func, spec))
-        if inspect.isgeneratorfunction(func):
-            return cast(F, _wrap_gen(func, spec))
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                run = _begin(spec, args, kwargs)
-                token = _set_current(_with_parent(current(), run.id))
-                try:
-                    result = await func(*args, **kwargs)
-                except BaseException as exc:
-                    _failed(run, token, exc)
-                    raise
-                return _done(run, token, result)
-
-            return cast(F, async_wrapper)
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = _begin(spec, args, kwargs)
-            token = _set_current(_with_parent(current(), run.id))
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                _failed(run, token, exc)
-                raise
-            return _done(run, token, result)
-
-        return cast(F, wrapper)
+        return wrap(func, begin)
 
     return decorate
-
-
-def _wrap_gen(func: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
-    @functools.wraps(func)
-    def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        run = _begin(spec, args, kwargs)
-        gen = wrap_in_scope(func, lambda: _LineageScope(run.id))(*args, **kwargs)
-        value: Any = None
-        throw: BaseException | None = None
-        try:
-            while True:
-                try:
-                    item = gen.send(value) if throw is None else gen.throw(throw)
-                except StopIteration as stop:
-                    run.finish()
-                    return stop.value
-                throw = None
-                run.collect(item)
-                try:
-                    value = yield item
-                except GeneratorExit:
-                    gen.close()
-                    run.finish()
-                    raise
-                except BaseException as exc:
-                    throw = exc
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            run.finish("error", exc)
-            raise
-
-    return gen_wrapper
-
-
-def _wrap_async_gen(func: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
-    @functools.wraps(func)
-    async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        run = _begin(spec, args, kwargs)
-        agen = wrap_in_scope(func, lambda: _LineageScope(run.id))(*args, **kwargs)
-        value: Any = None
-        throw: BaseException | None = None
-        try:
-            while True:
-                try:
-                    item = await (agen.asend(value) if throw is None else agen.athrow(throw))
-                except StopAsyncIteration:
-                    run.finish()
-                    return
-                throw = None
-                run.collect(item)
-                try:
-                    value = yield item
-                except GeneratorExit:
-                    await agen.aclose()
-                    run.finish()
-                    raise
-                except BaseException as exc:
-                    throw = exc
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            run.finish("error", exc)
-            raise
-
-    return agen_wrapper

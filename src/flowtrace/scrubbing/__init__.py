@@ -3,13 +3,17 @@
 The recipe is :func:`flowtrace.scrub`; build a :class:`Scrubber` to choose a schema,
 detectors and strategies, and install it for every adapter with
 ``flowtrace.configure(scrubber=...)``. See docs/scrubbing.md.
+
+Owns detection and redaction of values. May import: :mod:`flowtrace.classify`,
+:mod:`flowtrace._settings` (the configured scrubber), :mod:`flowtrace.errors`; never the
+adapters that use it (logging, otel) nor the other capabilities.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._config import settings as _settings
+from .._settings import settings as _settings
 from ._detectors import BUILTIN_DETECTORS, Detector
 from ._engine import Scrubber
 from ._report import Finding, ScrubReport

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..classify import Category, Classification, Level
-from ..errors import ScrubBudgetExceeded
+from ..errors import ScrubBudgetExceededError
 from ._checks import card_brand, luhn_valid
 from ._detectors import (
     B64_RUN,
@@ -187,7 +187,7 @@ class Scan:
         try:
             if result is value:
                 result = self.scan(value, path)
-        except ScrubBudgetExceeded:
+        except ScrubBudgetExceededError:
             result = None
         if result is None or s.clock() > self.deadline:
             self.expired = True
@@ -236,7 +236,7 @@ class Scan:
             for m in pattern.finditer(value):
                 checks += 1
                 if not checks & 255 and s.clock() > self.deadline:
-                    raise ScrubBudgetExceeded("time budget spent while scanning")
+                    raise ScrubBudgetExceededError("time budget spent while scanning")
                 for start, end in det.spans(m):
                     spans.append((start, -end, rank, det))
         out: list[str] = []

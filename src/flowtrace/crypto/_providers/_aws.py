@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ...errors import KeyProviderError, KeyProviderUnavailable, UnknownKeyError, require_extra
+from ...errors import KeyProviderError, KeyProviderUnavailableError, UnknownKeyError, require_extra
 
 __all__ = ["AwsKmsKeyProvider"]
 
@@ -85,10 +85,12 @@ def _translate(exc: Exception, operation: str, kek_id: str) -> Exception:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in _TRANSIENT or status >= 500:
-            return KeyProviderUnavailable(f"KMS {operation} is unavailable ({code or status})")
+            return KeyProviderUnavailableError(f"KMS {operation} is unavailable ({code or status})")
         if code == "NotFoundException":
             return UnknownKeyError(f"KMS has no key {kek_id!r} ({operation}: {code})")
         return KeyProviderError(f"KMS refused {operation} with key {kek_id!r}: {code}")
     if isinstance(exc, BotoCoreError):
-        return KeyProviderUnavailable(f"KMS {operation} could not be reached: {type(exc).__name__}")
+        return KeyProviderUnavailableError(
+            f"KMS {operation} could not be reached: {type(exc).__name__}"
+        )
     return exc

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
 
-from ...errors import ConfigError, KeyProviderUnavailable
+from ...errors import ConfigError, KeyProviderUnavailableError
 
 __all__ = ["KeyProvider", "RetryPolicy"]
 
@@ -27,7 +27,7 @@ class KeyProvider(Protocol):
 
     Errors a provider raises:
 
-    * :class:`~flowtrace.errors.KeyProviderUnavailable` for transient failures (network,
+    * :class:`~flowtrace.errors.KeyProviderUnavailableError` for transient failures (network,
       throttling, 5xx); the vault retries these with backoff.
     * :class:`~flowtrace.errors.UnknownKeyError` when the KEK does not exist.
     * another :class:`~flowtrace.errors.KeyProviderError` for permanent refusals (wrong
@@ -96,13 +96,13 @@ class RetryPolicy:
             raise ConfigError("RetryPolicy delays must not be negative")
 
     def call(self, operation: Callable[[], T], what: str) -> T:
-        """Run ``operation``; retry on :class:`KeyProviderUnavailable`; re-raise the last."""
+        """Run ``operation``; retry on :class:`KeyProviderUnavailableError`; re-raise the last."""
         for attempt in range(1, self.attempts + 1):
             try:
                 return operation()
-            except KeyProviderUnavailable as exc:
+            except KeyProviderUnavailableError as exc:
                 if attempt == self.attempts:
-                    raise KeyProviderUnavailable(
+                    raise KeyProviderUnavailableError(
                         f"{what} failed after {self.attempts} attempts: {exc}. Nothing was "
                         "encrypted or decrypted; retry later or check the key provider"
                     ) from exc

@@ -6,18 +6,18 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from ..errors import ConfigError, ContextPropagationError
+from ..flowcontext import EMPTY, FlowContext
 from ._baggage_codec import Parsed
 from ._baggage_codec import parse as _parse_baggage
-from ._flowcontext import EMPTY, FlowContext
-from .errors import ConfigError, ContextPropagationError
-from .propagation import BAGGAGE_HEADER, remote_span_context, report_dropped
-from .propagation import _header as _baggage_header
+from ._propagate import BAGGAGE_HEADER, remote_span_context, report_dropped
+from ._propagate import _header as _baggage_header
 
 __all__ = [
     "MISSING",
     "W3C_KEYS",
+    "carrier_context",
     "decoded",
-    "extract",
     "extract_parsed",
     "find_headers",
     "headers_at",
@@ -34,7 +34,7 @@ _parsed: dict[str, Parsed] = {}
 _NOTHING: Final = Parsed(EMPTY, (), 0)
 
 
-def extract(carrier: Any) -> FlowContext:
+def carrier_context(carrier: Any) -> FlowContext:
     """``flowtrace.extract(carrier)``, memoizing the (pure) parse of each baggage header.
 
     Messages of one tenant/user carry the same baggage string, so consumers parse each

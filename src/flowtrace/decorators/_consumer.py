@@ -8,9 +8,10 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
-from ._flowcontext import EMPTY, FlowContext
-from ._observe import EventKind, notify
-from ._otel_carriers import (
+from ..errors import ContextPropagationError, MissingTenantError, TenantNotAllowedError
+from ..flowcontext import EMPTY, EventKind, FlowContext, notify
+from ..propagation import (
+    BAGGAGE_HEADER,
     W3C_KEYS,
     decoded,
     extract_parsed,
@@ -19,9 +20,7 @@ from ._otel_carriers import (
     is_mapping,
     remote_parent,
 )
-from ._otel_instrument import Plan
-from .errors import ContextPropagationError, MissingTenantError, TenantNotAllowedError
-from .propagation import BAGGAGE_HEADER
+from ._instrument import Plan
 
 __all__ = ["ConsumerSpec", "HeadersSource"]
 
@@ -72,7 +71,7 @@ class ConsumerSpec:
         except ContextPropagationError as exc:
             return self._refuse(EMPTY, "malformed_headers", exc)
         ctx = EMPTY if parsed is None else parsed.context
-        tenant = ctx[0]
+        tenant = ctx.tenant
         if tenant is None:
             error = MissingTenantError(
                 f"consumer {self.name!r} refused a message without a tenant in its headers; "
@@ -122,7 +121,7 @@ class ConsumerSpec:
                     ):
                         ctx = decoded_memo.get(header)
                         if ctx is not None:
-                            tenant = ctx[0]
+                            tenant = ctx.tenant
                             if tenant is not None and (allowed is None or tenant in allowed):
                                 return ctx
             return slow(args, kwargs)

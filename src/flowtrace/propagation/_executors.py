@@ -28,8 +28,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from opentelemetry import context as otel_context_api
 
-from .context import FlowContext, _reset_current, _set_current
-from .propagation import extract, inject, otel_context
+from ..flowcontext import FlowContext, attach, detach
+from ._propagate import extract, inject, otel_context
 
 __all__ = ["ContextProcessPoolExecutor", "ContextThreadPoolExecutor", "bind"]
 
@@ -115,11 +115,11 @@ def _enter_and_call(
 ) -> R:
     flow: FlowContext = extract(carrier)
     otel_token = otel_context_api.attach(otel_context(carrier))
-    token = _set_current(flow)
+    token = attach(flow)
     try:
         return fn(*args, **kwargs)
     finally:
-        _reset_current(token)
+        detach(token)
         otel_context_api.detach(otel_token)
 
 

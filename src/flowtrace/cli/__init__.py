@@ -1,6 +1,9 @@
-"""The ``flowtrace`` command.
+"""The ``flowtrace`` command (entry point ``flowtrace.cli:main``; ``python -m flowtrace.cli``).
 
-Each subcommand lives in its own module under :mod:`flowtrace._cli` exposing
+Owns argument parsing only; each subcommand uses the public capability packages
+(audit, crypto, lineage, scrubbing, the demo) and may import anything below it.
+
+Each subcommand lives in its own module under :mod:`flowtrace.cli` (``_<name>.py``) exposing
 ``register(subparsers)``; the module is imported only when the CLI starts.
 """
 
@@ -8,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 
-from ._version import __version__
+from .._version import __version__
 
 __all__ = ["main"]
 
-# Subcommand modules under flowtrace._cli, in help order.
+# Subcommand modules flowtrace.cli._<name>, in help order.
 SUBCOMMANDS = ("demo", "scrub", "keys", "lineage", "audit", "db")
 
 
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flowtrace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module(f"flowtrace._cli.{name}").register(sub)
+        importlib.import_module(f"flowtrace.cli._{name}").register(sub)
     return parser
 
 
@@ -41,6 +43,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return int(args.func(args) or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

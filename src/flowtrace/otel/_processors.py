@@ -1,22 +1,4 @@
-"""OpenTelemetry adapters: the flow context on every span, flow events as span events.
-
-* :class:`FlowContextSpanProcessor` stamps the flow context (tenant, user, purpose,
-  region, correlation id, subject, legal basis) onto every span started inside a scope,
-  whatever instrumentation started it. Add it to your own ``TracerProvider``, or let
-  :func:`flowtrace.configure` build one that has it.
-* :func:`span_event_observer` turns flow events (cross-tenant scopes, tenant switches,
-  mismatches, refused messages...) into span events named ``flowtrace.<kind>`` on the
-  current span. It is registered by default and never raises.
-* :class:`JsonLinesSpanExporter` writes finished spans to a file, one JSON object a line.
-* :class:`ScrubbingSpanExporter` / :class:`ScrubbingSpanProcessor` (and the log-record
-  equivalents) scrub span names, attributes, events, links and status messages before any
-  exporter sees them. :func:`flowtrace.configure` wraps every exporter it is given with
-  :class:`ScrubbingSpanExporter`; use these directly with a ``TracerProvider`` of your own.
-
-The attribute and event names are a stable format: see ``docs/spec/attributes.md``.
-
-.. versionadded:: 0.1.0
-"""
+"""Span processors and exporters: the flow context on every span, spans as JSON lines."""
 
 from __future__ import annotations
 
@@ -31,42 +13,11 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from . import _config
-from ._otel_attributes import (
-    ATTRIBUTES,
-    EVENT_PREFIX,
-    SERVICE_REGION,
-    _attributes_of,
-    flow_attributes,
-    span_event_observer,
-)
-from ._otel_scrub import (
-    CATEGORIES_ATTRIBUTE,
-    COUNT_ATTRIBUTE,
-    ScrubbingLogExporter,
-    ScrubbingLogRecordProcessor,
-    ScrubbingSpanExporter,
-    ScrubbingSpanProcessor,
-    scrub_span,
-)
-from .context import current
+from .. import _settings
+from ..flowcontext import current
+from ._attributes import SERVICE_REGION, _attributes_of
 
-__all__ = [
-    "ATTRIBUTES",
-    "CATEGORIES_ATTRIBUTE",
-    "COUNT_ATTRIBUTE",
-    "EVENT_PREFIX",
-    "FlowContextSpanProcessor",
-    "JsonLinesSpanExporter",
-    "SERVICE_REGION",
-    "ScrubbingLogExporter",
-    "ScrubbingLogRecordProcessor",
-    "ScrubbingSpanExporter",
-    "ScrubbingSpanProcessor",
-    "flow_attributes",
-    "scrub_span",
-    "span_event_observer",
-]
+__all__ = ["FlowContextSpanProcessor", "JsonLinesSpanExporter"]
 
 _log = logging.getLogger("flowtrace.otel")
 
@@ -99,7 +50,7 @@ class FlowContextSpanProcessor(SpanProcessor):
             attributes = _attributes_of(current())
             if attributes:
                 span.set_attributes(attributes)
-            region = _config.settings().region
+            region = _settings.settings().region
             if region is not None:
                 span.set_attribute(SERVICE_REGION, region)
         except Exception:  # a processor must never break the traced code

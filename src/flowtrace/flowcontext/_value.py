@@ -1,8 +1,8 @@
 """The flow context value: :class:`FlowContext` and the validation of its fields.
 
-Pure data, no scopes and no context variables (those live in :mod:`flowtrace.context`,
-which re-exports the public names). The propagation codec validates extracted values with
-the same checks.
+Pure data, no scopes and no context variables (those live in :mod:`._state` and
+:mod:`._scope`). The propagation codec validates extracted values with the same checks
+(:func:`check_field`) and builds contexts with :func:`assemble`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, Final
 
-from .errors import InvalidContextValueError
+from ..errors import InvalidContextValueError
 
 __all__ = [
     "EMPTY",
@@ -22,6 +22,9 @@ __all__ = [
     "MAX_LINEAGE_PARENTS",
     "MAX_VALUE_LENGTH",
     "FlowContext",
+    "assemble",
+    "check_field",
+    "scalar_values",
 ]
 
 MAX_VALUE_LENGTH: Final = 256
@@ -98,6 +101,15 @@ def _check_baggage(value: object) -> tuple[tuple[str, str], ...]:
 
 def _check(name: str, value: object) -> object:
     """Validate one field; ``None`` clears it."""
+    return check_field(name, value)
+
+
+def check_field(name: str, value: object) -> object:
+    """Validate one field's value (``None`` clears it) and return its stored form.
+
+    Raises :class:`~flowtrace.errors.InvalidContextValueError` naming the field. Internal
+    interface for the propagation codec.
+    """
     if name in _INDEX:
         return None if value is None else _check_str(name, value)
     if name == "lineage_parents":
@@ -107,6 +119,9 @@ def _check(name: str, value: object) -> object:
     raise InvalidContextValueError(
         name, f"is not a flow context field; known fields are {', '.join(sorted(_ALL_FIELDS))}"
     )
+
+
+_tuple_new = tuple.__new__
 
 
 class FlowContext(tuple):  # type: ignore[type-arg]
@@ -182,7 +197,7 @@ class FlowContext(tuple):  # type: ignore[type-arg]
             values[_INDEX.get(name, _LINEAGE if name == "lineage_parents" else _BAGGAGE)] = (
                 checked
             )
-        return tuple.__new__(FlowContext, values)
+        return _tuple_new(FlowContext, values)
 
     def to_dict(self) -> dict[str, Any]:
         """The set fields as a plain dict (``baggage`` as a dict, lineage as a list)."""
@@ -222,4 +237,18 @@ def _rebuild(fields: dict[str, Any]) -> FlowContext:
     return FlowContext(**fields)
 
 
-EMPTY: Final = tuple.__new__(FlowContext, (None,) * 7 + ((), ()))
+EMPTY: Final = _tuple_new(FlowContext, (None,) * 7 + ((), ()))
+
+
+def assemble(values: list[object]) -> FlowContext:
+    """A context from already-validated values: the :data:`FIELDS` values in order, then
+    the lineage parents (tuple of str), then the baggage (sorted tuple of (key, value)).
+
+    Internal interface for the propagation codec, which validates while it decodes.
+    """
+    return _tuple_new(FlowContext, values)
+
+
+def scalar_values(ctx: FlowContext) -> tuple[str | None, ...]:
+    """The :data:`FIELDS` values of ``ctx``, in order (internal interface for codecs)."""
+    return ctx[:7]

@@ -23,8 +23,10 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
-from .errors import ConfigError
-from .otel import SERVICE_REGION, FlowContextSpanProcessor, JsonLinesSpanExporter
+from ..errors import ConfigError
+from ._attributes import SERVICE_REGION
+from ._processors import FlowContextSpanProcessor, JsonLinesSpanExporter
+from ._scrub import ScrubbingSpanExporter
 
 __all__ = ["build_tracer_provider"]
 
@@ -32,8 +34,6 @@ __all__ = ["build_tracer_provider"]
 def _wrap_exporter(exporter: SpanExporter) -> SpanExporter:
     """Wrap an exporter before spans reach it: every configured exporter only ever sees
     spans scrubbed by ``configure(scrubber=...)`` (or the built-in default scrubber)."""
-    from ._otel_scrub import ScrubbingSpanExporter
-
     return ScrubbingSpanExporter(exporter)
 
 

@@ -14,14 +14,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._observe import FlowEvent
-from ._otel_attributes import ATTRIBUTES
-from .context import context, current
+from ..flowcontext import FlowEvent, context, current
+from ..otel import ATTRIBUTES
+from ._capture import Capture
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
-
-    from .testing import Capture
 
 __all__ = ["IsolationReport", "TenantRun", "assert_tenant_isolation"]
 
@@ -258,8 +256,6 @@ def assert_tenant_isolation(
                 capture=flowtrace_capture,
             )
     """
-    from .testing import Capture
-
     if len(set(tenants)) < 2:
         raise ValueError("assert_tenant_isolation needs at least two distinct tenants")
     own = capture is None

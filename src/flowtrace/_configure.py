@@ -1,7 +1,10 @@
-"""Process-wide settings set by :func:`flowtrace.configure`.
+"""``flowtrace.configure()``: builds and wires the pieces from the top.
 
-Nothing here is required: with nothing configured flowtrace still works (tracing is a
-no-op, scrubbing uses the built-in detectors, no audit log). ``configure`` validates its
+The settings themselves live in the leaf :mod:`flowtrace._settings`, which every layer
+reads; this module sits above the capabilities it wires (the OTel tracer provider, the
+audit observer, the scrubber, lineage) and may import any of them. Nothing is required:
+with nothing configured flowtrace still works (tracing is a no-op, scrubbing uses the
+built-in detectors, no audit log). ``configure`` validates its
 arguments and raises :class:`~flowtrace.errors.ConfigError` naming the bad one.
 """
 
@@ -9,80 +12,24 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field, replace
-from fnmatch import fnmatchcase
-from functools import lru_cache
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from . import _settings, _tracing
+from ._settings import Settings
 from .errors import ConfigError
 
-__all__ = ["Settings", "configure", "settings"]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What :func:`flowtrace.configure` set. Read it with :func:`flowtrace.settings`.
-
-    Example::
-
-        import flowtrace as ft
-
-        settings = ft.configure(service="billing", region="eu")
-        assert isinstance(settings, ft.Settings)
-        assert (settings.service, settings.region) == ("billing", "eu")
-    """
-
-    service: str = "unknown_service"
-    """Service name, used as the OTel ``service.name`` resource attribute."""
-    region: str | None = None
-    """Region this process runs in (stamped on spans as ``flowtrace.service.region``)."""
-    tracer_provider: Any = None
-    """The OTel TracerProvider flowtrace created or was given (``None``: the global one)."""
-    scrubber: Any = None
-    """Default scrubber used by every logging/telemetry adapter (``None``: built-in default)."""
-    audit_log: Any = None
-    """Audit log that receives flow events (cross-tenant, mismatches, decrypts...)."""
-    lineage: Any = None
-    """Lineage settings (a ``flowtrace.lineage.LineageConfig``; set by ``lineage.configure``)."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Capability-specific settings."""
-    span_exporters: tuple[Any, ...] = ()
-    """OTel ``SpanExporter`` instances spans are sent to (flowtrace builds the provider)."""
-    console_spans: bool = False
-    """Also print finished spans to stdout (OTel's ``ConsoleSpanExporter``)."""
-    spans_file: str | Path | None = None
-    """Also append finished spans to this file as JSON lines."""
-    set_global: bool = False
-    """Also install the provider flowtrace builds as OTel's global tracer provider."""
-    trust_domain: tuple[str, ...] = ()
-    """Hosts (``api.internal``, ``*.corp.example``) that may receive identity baggage."""
+__all__ = ["configure", "reset"]
 
 
 _lock = threading.Lock()
-_settings = Settings()
-_hooks: list[Any] = []
 # The TracerProvider flowtrace built itself (shut down when replaced or reset).
 _owned_provider: Any = None
 
 # Options that make flowtrace build (or rebuild) its own TracerProvider.
 _TRACING_OPTIONS = frozenset({"span_exporters", "console_spans", "spans_file"})
 _RESOURCE_OPTIONS = frozenset({"service", "region"})
-
-
-def settings() -> Settings:
-    """The current settings.
-
-    Example::
-
-        import flowtrace as ft
-
-        ft.configure(service="billing")
-        assert ft.settings().service == "billing"
-        assert ft.settings().tracer_provider is None     # no exporters: no-op tracing
-    """
-    return _settings
 
 
 def configure(**options: Any) -> Settings:
@@ -108,10 +55,11 @@ def configure(**options: Any) -> Settings:
         ft.configure(service="billing", region="eu", console_spans=True)
         ft.configure(audit_log=AuditLog("audit.jsonl"))   # updates only audit_log
     """
-    global _settings, _owned_provider
+    global _owned_provider
+    _tracing.refresh()  # look at OTel's global provider again
     known = {f for f in Settings.__dataclass_fields__ if f != "extras"}
     with _lock:
-        new = _settings
+        new = _settings.settings()
         for name, value in options.items():
             if name in known:
                 new = replace(new, **{name: _validate(name, value)})
@@ -134,7 +82,7 @@ def configure(**options: Any) -> Settings:
                     "your own provider (and add its exporters yourself) or let flowtrace "
                     "build one from span_exporters/console_spans/spans_file"
                 )
-            from ._otel_setup import build_tracer_provider
+            from .otel import build_tracer_provider
 
             provider = build_tracer_provider(
                 service=new.service,
@@ -151,7 +99,7 @@ def configure(**options: Any) -> Settings:
             # every exporter switched off: back to no-op tracing
             new = replace(new, tracer_provider=None)
             _owned_provider = None
-        _settings = new
+        _settings.install(new)
     if old_owned is not None and old_owned is not _owned_provider:
         old_owned.shutdown()
     if rebuild and new.set_global:
@@ -182,12 +130,18 @@ def _validate(name: str, value: Any) -> Any:
                 f"configure(scrubber=...) must be a flowtrace.Scrubber, got "
                 f"{type(value).__name__}; build one with flowtrace.Scrubber(...)"
             )
+    if name == "lineage" and value is not None:
+        from .lineage import LineageConfig
+
+        if not isinstance(value, LineageConfig):
+            raise ConfigError(
+                f"configure(lineage=...) must be a flowtrace.lineage.LineageConfig, got "
+                f"{type(value).__name__}"
+            )
     if name == "audit_log" and value is not None:
         if not callable(getattr(value, "append", None)):
             raise ConfigError("configure(audit_log=...) must be a flowtrace.audit.AuditLog")
-        from .audit._observer import install  # flow events must reach the audit log
-
-        install()
+        _wire_audit()
     return value
 
 
@@ -212,36 +166,19 @@ def _trust_domain(value: Any) -> tuple[str, ...]:
     return tuple(pattern.lower() for pattern in patterns)
 
 
-@lru_cache(maxsize=1024)
-def in_trust_domain(destination: str, patterns: tuple[str, ...]) -> bool:
-    """Whether the host of ``destination`` (a URL or ``host[:port]``) matches a pattern."""
-    text = destination.strip()
-    try:
-        host = urlsplit(text if "://" in text else "//" + text).hostname
-    except ValueError:  # e.g. a bad port or IPv6 literal: not a destination we trust
-        return False
-    host = (host or "").rstrip(".")
-    return bool(host) and any(fnmatchcase(host, pattern) for pattern in patterns)
+def _wire_audit() -> None:
+    """Flow events must reach the configured audit log: subscribe its observer (idempotent)."""
+    from .audit._observer import install
+
+    install()
 
 
-def _swap_tracer_provider(provider: Any) -> Any:
-    """Install ``provider`` temporarily (test capture); returns the one in force before.
-
-    Unlike ``configure(tracer_provider=...)`` it never shuts down a provider flowtrace
-    built, so swapping back restores it intact.
-    """
-    global _settings
+def reset() -> None:
+    """Back to defaults (``flowtrace.testing.reset``); shuts down a provider we built."""
+    global _owned_provider
+    _tracing.refresh()
     with _lock:
-        previous = _settings.tracer_provider
-        _settings = replace(_settings, tracer_provider=provider)
-    return previous
-
-
-def _reset() -> None:
-    """Back to defaults (used by flowtrace.testing.reset); shuts down a provider we built."""
-    global _settings, _owned_provider
-    with _lock:
-        _settings = Settings()
+        _settings.install(Settings())
         owned, _owned_provider = _owned_provider, None
     if owned is not None:
         owned.shutdown()

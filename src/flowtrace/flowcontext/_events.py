@@ -14,8 +14,10 @@ from collections.abc import Callable, Mapping
 from time import time as _time
 from typing import TYPE_CHECKING, Final, NamedTuple
 
+from ._state import current
+
 if TYPE_CHECKING:
-    from .context import FlowContext
+    from ._value import FlowContext
 
 __all__ = [
     "EventKind",
@@ -25,6 +27,7 @@ __all__ = [
     "listening",
     "notify",
     "remove_observer",
+    "replace_observers",
 ]
 
 AttributeValue = str | bool | int | float | None
@@ -93,14 +96,6 @@ Example::
 
     ft.add_observer(alert)
 """
-
-def _unbound_current_context() -> FlowContext:  # pragma: no cover - replaced at import
-    raise RuntimeError("flowtrace.context is not initialised")
-
-
-# flowtrace.context installs its current() here once defined (it imports this module, so
-# importing it back would be circular; a per-call import would cost ~1 us on hot paths).
-_current_context: Callable[[], FlowContext] = _unbound_current_context
 
 _lock = threading.Lock()
 # Copy-on-write tuple: notify() reads it without a lock.
@@ -181,10 +176,17 @@ def notify(
     """
     event = FlowEvent(
         kind,
-        context if context is not None else _current_context(),
+        context if context is not None else current(),
         dict(attributes) if attributes else {},
         _time(),
     )
     for observer in _observers:
         observer(event)
     return event
+
+
+def replace_observers(observers: tuple[Observer, ...]) -> None:
+    """Subscribe exactly ``observers`` (internal interface for ``flowtrace.testing.reset``)."""
+    global _observers
+    with _lock:
+        _observers = tuple(observers)

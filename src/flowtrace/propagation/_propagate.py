@@ -34,7 +34,10 @@ import logging
 import re
 from collections.abc import Mapping, MutableMapping, Sequence
 from contextvars import ContextVar, Token
+from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context, create_key, get_current, get_value, set_value
@@ -48,11 +51,10 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from . import _config
+from .. import _settings
+from ..errors import ContextPropagationError
+from ..flowcontext import FlowContext, current, notify
 from ._baggage_codec import encode_merged, parse, split_foreign
-from ._observe import notify
-from .context import FlowContext, current
-from .errors import ContextPropagationError
 
 __all__ = [
     "BAGGAGE_DROPPED",
@@ -282,8 +284,20 @@ def trusted_destination(destination: str | None) -> bool:
     """Whether ``destination`` (a URL or host) is in ``configure(trust_domain=[...])``."""
     if destination is None:
         return False
-    patterns = _config.settings().trust_domain
-    return bool(patterns) and _config.in_trust_domain(destination, patterns)
+    patterns = _settings.settings().trust_domain
+    return bool(patterns) and _in_trust_domain(destination, patterns)
+
+
+@lru_cache(maxsize=1024)
+def _in_trust_domain(destination: str, patterns: tuple[str, ...]) -> bool:
+    """Whether the host of ``destination`` (a URL or ``host[:port]``) matches a pattern."""
+    text = destination.strip()
+    try:
+        host = urlsplit(text if "://" in text else "//" + text).hostname
+    except ValueError:  # e.g. a bad port or IPv6 literal: not a destination we trust
+        return False
+    host = (host or "").rstrip(".")
+    return bool(host) and any(fnmatchcase(host, pattern) for pattern in patterns)
 
 
 def _baggage_for(carrier: Any, flow: FlowContext, identity: bool) -> str:

@@ -1,7 +1,8 @@
 """Span attribute names for the flow context, and flow events as span events.
 
-Only needs the OpenTelemetry *API*; imported by ``flowtrace`` itself so the span-event
-observer is registered by default. Public names are re-exported by :mod:`flowtrace.otel`.
+Only needs the OpenTelemetry *API*; ``flowtrace/__init__`` subscribes the
+span-event observer (wiring from the top: importing this module registers
+nothing). Public names are re-exported by :mod:`flowtrace.otel`.
 """
 
 from __future__ import annotations
@@ -12,17 +13,9 @@ from functools import lru_cache
 from typing import Any, Final
 
 from opentelemetry import trace
-from opentelemetry.context import get_current as _get_otel_context
 
-from . import _config
-from ._observe import FlowEvent, add_observer
-from .context import FlowContext, current
-
-_SPAN_KEY: str | None
-try:  # the OTel API's own key for the current span (private: fall back if it ever moves)
-    from opentelemetry.trace.propagation import _SPAN_KEY
-except ImportError:  # pragma: no cover - depends on the installed OTel API
-    _SPAN_KEY = None
+from .. import _settings
+from ..flowcontext import FlowContext, FlowEvent, current, scalar_values
 
 __all__ = [
     "ATTRIBUTES",
@@ -76,17 +69,18 @@ Example::
     assert EVENT_PREFIX + ft.EventKind.CROSS_TENANT == "flowtrace.cross_tenant"
 """
 
-# FlowContext stores these fields at indexes 0..6, in this order (see context.FIELDS).
+# In the order of flowtrace.flowcontext.FIELDS (the order scalar_values gives).
 _NAMES: Final = tuple(ATTRIBUTES.values())
 
 
 @lru_cache(maxsize=4096)
 def _plain_attributes_of(ctx: FlowContext) -> Mapping[str, str]:
-    return {name: value for name, value in zip(_NAMES, ctx, strict=False) if value is not None}
+    values = scalar_values(ctx)
+    return {name: value for name, value in zip(_NAMES, values, strict=True) if value is not None}
 
 
 def _attributes_of(ctx: FlowContext) -> Mapping[str, str]:
-    if ctx[2] is None:  # no data subject: nothing to pseudonymise
+    if ctx.subject is None:  # no data subject: nothing to pseudonymise
         return _plain_attributes_of(ctx)
     return _subject_attributes_of(ctx, _pseudonymizer())
 
@@ -97,7 +91,7 @@ _SUBJECT: Final = ATTRIBUTES["subject"]
 @lru_cache(maxsize=4096)
 def _subject_attributes_of(ctx: FlowContext, pseudonymizer: Any) -> Mapping[str, str]:
     attributes = dict(_plain_attributes_of(ctx))
-    pseudonym = _pseudonym_of(pseudonymizer, ctx[2], ctx[0])
+    pseudonym = _pseudonym_of(pseudonymizer, ctx.subject, ctx.tenant)
     if pseudonym is None:
         del attributes[_SUBJECT]
     else:
@@ -106,8 +100,8 @@ def _subject_attributes_of(ctx: FlowContext, pseudonymizer: Any) -> Mapping[str,
 
 
 def _pseudonymizer() -> Any:
-    """The lineage pseudonymizer (``lineage.configure(pseudonym_key=...)``), or ``None``."""
-    return getattr(_config._settings.lineage, "pseudonymizer", None)
+    """The lineage pseudonymizer (``LineageConfig(pseudonym_key=...)``), or ``None``."""
+    return getattr(_settings.settings().lineage, "pseudonymizer", None)
 
 
 def _pseudonym_of(pseudonymizer: Any, subject: object, tenant: str | None) -> str | None:
@@ -126,7 +120,7 @@ def flow_attributes(ctx: FlowContext | None = None) -> Mapping[str, str]:
     """The span attributes describing ``ctx`` (default: the current flow context).
 
     Only set fields appear. The data subject appears only as its keyed pseudonym
-    (``sp1:...``, when ``flowtrace.lineage.configure(pseudonym_key=...)`` set a key and
+    (``sp1:...``, when ``configure(lineage=LineageConfig(pseudonym_key=...))`` set a key and
     there is a tenant), never raw. The mapping is shared and cached: do not mutate it.
 
     Example::
@@ -185,16 +179,10 @@ def _pseudonymise_subject(attributes: dict[str, Any], event: FlowEvent) -> None:
 
 
 def _span_recording() -> bool:
-    # trace.get_current_span().is_recording() without its two extra call layers: this
-    # runs on every decrypt (see _observe.listening).
-    if _SPAN_KEY is None:  # pragma: no cover - depends on the installed OTel API
-        return trace.get_current_span().is_recording()
-    span = _get_otel_context().get(_SPAN_KEY)
-    return span is not None and isinstance(span, trace.Span) and span.is_recording()
+    return trace.get_current_span().is_recording()
 
 
-# Lets hot paths skip building events nobody would record (see _observe.listening).
+# Lets hot paths skip building events nobody would record (see flowcontext.listening).
 span_event_observer.active = _span_recording  # type: ignore[attr-defined]
-add_observer(span_event_observer)
 
 

@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
-from .scrubbing import Scrubber, ScrubReport, default_scrubber
+from ..scrubbing import Scrubber, ScrubReport, default_scrubber
 
 __all__ = [
     "COUNT_ATTRIBUTE",

@@ -1,21 +1,4 @@
-"""Testing helpers and the flowtrace pytest plugin (entry point ``pytest11``).
-
-* :func:`reset` puts flowtrace's process-wide state back to defaults.
-* :class:`Capture` (and the ``flowtrace_capture`` fixture) records every span and every
-  flow event in memory, with deterministic span and trace ids.
-* :func:`assert_tenant_isolation` runs a code path under two tenants with unique canary
-  values and fails if anything captured under one tenant carries the other's canary, or
-  carries no tenant at all.
-
-::
-
-    def test_invoice_is_traced(flowtrace_capture):
-        create_invoice(...)
-        span = flowtrace_capture.span("create_invoice")
-        assert flowtrace_capture.flow_attributes(span)["tenant"] == "acme"
-
-.. versionadded:: 0.1.0
-"""
+"""Capturing spans and flow events in memory, deterministic ids, and :func:`reset`."""
 
 from __future__ import annotations
 
@@ -30,19 +13,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
-from ._observe import FlowEvent, add_observer, remove_observer
-from ._otel_attributes import ATTRIBUTES
-from ._testing_isolation import IsolationReport, TenantRun, assert_tenant_isolation
+from .. import _configure, _settings
+from ..flowcontext import FlowEvent, add_observer, remove_observer, replace_observers
+from ..otel import ATTRIBUTES, FlowContextSpanProcessor, span_event_observer
 
-__all__ = [
-    "Capture",
-    "IsolationReport",
-    "SequentialIdGenerator",
-    "TenantRun",
-    "assert_tenant_isolation",
-    "flowtrace_capture",
-    "reset",
-]
+__all__ = ["Capture", "SequentialIdGenerator", "reset"]
 
 _FIELD_OF = {attribute: field for field, attribute in ATTRIBUTES.items()}
 
@@ -65,12 +40,8 @@ def reset() -> None:
             yield
             flowtrace.testing.reset()
     """
-    from . import _config, _observe
-    from ._otel_attributes import span_event_observer
-
-    _config._reset()
-    with _observe._lock:
-        _observe._observers = (span_event_observer,)
+    _configure.reset()
+    replace_observers((span_event_observer,))
 
 
 class SequentialIdGenerator(IdGenerator):
@@ -122,8 +93,6 @@ class Capture:
     """
 
     def __init__(self) -> None:
-        from .otel import FlowContextSpanProcessor
-
         self.exporter = InMemorySpanExporter()
         self.provider = TracerProvider(id_generator=SequentialIdGenerator())
         self.provider.add_span_processor(FlowContextSpanProcessor())
@@ -139,22 +108,18 @@ class Capture:
 
     def install(self) -> Capture:
         """Start capturing (idempotent)."""
-        from . import _config
-
         if not self._installed:
-            self._previous = _config._swap_tracer_provider(self.provider)
+            self._previous = _settings.swap_tracer_provider(self.provider)
             add_observer(self._on_event)
             self._installed = True
         return self
 
     def uninstall(self) -> None:
         """Stop capturing and restore the previous tracer provider (idempotent)."""
-        from . import _config
-
         if self._installed:
             remove_observer(self._on_event)
-            if _config.settings().tracer_provider is self.provider:
-                _config._swap_tracer_provider(self._previous)
+            if _settings.settings().tracer_provider is self.provider:
+                _settings.swap_tracer_provider(self._previous)
             self._installed = False
 
     def __enter__(self) -> Capture:
@@ -227,24 +192,3 @@ def _flowtrace_capture() -> Iterator[Capture]:
         capture.uninstall()
         capture.provider.shutdown()
         reset()
-
-
-try:  # the plugin part needs pytest; the helpers above do not
-    import pytest
-except ImportError:  # pragma: no cover - exercised only without pytest
-    pass
-else:
-    flowtrace_capture = pytest.fixture(name="flowtrace_capture")(_flowtrace_capture)
-    """The pytest fixture: a :class:`Capture` installed for one test, state reset around it.
-
-    Example::
-
-        import flowtrace as ft
-
-        charge = ft.handler("charge", tenant="acme")(lambda: None)
-
-        def test_charge_is_traced(flowtrace_capture):
-            charge()
-            span = flowtrace_capture.span("charge")
-            assert flowtrace_capture.flow_attributes(span)["tenant"] == "acme"
-    """

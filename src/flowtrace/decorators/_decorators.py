@@ -37,10 +37,10 @@ from typing import Any, TypeVar, overload
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from ._flowcontext import EMPTY, FlowContext
-from ._otel_consumer import ConsumerSpec, HeadersSource
-from ._otel_handler import HandlerSpec, Resolver
-from ._otel_instrument import Plan, instrument
+from ..flowcontext import EMPTY, FlowContext
+from ._consumer import ConsumerSpec, HeadersSource
+from ._handler import HandlerSpec, Resolver
+from ._instrument import Plan, instrument
 
 __all__ = ["HeadersSource", "Resolver", "consumer", "handler"]
 

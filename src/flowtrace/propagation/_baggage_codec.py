@@ -19,15 +19,15 @@ from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 from urllib.parse import quote, unquote
 
-from ._flowcontext import (
+from ..errors import ContextPropagationError, InvalidContextValueError
+from ..flowcontext import (
     FIELDS,
     MAX_VALUE_LENGTH,
     FlowContext,
-    _check_baggage,
-    _check_lineage,
-    _check_str,
+    assemble,
+    check_field,
+    scalar_values,
 )
-from .errors import ContextPropagationError, InvalidContextValueError
 
 __all__ = [
     "BAGGAGE_KEY_PREFIX",
@@ -158,13 +158,15 @@ def _own_parts(ctx: FlowContext, identity: bool) -> list[str]:
     try:
         parts = [
             f"{key}={value}" if plain(value) else f"{key}={quote(value, safe='')}"
-            for key, value in zip(_FIELD_KEYS, ctx, strict=False)
+            for key, value in zip(_FIELD_KEYS, scalar_values(ctx), strict=True)
             if value is not None and (identity or key not in _IDENTITY_KEYS)
         ]
-        if ctx[7]:
-            parts.append(f"{LINEAGE_KEY}={LINEAGE_SEPARATOR.join(map(encode_value, ctx[7]))}")
-        if ctx[8]:
-            parts.extend(f"{BAGGAGE_KEY_PREFIX}{k}={encode_value(v)}" for k, v in ctx[8])
+        lineage = ctx.lineage_parents
+        if lineage:
+            parts.append(f"{LINEAGE_KEY}={LINEAGE_SEPARATOR.join(map(encode_value, lineage))}")
+        baggage = ctx.baggage
+        if baggage:
+            parts.extend(f"{BAGGAGE_KEY_PREFIX}{k}={encode_value(v)}" for k, v in baggage.items())
     except UnicodeEncodeError:
         raise ContextPropagationError(
             "cannot inject: a flow context value contains a lone surrogate, which is not "
@@ -302,14 +304,14 @@ def parse(header: str) -> Parsed:
     if fields[7] is not None or fields[8] is not None:
         try:
             lineage = fields[7]
-            fields[7] = () if lineage is None else _check_lineage(lineage)
+            fields[7] = () if lineage is None else check_field("lineage_parents", lineage)
             entries = fields[8]
-            fields[8] = () if entries is None else _check_baggage(entries)
+            fields[8] = () if entries is None else check_field("baggage", entries)
         except InvalidContextValueError as exc:
             raise _invalid(exc) from exc
     else:
         fields[7] = fields[8] = ()
-    ctx: FlowContext = tuple.__new__(FlowContext, fields)
+    ctx = assemble(fields)
     if len(header) > _REENCODE_CHECK_BYTES:
         _check_fits(ctx)
     # tuple.__new__: a NamedTuple's own __new__ costs a Python call on this hot path.
@@ -372,7 +374,7 @@ def _decode_ours(key: str, value: str, fields: list[object]) -> None:
         if fields[index] is not None:
             raise _malformed(f"key {key!r} appears more than once")
         try:
-            fields[index] = _check_str(FIELDS[index], _decode_value(key, value))
+            fields[index] = check_field(FIELDS[index], _decode_value(key, value))
         except InvalidContextValueError as exc:
             raise _invalid(exc) from exc
     elif key == LINEAGE_KEY:

@@ -9,11 +9,10 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan
 
-from ._observe import EventKind, notify
-from ._otel_carriers import extract_parsed, remote_parent
-from ._otel_instrument import Plan
-from .context import FIELDS, FlowContext, _derive, _var, current
-from .errors import InvalidContextValueError, MissingTenantError, TenantMismatchError
+from ..errors import InvalidContextValueError, MissingTenantError, TenantMismatchError
+from ..flowcontext import FIELDS, EventKind, FlowContext, current, derive, notify
+from ..propagation import extract_parsed, remote_parent
+from ._instrument import Plan
 
 __all__ = ["HandlerSpec", "Resolver"]
 
@@ -73,7 +72,7 @@ class HandlerSpec:
                 f"handler {self.name!r}: the tenant resolver returned no tenant; refusing the "
                 "request (check the credentials the resolver reads)"
             )
-        return _derive(cur, fields)
+        return derive(cur, fields)
 
     def constant_context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
         """Fast ``prepare`` for handlers with constant fields only and no carrier."""
@@ -100,14 +99,13 @@ class HandlerSpec:
 
     def fast_prepare(self) -> Callable[[tuple[Any, ...], dict[str, Any]], FlowContext]:
         """A ``prepare`` specialised for one or two resolvers (the hot, common case)."""
-        node_get = _var.get  # C-level; the node's first item is the current FlowContext
         memo = self.memo
         miss = self._miss
         if len(self.resolvers) == 1:
             (r0,) = self.resolvers
 
             def prepare_one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
-                cur = node_get()[0]
+                cur = current()
                 values = (r0(*args, **kwargs),)
                 try:
                     hit = memo.get(values)
@@ -121,7 +119,7 @@ class HandlerSpec:
         r0, r1 = self.resolvers
 
         def prepare_two(args: tuple[Any, ...], kwargs: dict[str, Any]) -> FlowContext:
-            cur = node_get()[0]
+            cur = current()
             values = (r0(*args, **kwargs), r1(*args, **kwargs))
             try:
                 hit = memo.get(values)
@@ -209,7 +207,7 @@ class HandlerSpec:
 
 def _memoizable(cur: FlowContext, ctx: FlowContext) -> bool:
     """Only derivations that report nothing (no cross-tenant switch) may be replayed."""
-    return cur[0] is None or cur[0] == ctx[0]
+    return cur.tenant is None or cur.tenant == ctx.tenant
 
 
 def _mismatch(name: str, resolved: str, claimed: str) -> Callable[[], None]:

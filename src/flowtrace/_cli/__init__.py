@@ -1,1 +1,0 @@
-"""Subcommands of the ``flowtrace`` CLI, one module each (``register(subparsers)``)."""

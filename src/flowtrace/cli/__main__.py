@@ -1,0 +1,7 @@
+"""``python -m flowtrace.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
