@@ -123,11 +123,6 @@ def test_reference_documents_every_public_name(site: Path, page: Path) -> None:
     anchors = set(re.findall(r'id="([^"]+)"', html))
     # dunders (``__version__``) are described in the module docstring, not listed
     public = [name for name in module.__all__ if not name.startswith("__")]
-    # TEMPORARY until the layout branch merges: the module flowtrace/context.py shadows the
-    # class flowtrace.context, so griffe documents the module (hidden) instead of the class.
-    # Revert this commit at merge.
-    if page.stem == "flowtrace":
-        public.remove("context")
     missing = [name for name in public if f"{page.stem}.{name}" not in anchors]
     assert missing == []
 
