@@ -44,7 +44,9 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
             ├── RecordInsertedError
             ├── RecordReorderedError
             ├── TruncationError
-            └── CheckpointSignatureError
+            ├── CheckpointSignatureError
+            ├── ForgedRecordError                    a record no trusted writer key vouches for
+            └── OversizedLineError (ValueError)      a line longer than the configured bound
 
 Verification and decryption never return ``False``: they raise one of these.
 """
@@ -62,6 +64,7 @@ __all__ = [
     "ContextPropagationError",
     "CryptoError",
     "FlowtraceError",
+    "ForgedRecordError",
     "InvalidContextValueError",
     "KeyDestroyedError",
     "KeyProviderError",
@@ -74,6 +77,7 @@ __all__ = [
     "MissingExtraError",
     "MissingSubjectError",
     "MissingTenantError",
+    "OversizedLineError",
     "PseudonymKeyError",
     "RecordDeletedError",
     "RecordInsertedError",
@@ -298,3 +302,19 @@ class TruncationError(AuditVerificationError):
 
 class CheckpointSignatureError(AuditVerificationError):
     """A checkpoint signature does not verify with the given public key."""
+
+
+class ForgedRecordError(AuditVerificationError):
+    """A record is not covered by a valid writer signature: someone without the key wrote it.
+
+    Raised by :func:`flowtrace.audit.verify` (naming the first such record) and by a writer
+    that finds such a record before its own: it refuses to chain after it.
+    """
+
+
+class OversizedLineError(AuditVerificationError, ValueError):
+    """A line is longer than the configured bound; ``offset`` is where that line starts."""
+
+    def __init__(self, message: str, sequence: int | None = None, offset: int | None = None):
+        self.offset = offset
+        super().__init__(message, sequence)
