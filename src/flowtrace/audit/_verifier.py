@@ -296,17 +296,18 @@ class Verifier:
         key = self._keys.get(key_id)
         if key is None:
             raise ForgedRecordError(
-                f"records {self.signed}..{seq} are signed by writer key {key_id}, which is "
-                "not among the trusted keys: written by someone else, or pass that key too",
-                sequence=self.signed,
+                f"record {seq} (vouching for records {self.signed}..{seq}) is signed by "
+                f"writer key {key_id}, which is not among the trusted keys: written by "
+                "someone else, or pass that key too",
+                sequence=seq,
             )
         try:
             key.verify(bytes.fromhex(sig), WRITER_DOMAIN + digest_hex)
         except (InvalidSignature, ValueError) as exc:
             raise ForgedRecordError(
-                f"the writer signature on record {seq} does not verify: records "
-                f"{self.signed}..{seq} were forged or edited",
-                sequence=self.signed,
+                f"the writer signature on record {seq} does not verify: it was forged or "
+                f"edited (it should vouch for records {self.signed}..{seq})",
+                sequence=seq,
             ) from exc
         self.signed = seq + 1
 
