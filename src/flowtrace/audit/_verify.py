@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CheckpointSignatureError, ConfigError, TruncationError
+from ..errors import CheckpointSignatureError, ConfigError, RecordModifiedError, TruncationError
 from ._checkpoint import Checkpoint, key_id, load_public_key
 from ._lines import CHUNK, DEFAULT_MAX_LINE, iter_lines
 from ._verifier import Verifier
@@ -125,12 +125,21 @@ def load_checkpoints(
     return by_size
 
 
-def _merge(by_size: dict[int, Checkpoint], checkpoint: Checkpoint, origin: str) -> None:
+def _merge(
+    by_size: dict[int, Checkpoint], checkpoint: Checkpoint, origin: str, *, anchor: bool = False
+) -> None:
     other = by_size.get(checkpoint.size)
     if other is not None and (
         other.root != checkpoint.root
         or (other.head and checkpoint.head and other.head != checkpoint.head)
     ):
+        if anchor:
+            raise RecordModifiedError(
+                f"the log and its own checkpoints diverge from {origin} about the first "
+                f"{checkpoint.size} records: they were rolled back and rewritten (by someone "
+                "holding the key), or the anchor belongs to another log",
+                sequence=checkpoint.size,
+            )
         raise CheckpointSignatureError(
             f"two checkpoints disagree about the first {checkpoint.size} records ({origin}): "
             "the log was rewritten after it was signed, rolled back and rewritten, or the "
@@ -253,7 +262,7 @@ def verify(
     own = len(cp_lines)
     found = _anchor_checkpoints(anchors, keys, max_line_bytes)
     for origin, checkpoint in found:
-        _merge(checkpoints, checkpoint, origin)
+        _merge(checkpoints, checkpoint, origin, anchor=True)
     verifier = Verifier(
         checkpoints, check_format=check_format, writer_keys=keys, max_line=max_line_bytes
     )

@@ -97,12 +97,28 @@ def init_db(
             conn.close()
 
 
-def _require_tables(conn: Any, table: str, names: tuple[str, ...]) -> None:
+def _require_tables(
+    conn: Any, table: str, names: tuple[str, ...], errors: Any, owned: bool
+) -> None:
+    try:
+        _check_tables(conn, table, names, errors)
+    except ConfigError:
+        if owned:  # we opened it: do not leak it
+            conn.close()
+        raise
+
+
+def _check_tables(conn: Any, table: str, names: tuple[str, ...], errors: Any) -> None:
     for name in names:
-        row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+        try:
+            row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+        except errors as exc:  # e.g. no USAGE on the schema
+            row, problem = None, f"cannot be read by this role ({exc})"
+        else:
+            problem = "does not exist"
         if row is None or row[0] is None:
             raise ConfigError(
-                f"audit table {name} does not exist: have its owner run "
+                f"audit table {name} {problem}: have its owner run "
                 f"`flowtrace audit init-db DSN --table {table} --grant WRITER_ROLE` once "
                 "(or flowtrace.audit.init_db)"
             )
@@ -124,7 +140,8 @@ class PostgresSink(SqlSink):
         self._errors = psycopg.Error
         self._lock_key = _lock_key(table)
         self._last = -1
-        _require_tables(self._conn, table, (table, f"{table}_checkpoints"))
+        _require_tables(self._conn, table, (table, f"{table}_checkpoints"), psycopg.Error,
+                        connection is None)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -164,7 +181,8 @@ class PostgresCheckpoints:
         self.table = _check_name(table)
         psycopg, self._conn = _connect(dsn, connection)
         self._errors = psycopg.Error
-        _require_tables(self._conn, table, (f"{table}_checkpoints",))
+        _require_tables(self._conn, table, (f"{table}_checkpoints",), psycopg.Error,
+                        connection is None)
 
     def add(self, line: bytes) -> None:
         """INSERT one checkpoint line (committed at once)."""
