@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from flowtrace import audit
 from flowtrace.audit._merkle import Frontier, inclusion_proof, root_of, verify_inclusion
-from flowtrace.audit._verifier import Verifier
 from flowtrace.audit._record import (
     GENESIS,
     MAX_SAFE_INTEGER,
@@ -24,6 +23,7 @@ from flowtrace.audit._record import (
     check_canonical,
     make_line,
 )
+from flowtrace.audit._verifier import Verifier
 from flowtrace.errors import (
     AuditVerificationError,
     CheckpointSignatureError,

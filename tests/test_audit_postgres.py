@@ -43,9 +43,9 @@ class Db:
 
 
 @pytest.fixture
-def db() -> Iterator[Db]:
+def db() -> Db:
     host, port = require_service("postgresql")
-    yield Db(host, port, uuid.uuid4().hex[:10])
+    return Db(host, port, uuid.uuid4().hex[:10])
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_an_insert_select_role_appends_after_the_owner_ran_init_db(
             f"CREATE TABLE {schema}.other (x int)",
             f"ALTER TABLE {table} DISABLE TRIGGER ALL",
         ):
-            with pytest.raises(psycopg.Error, match="permission denied|must be owner"):
+            with pytest.raises(psycopg.Error, match=r"permission denied|must be owner"):
                 conn.execute(sql)
     assert main(["audit", "init-db", db.dsn(owner), "--table", table]) == 0  # idempotent
 
@@ -172,7 +172,8 @@ def test_a_table_owner_who_disables_the_trigger_rewrites_rows_and_deletes_checkp
         conn.execute(f"DELETE FROM {table}_checkpoints")
     with pytest.raises(ForgedRecordError) as info:
         _verify(db, table, key)
-    assert info.value.sequence is not None and info.value.sequence <= 12
+    assert info.value.sequence is not None
+    assert info.value.sequence <= 12
 
 
 def test_a_table_owner_who_rolls_back_rows_and_checkpoints_is_caught_by_the_mirror(

@@ -89,7 +89,8 @@ class Writer:
         return self._read()
 
     def stop(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
         self.proc.stdout.close()
@@ -147,7 +148,7 @@ class TestFileWriteAccessOnly:
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """`flowtrace audit verify --json` reports ForgedRecordError and the sequence."""
-        private, public, key = keyfiles
+        _, public, key = keyfiles
         path = tmp_path / "a.jsonl"
         with audit.AuditLog(path, signing_key=key) as log:
             log.append("x.y")
@@ -202,7 +203,8 @@ class TestFileAndCheckpointWriteAccess:
             with pytest.raises(ForgedRecordError, match=r"\.\.29 are not covered") as info:
                 audit.verify(path, public_key=public)
             # Named: the first record after the last intact writer signature (<= 5).
-            assert info.value.sequence is not None and 2 <= info.value.sequence <= 5
+            assert info.value.sequence is not None
+            assert 2 <= info.value.sequence <= 5
 
     def test_deleting_the_checkpoints_of_an_intact_log_fails_by_default(
         self, tmp_path: Path, keyfiles: tuple[Path, Path, object]
@@ -224,7 +226,7 @@ class TestFileAndCheckpointWriteAccess:
     ) -> None:
         """Restoring an older copy of both files verifies on its own (the external-anchor
         line of the table), but not against the checkpoint file the writer mirrored to."""
-        private, public, key = keyfiles
+        _, public, key = keyfiles
         path, mirror = tmp_path / "a.jsonl", tmp_path / "elsewhere" / "mirror.checkpoints"
         mirror.parent.mkdir()
         cp = Path(f"{path}.checkpoints")
@@ -252,7 +254,7 @@ class TestFileAndCheckpointWriteAccess:
     ) -> None:
         """A size/root kept elsewhere catches a rolled-back log re-grown to the same size
         with other records (even re-signed by the key holder)."""
-        private, public, key = keyfiles
+        _, public, key = keyfiles
         path = _closed_log(tmp_path, key, 20)
         old = (path.read_bytes(), Path(f"{path}.checkpoints").read_bytes())
         with audit.AuditLog(path, signing_key=key) as log:

@@ -53,12 +53,12 @@ def main() -> None:
     log_path = HERE / "audit.jsonl"
     for stale in (log_path, HERE / "audit.jsonl.checkpoints"):
         stale.unlink(missing_ok=True)
-    with audit.AuditLog(log_path, signing_key=key, checkpoint_every=3, durability="none") as log:
-        # Two writes, of 3 and 2 records: only the last line of each carries the writer
-        # signature (the internal commit is used to fix the batch boundaries).
-        with log._commit_lock:
-            log._commit([(e.encode(), Receipt(log._guard)) for e in EVENTS[:3]])
-            log._commit([(e.encode(), Receipt(log._guard)) for e in EVENTS[3:]])
+    # Two writes, of 3 and 2 records: only the last line of each carries the writer
+    # signature (the internal commit is used to fix the batch boundaries).
+    log = audit.AuditLog(log_path, signing_key=key, checkpoint_every=3, durability="none")
+    with log, log._commit_lock:
+        log._commit([(e.encode(), Receipt(log._guard)) for e in EVENTS[:3]])
+        log._commit([(e.encode(), Receipt(log._guard)) for e in EVENTS[3:]])
     (HERE / "public_key.pem").write_bytes(audit.public_key_pem(key.public_key()))
     report = audit.verify(log_path, public_key=key.public_key())
     proof = audit.inclusion_proof(log_path, 1, public_key=key.public_key())
