@@ -249,7 +249,7 @@ class TestVectors:
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
         public = load_pem_public_key((directory / "public_key.pem").read_bytes())
-        prev, hashes, covered = "0" * 64, [], 0
+        prev, hashes, covered, acc = "0" * 64, [], 0, bytes(32)
         for seq, line in enumerate((directory / "audit.jsonl").read_bytes().splitlines()):
             prefix = line[:84]
             entry = json.loads(line)
@@ -263,10 +263,11 @@ class TestVectors:
             version = record["v"]
             assert (record["seq"], record["prev"], version) == (seq, prev, version)
             if "writer" in entry:  # format 2: vouches for records covered..seq
+                sig = bytes.fromhex(entry["writer"]["sig"])
                 public.verify(  # type: ignore[union-attr]
-                    bytes.fromhex(entry["writer"]["sig"]),
-                    b"flowtrace-audit-writer-v2\n" + digest.encode(),
+                    sig, b"flowtrace-audit-writer-v2\n" + digest.encode() + acc.hex().encode()
                 )
+                acc = hashlib.sha256(acc + sig).digest()
                 covered = seq + 1
             prev = digest
             hashes.append(bytes.fromhex(digest))

@@ -71,7 +71,9 @@ def log1000(tmp_path_factory: pytest.TempPathFactory) -> Log:
         checkpoint_path(path).read_bytes().splitlines(), key.public_key()
     )
     assert max(checkpoints) == RECORDS
-    verifier = Verifier(checkpoints, writer_keys=load_keys(key.public_key()))
+    # strict: every writer signature checked at its own line, so each mutation is named
+    # where it is (verify() re-reads strictly when the default, lazy check fails).
+    verifier = Verifier(checkpoints, writer_keys=load_keys(key.public_key()), strict=True)
     states, starts, offset = [], [], 0
     for line in lines:
         states.append(verifier.copy())
@@ -229,7 +231,7 @@ def test_every_single_byte_modification_of_the_checkpoints_is_detected(log1000: 
                     raise CheckpointSignatureError("torn checkpoint line")
                 changed = load_checkpoints(parts[:-1], public)
                 checkpoints = {**log1000.checkpoints, **changed}
-                verifier = Verifier(checkpoints, writer_keys=load_keys(public))
+                verifier = Verifier(checkpoints, writer_keys=load_keys(public), strict=True)
                 verifier.feed(log1000.data)
                 verifier.finish()
             except AuditVerificationError:

@@ -182,6 +182,36 @@ class TestFileWriteAccessOnly:
         assert info.value.sequence == 25
 
 
+    def test_a_line_slipped_in_without_the_lock_during_a_write_stops_the_writer(
+        self, tmp_path: Path, keyfiles: tuple[Path, Path, object]
+    ) -> None:
+        """An attacker who ignores the lock and appends between the writer's check and its
+        write: the writer notices its lines did not land where it checked, raises
+        ForgedRecordError, and verify fails."""
+        _, public, key = keyfiles
+        path = tmp_path / "a.jsonl"
+
+        class Racing(audit.JsonlSink):
+            def write(self, lines: list[bytes], checkpoint: bytes | None) -> None:
+                if lines and self.path.stat().st_size:
+                    subprocess.run([sys.executable, "-c", ATTACKER.replace(
+                        "fcntl.flock(f.fileno(), fcntl.LOCK_EX)", "pass").replace(
+                        "fcntl.flock(f.fileno(), fcntl.LOCK_UN)", "pass"), str(self.path)],
+                        check=True, capture_output=True)
+                super().write(lines, checkpoint)
+
+        with audit.AuditLog(path, signing_key=key, durability="fsync") as log:
+            log.append("x.y")
+        log = audit.AuditLog(Racing(path), signing_key=key, durability="fsync")
+        with pytest.raises(ForgedRecordError, match="not holding the lock"):
+            log.append("x.y")
+        with pytest.raises(AuditVerificationError):  # and it signs no checkpoint after it
+            log.close()
+        assert len(Path(f"{path}.checkpoints").read_bytes().splitlines()) == 1
+        with pytest.raises(AuditVerificationError):
+            audit.verify(path, public_key=public, allow_unsealed=10)
+
+
 class TestFileAndCheckpointWriteAccess:
     """Insider who can write the log file and its .checkpoints file."""
 

@@ -6,7 +6,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from ._merkle import Frontier
-from ._record import GENESIS, WRITER_DOMAIN, writer_member
+from ._record import ACC_GENESIS, GENESIS, WRITER_DOMAIN, writer_member
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,12 +20,14 @@ Signer = tuple["Ed25519PrivateKey", str]
 class ChainState:
     """Where the chain stands after the records seen so far (by this or another writer)."""
 
-    __slots__ = ("frontier", "head", "last_checkpoint")
+    __slots__ = ("acc", "frontier", "head", "last_checkpoint")
 
     def __init__(self) -> None:
         self.head = GENESIS
         self.frontier = Frontier()
         self.last_checkpoint = 0
+        self.acc = ACC_GENESIS
+        """SHA-256 accumulator over every writer signature so far (each new one covers it)."""
 
     @property
     def size(self) -> int:
@@ -68,8 +70,9 @@ class ChainState:
             self.head = digests[-1]
             if signer is not None:
                 key, key_id = signer
-                sig = key.sign(WRITER_DOMAIN + head).hex()
-                lines[-1] = lines[-1][:-2] + writer_member(key_id, sig) + b"}\n"
+                sig = key.sign(WRITER_DOMAIN + head + self.acc.hex().encode())
+                self.acc = sha(self.acc + sig).digest()
+                lines[-1] = lines[-1][:-2] + writer_member(key_id, sig.hex()) + b"}\n"
         return lines, digests
 
     def copy(self) -> ChainState:
@@ -78,4 +81,5 @@ class ChainState:
         other.head = self.head
         other.frontier = self.frontier.copy()
         other.last_checkpoint = self.last_checkpoint
+        other.acc = self.acc
         return other

@@ -314,7 +314,8 @@ class AuditLog:
         """
         state = self._state
         verifier = Verifier.resume(
-            state.frontier, state.head, writer_keys=self._writer_keys, max_line=self._max_line
+            state.frontier, state.head, state.acc, writer_keys=self._writer_keys,
+            max_line=self._max_line,
         )
         for line in lines:
             verifier.line(line)
@@ -333,6 +334,7 @@ class AuditLog:
         verifier.check_attributed()
         state.frontier = verifier.frontier.copy()
         state.head = verifier.head
+        state.acc = verifier.acc
 
     def _commit(self, batch: Sequence[tuple[bytes, Receipt]]) -> None:
         """Write ``batch`` under the sink lock; resolve or fail every receipt."""

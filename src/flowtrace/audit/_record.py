@@ -8,8 +8,9 @@ A record line (format 2) is::
 where ``BODY`` is the RFC 8785 canonical JSON of
 ``{"event": {...}, "prev": "<hex of the previous record's hash>", "seq": N, "v": 2}`` and
 ``hash`` is the lowercase hex SHA-256 of the UTF-8 bytes of ``BODY``. The last record of
-every write carries the writer's Ed25519 signature over ``WRITER_DOMAIN || hash``: it
-vouches for that record and, through the chain, for every record before it. Format 1
+every write carries the writer's Ed25519 signature over ``WRITER_DOMAIN || hash || acc``
+(``acc`` accumulates every earlier signature): it vouches for that record and, through
+the chain, for every record and signature before it. Format 1
 (``"v": 1``, never a ``writer`` member) is still read. The line itself is canonical JSON
 too. See docs/spec/audit.md.
 """
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 __all__ = [
+    "ACC_GENESIS",
     "FORMAT_VERSION",
     "GENESIS",
     "WRITER_DOMAIN",
@@ -39,6 +41,8 @@ __all__ = [
 FORMAT_VERSION: Final = 2
 WRITER_DOMAIN: Final = b"flowtrace-audit-writer-v2\n"
 """Domain separator of writer signatures (they can mean nothing else)."""
+ACC_GENESIS: Final = bytes(32)
+"""The writer-signature accumulator before the first signature (``acc`` in the spec)."""
 GENESIS: Final = "0" * 64
 """``prev`` of the first record (sequence 0)."""
 MAX_SAFE_INTEGER: Final = 2**53 - 1

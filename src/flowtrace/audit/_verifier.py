@@ -22,7 +22,15 @@ from ..errors import (
 from ._checkpoint import Checkpoint
 from ._lines import DEFAULT_MAX_LINE, LineReader
 from ._merkle import Frontier
-from ._record import GENESIS, WRITER_DOMAIN, WRITER_LEN, CanonicalError, check_canonical, writer_of
+from ._record import (
+    ACC_GENESIS,
+    GENESIS,
+    WRITER_DOMAIN,
+    WRITER_LEN,
+    CanonicalError,
+    check_canonical,
+    writer_of,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -38,13 +46,18 @@ class Verifier:
     """Incremental verifier: :meth:`feed` bytes in order, then :meth:`finish`.
 
     ``checkpoints`` (by size) are checked against the records as they pass. With
-    ``writer_keys`` (key id -> Ed25519 public key) every writer signature is checked and
+    ``writer_keys`` (key id -> Ed25519 public key) writer signatures are checked and
     :meth:`finish` demands that the last record is covered by one; ``None`` checks the
-    chain only. With ``check_format`` every record is also parsed and checked to be RFC
-    8785 JSON (tampering is caught either way: any changed byte breaks a hash).
+    chain only. Each signature also covers every earlier one (through the signature
+    accumulator), so by default only the last signature of each run of one key is
+    verified with Ed25519 — one check vouches for the whole run, bytes included;
+    ``strict`` verifies every signature at its line (to name the first bad one). With
+    ``check_format`` every record is also parsed and checked to be RFC 8785 JSON
+    (tampering is caught either way: any changed byte breaks a hash).
     """
 
     __slots__ = (
+        "_acc",
         "_check_format",
         "_checkpoints",
         "_frontier",
@@ -53,7 +66,9 @@ class Verifier:
         "_last_good",
         "_pending",
         "_reader",
+        "_strict",
         "_tail",
+        "_unchecked",
         "signatures",
         "signed",
         "version",
@@ -66,8 +81,12 @@ class Verifier:
         check_format: bool = False,
         writer_keys: dict[str, Ed25519PublicKey] | None = None,
         max_line: int = DEFAULT_MAX_LINE,
+        strict: bool = False,
     ) -> None:
         self._checkpoints = checkpoints or {}
+        self._strict = strict
+        self._acc = ACC_GENESIS
+        self._unchecked: tuple[str, str, bytes, int, int] | None = None
         self._check_format = check_format
         self._keys = writer_keys
         self._frontier = Frontier()
@@ -85,13 +104,15 @@ class Verifier:
 
     @classmethod
     def resume(
-        cls, frontier: Frontier, head: str, *, writer_keys: dict[str, Ed25519PublicKey] | None,
-        max_line: int, offset: int = 0,
+        cls, frontier: Frontier, head: str, acc: bytes, *,
+        writer_keys: dict[str, Ed25519PublicKey] | None, max_line: int, offset: int = 0,
     ) -> Verifier:
-        """A verifier continuing after ``frontier.size`` records whose last hash is ``head``."""
+        """A verifier continuing after ``frontier.size`` records whose last hash is ``head``
+        and whose signature accumulator is ``acc``."""
         verifier = cls(writer_keys=writer_keys, max_line=max_line)
         verifier._frontier = frontier.copy()
         verifier._head = head.encode("ascii")
+        verifier._acc = acc
         verifier._reader.offset = offset
         verifier.signed = frontier.size
         if frontier.size:
@@ -109,6 +130,11 @@ class Verifier:
         return self._head.decode("ascii")
 
     @property
+    def acc(self) -> bytes:
+        """The signature accumulator after the verified records."""
+        return self._acc
+
+    @property
     def frontier(self) -> Frontier:
         """The Merkle frontier over the verified records (do not modify)."""
         return self._frontier
@@ -116,7 +142,9 @@ class Verifier:
     def copy(self) -> Verifier:
         """An independent verifier in the same state."""
         other = Verifier(self._checkpoints, check_format=self._check_format,
-                         writer_keys=self._keys)
+                         writer_keys=self._keys, strict=self._strict)
+        other._acc = self._acc
+        other._unchecked = self._unchecked
         other._frontier = self._frontier.copy()
         other._head = self._head
         other._reader = LineReader(self._reader._max, self._reader.offset)
@@ -286,30 +314,41 @@ class Verifier:
             self._check_checkpoint(checkpoint, digest_hex, expected)
 
     def _check_writer(self, writer: tuple[str, str], digest_hex: bytes, seq: int) -> None:
+        key_id, sig = writer
         self.signatures += 1
-        if self._keys is None:
-            self.signed = seq + 1
-            return
+        if self._keys is not None:
+            if key_id not in self._keys:
+                raise ForgedRecordError(
+                    f"record {seq} (vouching for records {self.signed}..{seq}) is signed by "
+                    f"writer key {key_id}, which is not among the trusted keys: written by "
+                    "someone else, or pass that key too",
+                    sequence=seq,
+                )
+            pending = (key_id, sig, WRITER_DOMAIN + digest_hex + self._acc.hex().encode(),
+                       seq, self.signed)
+            if self._strict:
+                self._verify(pending)
+            else:
+                if self._unchecked is not None and self._unchecked[0] != key_id:
+                    self._verify(self._unchecked)  # the last signature of a key's run
+                self._unchecked = pending
+        self._acc = _sha256(self._acc + bytes.fromhex(sig)).digest()
+        self.signed = seq + 1
+
+    def _verify(self, pending: tuple[str, str, bytes, int, int]) -> None:
         from cryptography.exceptions import InvalidSignature
 
-        key_id, sig = writer
-        key = self._keys.get(key_id)
-        if key is None:
-            raise ForgedRecordError(
-                f"record {seq} (vouching for records {self.signed}..{seq}) is signed by "
-                f"writer key {key_id}, which is not among the trusted keys: written by "
-                "someone else, or pass that key too",
-                sequence=seq,
-            )
+        assert self._keys is not None
+        key_id, sig, message, seq, first = pending
         try:
-            key.verify(bytes.fromhex(sig), WRITER_DOMAIN + digest_hex)
+            self._keys[key_id].verify(bytes.fromhex(sig), message)
         except (InvalidSignature, ValueError) as exc:
             raise ForgedRecordError(
-                f"the writer signature on record {seq} does not verify: it was forged or "
-                f"edited (it should vouch for records {self.signed}..{seq})",
+                f"the writer signature on record {seq} does not verify: it (or, as it covers "
+                f"them, an earlier writer signature) was forged or edited; it should vouch "
+                f"for records {first}..{seq}",
                 sequence=seq,
             ) from exc
-        self.signed = seq + 1
 
     @staticmethod
     def _check_canonical(body: bytes, expected: int) -> None:
@@ -326,7 +365,11 @@ class Verifier:
             )
 
     def check_attributed(self) -> None:
-        """Raise :class:`ForgedRecordError` unless a writer signature covers every record."""
+        """Raise :class:`ForgedRecordError` unless a valid writer signature covers every
+        record (verifies the last, still unchecked signature)."""
+        if self._unchecked is not None:
+            self._verify(self._unchecked)
+            self._unchecked = None
         size = self._frontier.size
         if self._keys is not None and self.version == 2 and self.signed < size:
             raise ForgedRecordError(

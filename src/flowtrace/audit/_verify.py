@@ -16,7 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CheckpointSignatureError, ConfigError, RecordModifiedError, TruncationError
+from ..errors import (
+    CheckpointSignatureError,
+    ConfigError,
+    ForgedRecordError,
+    RecordModifiedError,
+    TruncationError,
+)
 from ._checkpoint import Checkpoint, key_id, load_public_key
 from ._lines import CHUNK, DEFAULT_MAX_LINE, iter_lines
 from ._verifier import Verifier
@@ -221,6 +227,17 @@ def _source_of(
     raise TypeError(f"cannot verify {source!r}: pass a path, a sink or an AuditLog")
 
 
+def _run(verifier: Verifier, chunks: Iterable[bytes]) -> tuple[int, str, str]:
+    try:
+        for chunk in chunks:
+            verifier.feed(chunk)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return verifier.finish()
+
+
 def _chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -267,13 +284,15 @@ def verify(
         checkpoints, check_format=check_format, writer_keys=keys, max_line=max_line_bytes
     )
     try:
-        for chunk in chunks:
-            verifier.feed(chunk)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-    records, head, root = verifier.finish()
+        records, head, root = _run(verifier, chunks)
+    except ForgedRecordError as exc:
+        if keys is None or "does not verify" not in str(exc):
+            raise
+        # Only the last signature of each key's run was checked, and it covers the
+        # earlier ones: read again checking every signature to name the first bad one.
+        strict = Verifier(checkpoints, writer_keys=keys, max_line=max_line_bytes, strict=True)
+        _run(strict, _source_of(source, max_line_bytes)[1])
+        raise
     signed = max(checkpoints, default=0)
     if keys is not None and records - signed > allow_unsealed:
         raise TruncationError(
