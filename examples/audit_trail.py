@@ -91,7 +91,9 @@ def main() -> None:
         audit.verify(forged, public_key=key.public_key(), allow_unsealed=1)
         raise AssertionError("a forged line went unnoticed")
     except ForgedRecordError as exc:
-        assert exc.sequence == 23, exc
+        reported = exc
+    assert reported.sequence == 23, reported
+    print(f"verify reports it: {reported}")
 
     # 6. Hand over one record with an inclusion proof instead of the whole log.
     proof = audit.inclusion_proof(path, 1, public_key=key.public_key())
