@@ -27,6 +27,8 @@ from ._record import (
     GENESIS,
     WRITER_DOMAIN,
     WRITER_LEN,
+    WRITER_MID,
+    WRITER_OPEN,
     CanonicalError,
     check_canonical,
     writer_of,
@@ -38,6 +40,30 @@ if TYPE_CHECKING:
 __all__ = ["Verifier"]
 
 _sha256 = hashlib.sha256
+_Pending = tuple[str, bytes, bytes, bytes, int, int]
+"""A writer signature not yet checked: key id, signature, record hash (hex), accumulator
+before it, its sequence, the first record it vouches for."""
+_OPEN_AT = -1 - WRITER_LEN
+_KEY_AT = _OPEN_AT + len(WRITER_OPEN)
+_MID_AT = _KEY_AT + 16
+_SIG_AT = _MID_AT + len(WRITER_MID)
+
+
+def _writer_fast(line: bytes) -> tuple[str, bytes] | None:
+    """``(key id, raw signature)`` of a signed line by slicing; None unless exactly the
+    canonical layout (lowercase hex), like :func:`writer_of`."""
+    key = line[_KEY_AT:_MID_AT]
+    sig_hex = line[_SIG_AT:-3]
+    if line[_OPEN_AT:_KEY_AT] != WRITER_OPEN or line[_MID_AT:_SIG_AT] != WRITER_MID:
+        return None
+    try:
+        sig = bytes.fromhex(sig_hex.decode("ascii"))
+        key_id = bytes.fromhex(key.decode("ascii")).hex()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if len(sig) != 64 or sig.hex().encode() != sig_hex or key_id.encode() != key:
+        return None
+    return key_id, sig
 _KEYS = frozenset({"event", "prev", "seq", "v"})
 _TAILS = {1: b',"v":1}', 2: b',"v":2}'}
 
@@ -86,7 +112,7 @@ class Verifier:
         self._checkpoints = checkpoints or {}
         self._strict = strict
         self._acc = ACC_GENESIS
-        self._unchecked: tuple[str, str, bytes, int, int] | None = None
+        self._unchecked: _Pending | None = None
         self._check_format = check_format
         self._keys = writer_keys
         self._frontier = Frontier()
@@ -170,8 +196,9 @@ class Verifier:
             for item in lines:
                 self.line(item)
             return
-        # Fast path for well-formed unsigned records: one comparison checks prev, seq and
-        # version. Anything else (a signed line, a problem) goes through line().
+        # Fast path for well-formed records: one comparison checks prev, seq and version;
+        # a signed line also needs its writer member well formed. Anything unexpected goes
+        # through line(), which names the problem.
         sha = _sha256
         frontier = self._frontier
         nodes = frontier.nodes
@@ -179,8 +206,14 @@ class Verifier:
         head = self._head
         size = frontier.size
         tail = b',"prev":"%b","seq":%d' + self._tail
+        signed_end = -1 - WRITER_LEN
         for position, line in enumerate(lines):
-            body = line[84:-1]
+            writer = None
+            if line[-3:] == b'"}}':
+                writer = _writer_fast(line)
+                body = line[84:signed_end]
+            else:
+                body = line[84:-1]
             digest = sha(body).digest()
             digest_hex = digest.hex().encode()
             if not (
@@ -189,6 +222,8 @@ class Verifier:
                 and line[73:94] == b'","record":{"event":{'
                 and line[-1:] == b"}"
                 and body.endswith(tail % (head, size))
+                and (writer is not None or line[-3:] != b'"}}')
+                and (writer is None or self.version == 2)
             ):
                 frontier.size = size
                 self._head = head
@@ -200,6 +235,8 @@ class Verifier:
                 head = self._head
                 size = frontier.size
                 continue
+            if writer is not None:
+                self._check_writer(writer, digest_hex, size)
             node = sha(b"\x00" + digest).digest()
             bits = size
             while bits & 1:
@@ -306,14 +343,14 @@ class Verifier:
                 sequence=expected,
             )
         if writer is not None:
-            self._check_writer(writer, digest_hex, expected)
+            self._check_writer((writer[0], bytes.fromhex(writer[1])), digest_hex, expected)
         self._frontier.append(digest)
         self._head = digest_hex
         checkpoint = self._checkpoints.get(expected + 1)
         if checkpoint is not None:
             self._check_checkpoint(checkpoint, digest_hex, expected)
 
-    def _check_writer(self, writer: tuple[str, str], digest_hex: bytes, seq: int) -> None:
+    def _check_writer(self, writer: tuple[str, bytes], digest_hex: bytes, seq: int) -> None:
         key_id, sig = writer
         self.signatures += 1
         if self._keys is not None:
@@ -324,25 +361,24 @@ class Verifier:
                     "someone else, or pass that key too",
                     sequence=seq,
                 )
-            pending = (key_id, sig, WRITER_DOMAIN + digest_hex + self._acc.hex().encode(),
-                       seq, self.signed)
+            pending = (key_id, sig, digest_hex, self._acc, seq, self.signed)
             if self._strict:
                 self._verify(pending)
             else:
                 if self._unchecked is not None and self._unchecked[0] != key_id:
                     self._verify(self._unchecked)  # the last signature of a key's run
                 self._unchecked = pending
-        self._acc = _sha256(self._acc + bytes.fromhex(sig)).digest()
+        self._acc = _sha256(self._acc + sig).digest()
         self.signed = seq + 1
 
-    def _verify(self, pending: tuple[str, str, bytes, int, int]) -> None:
+    def _verify(self, pending: _Pending) -> None:
         from cryptography.exceptions import InvalidSignature
 
         assert self._keys is not None
-        key_id, sig, message, seq, first = pending
+        key_id, sig, digest_hex, acc, seq, first = pending
         try:
-            self._keys[key_id].verify(bytes.fromhex(sig), message)
-        except (InvalidSignature, ValueError) as exc:
+            self._keys[key_id].verify(sig, WRITER_DOMAIN + digest_hex + acc.hex().encode())
+        except InvalidSignature as exc:
             raise ForgedRecordError(
                 f"the writer signature on record {seq} does not verify: it (or, as it covers "
                 f"them, an earlier writer signature) was forged or edited; it should vouch "
