@@ -20,6 +20,7 @@ from flowtrace.audit._lines import LineReader, iter_lines
 from flowtrace.cli import main
 from flowtrace.errors import (
     AuditCorruptedError,
+    AuditWriteError,
     ConfigError,
     ForgedRecordError,
     OversizedLineError,
@@ -263,3 +264,23 @@ def test_a_torn_tail_still_blocks_writers(tmp_path: Path) -> None:
         f.write(json.dumps({"hash": "x"}).encode())
     with pytest.raises(AuditCorruptedError, match="recover"):
         audit.AuditLog(path, signing_key=key)
+
+
+def test_recover_leaves_a_format_1_log_untouched(tmp_path: Path) -> None:
+    """A format-1 log (flowtrace 0.1) cannot get a format-2 repair record, so recover
+    refuses before cutting anything (it would otherwise cut and then fail)."""
+    import shutil
+
+    vectors = Path(__file__).resolve().parent / "vectors" / "audit" / "v1"
+    path = tmp_path / "audit.jsonl"
+    shutil.copy(vectors / "audit.jsonl", path)
+    shutil.copy(vectors / "audit.jsonl.checkpoints", tmp_path / "audit.jsonl.checkpoints")
+    with open(path, "ab") as f:
+        f.write(b'{"hash":"0')
+    before = _files(path)
+    test_key = bytes(range(32))
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    with pytest.raises(AuditWriteError, match="format 1"):
+        audit.recover(path, signing_key=Ed25519PrivateKey.from_private_bytes(test_key))
+    assert _files(path) == before

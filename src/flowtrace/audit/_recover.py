@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AuditError, ConfigError, ForgedRecordError
+from ..errors import AuditError, AuditWriteError, ConfigError, ForgedRecordError
 from ._checkpoint import Checkpoint, key_id, load_private_key
 from ._lines import CHUNK, DEFAULT_MAX_LINE, LineReader, iter_lines
 from ._sinks.jsonl import checkpoint_path
@@ -55,6 +55,7 @@ class _Scan:
     unattributed: int  # complete records after ``keep``
     first_unattributed: int
     complete_tail: bool  # the bytes after the last newline are one whole, valid record
+    version: int | None
 
 
 def _checkpoint_key_ids(path: Path, max_line: int) -> set[str]:
@@ -97,7 +98,7 @@ def _scan(path: Path, keys: dict[str, Any] | None, max_line: int) -> tuple[_Scan
             complete = keys is None or trial.version == 1 or trial.signed == trial.records
     first = verifier.signed if keys is not None and verifier.version == 2 else verifier.records
     scan = _Scan(keep, offset + len(tail), verifier.records - first if offset > keep else 0,
-                 first, complete)
+                 first, complete, verifier.version)
     return scan, signers
 
 
@@ -140,6 +141,12 @@ def recover(
             _check_key(log_path, key, signers | _checkpoint_key_ids(log_path, max_line_bytes))
             if keys is not None:
                 scan, _ = _scan(log_path, keys, max_line_bytes)
+            if scan.version == 1:
+                raise AuditWriteError(
+                    f"{log_path} is in record format 1, which this version verifies but does "
+                    "not append to; nothing was changed. Keep it as it is (verify reports the "
+                    "torn end), or repair it with the flowtrace release that wrote it"
+                )
             if scan.unattributed and not cut_unattributed:
                 last = scan.first_unattributed + scan.unattributed - 1
                 raise ForgedRecordError(
