@@ -478,3 +478,4 @@ class TestSurface:
         step.run(tmp_path, said.append)
         assert any("edited record is caught" in line for line in said)
         assert any("last 10 records is caught" in line for line in said)
+        assert any("appended without the key is caught" in line for line in said)

@@ -142,6 +142,9 @@ class TestFileWriteAccessOnly:
         assert info.value.sequence == forged
         assert main(["audit", "verify", str(path), "--public-key", str(public),
                      "--allow-unsealed", "100", "--json"]) == 1
+        # A query that must be evidence verifies first and refuses to answer.
+        assert main(["audit", "query", str(path), "--public-key", str(public),
+                     "--allow-unsealed", "100"]) == 1
 
     def test_cli_names_the_forged_sequence(
         self, tmp_path: Path, keyfiles: tuple[Path, Path, object],

@@ -51,6 +51,14 @@ def register(sub: Any) -> None:
     query.add_argument("--since", help="6mo, 30d, 12h, 1y, 2w or an ISO date")
     query.add_argument("--until", help="same forms as --since")
     query.add_argument("--json", action="store_true", help="one JSON object per line")
+    query.add_argument(
+        "--public-key", action="append",
+        help="verify the log first (refuse to answer from a log that does not verify)",
+    )
+    query.add_argument(
+        "--allow-unsealed", type=int, default=0, metavar="N",
+        help="with --public-key: accept up to N records after the latest checkpoint",
+    )
     query.set_defaults(func=_query)
 
     recover = commands.add_parser("recover", help="repair a torn last line after a crash")
@@ -138,10 +146,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from ..audit import query
+    from ..audit import query, verify
     from ..errors import FlowtraceError
 
     try:
+        if args.public_key:
+            verify(args.path, public_key=args.public_key, allow_unsealed=args.allow_unsealed)
         events = query(
             args.path,
             subject=args.subject,
