@@ -282,6 +282,34 @@ class TestFileAndCheckpointWriteAccess:
         assert main(["audit", "verify", str(path), "--public-key", str(public),
                      "--anchor", str(mirror)]) == 1
 
+    def test_a_mirror_that_cannot_be_written_fails_the_appends_it_should_cover(
+        self, tmp_path: Path, keyfiles: tuple[Path, Path, object]
+    ) -> None:
+        """Fail closed: when a checkpoint cannot be mirrored, the appends of that write
+        raise AuditWriteError (their records are in the log; the writer stays usable)."""
+        _, public, key = keyfiles
+
+        class Down:
+            def add(self, line: bytes) -> None:
+                raise ft.errors.AuditWriteError("mirror is down")
+
+            def read_checkpoints(self) -> list[bytes]:
+                return []
+
+            def close(self) -> None:
+                pass
+
+        path = tmp_path / "a.jsonl"
+        log = audit.AuditLog(path, signing_key=key, checkpoint_every=2, durability="fsync",
+                             checkpoint_mirrors=[Down()])
+        log.append("x.y")
+        with pytest.raises(ft.errors.AuditWriteError, match="mirror is down"):
+            log.append("x.y")
+        log.append("x.y")
+        with pytest.raises(ft.errors.AuditWriteError, match="mirror is down"):
+            log.close()
+        assert audit.verify(path, public_key=public).records == 3
+
     def test_a_log_diverging_from_a_trusted_head_fails(
         self, tmp_path: Path, keyfiles: tuple[Path, Path, object]
     ) -> None:
