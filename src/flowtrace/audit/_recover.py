@@ -161,12 +161,13 @@ def recover(
             stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             saved = Path(f"{log_path}.torn-{stamp}")
             cut = _cut(log_path, cut_at, saved, b"")
-            cp_cut = _cut_checkpoints(checkpoint_path(log_path), saved, bool(cut))
+            cp_cut = _cut_checkpoints(checkpoint_path(log_path), saved, bool(cut[0]))
             if scan.complete_tail:
                 _append_newline(log_path)
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    if not cut and not cp_cut and not scan.complete_tail:
+    anything = bool(cut[0] or cp_cut[0])
+    if not anything and not scan.complete_tail:
         return RecoveryReport(str(log_path), 0, 0, 0, None, None)
     with AuditLog(log_path, signing_key=key, durability="fsync",
                   max_line_bytes=max_line_bytes) as log:
@@ -175,18 +176,18 @@ def recover(
             outcome="success",
             reason="repaired the end of the log after a crash",
             details={
-                "cut_bytes": len(cut),
-                "cut_sha256": hashlib.sha256(cut).hexdigest(),
+                "cut_bytes": cut[0],
+                "cut_sha256": cut[1],
                 "cut_records": scan.unattributed,
-                "cut_checkpoint_bytes": len(cp_cut),
-                "cut_checkpoint_sha256": hashlib.sha256(cp_cut).hexdigest(),
+                "cut_checkpoint_bytes": cp_cut[0],
+                "cut_checkpoint_sha256": cp_cut[1],
                 "completed_last_line": scan.complete_tail,
-                "saved_to": saved.name if cut or cp_cut else None,
+                "saved_to": saved.name if anything else None,
             },
         )
     return RecoveryReport(
-        str(log_path), len(cut), scan.unattributed, len(cp_cut),
-        str(saved) if cut or cp_cut else None, receipt.sequence, scan.complete_tail,
+        str(log_path), cut[0], scan.unattributed, cp_cut[0],
+        str(saved) if anything else None, receipt.sequence, scan.complete_tail,
     )
 
 
@@ -206,36 +207,41 @@ def _check_key(path: Path, key: Any, ids: set[str]) -> None:
         )
 
 
-def _cut(path: Path, at: int, saved: Path, header: bytes) -> bytes:
-    """Save ``path[at:]`` to ``saved`` (fsynced), then truncate ``path`` to ``at``."""
+def _cut(path: Path, at: int, saved: Path, header: bytes) -> tuple[int, str]:
+    """Copy ``path[at:]`` to ``saved`` (fsynced) in chunks, then truncate ``path`` to
+    ``at``; returns the byte count and SHA-256 (hex) of what was cut."""
+    digest = hashlib.sha256()
+    count = 0
     with open(path, "r+b") as f:
         f.seek(at)
-        cut = f.read()
-        if not cut:
-            return b""
-        _save(saved, header + cut)
+        chunk = f.read(CHUNK)
+        if not chunk:
+            return 0, digest.hexdigest()
+        with open(saved, "ab") as out:
+            out.write(header)
+            while chunk:
+                digest.update(chunk)
+                count += len(chunk)
+                out.write(chunk)
+                chunk = f.read(CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
         f.truncate(at)
         f.flush()
         os.fsync(f.fileno())
-    return cut
+    return count, digest.hexdigest()
 
 
-def _cut_checkpoints(path: Path, saved: Path, appended: bool) -> bytes:
+def _cut_checkpoints(path: Path, saved: Path, appended: bool) -> tuple[int, str]:
+    """Cut a torn last checkpoint line (checkpoint files are small)."""
     if not path.exists():
-        return b""
+        return 0, hashlib.sha256().hexdigest()
     with open(path, "rb") as f:
         data = f.read()
     end = data.rfind(b"\n") + 1
     if end == len(data):
-        return b""
+        return 0, hashlib.sha256().hexdigest()
     return _cut(path, end, saved, b"\n--- checkpoints ---\n" if appended else b"")
-
-
-def _save(saved: Path, data: bytes) -> None:
-    with open(saved, "ab") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _append_newline(path: Path) -> None:
