@@ -12,13 +12,17 @@ import hashlib
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import flowtrace as ft
 from flowtrace import audit
-from flowtrace.audit._record import make_line
+from flowtrace.audit._record import make_line, writer_member
 from flowtrace.cli import main
 from flowtrace.errors import (
     AuditVerificationError,
@@ -460,3 +464,43 @@ def test_every_verification_failure_is_an_audit_verification_error() -> None:
     assert issubclass(ForgedRecordError, AuditVerificationError)
     assert issubclass(ft.errors.OversizedLineError, AuditVerificationError)
     assert issubclass(ft.errors.OversizedLineError, ValueError)
+
+
+@pytest.fixture(scope="module")
+def base_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes, Any]:
+    key = audit.generate_key()
+    path = _closed_log(tmp_path_factory.mktemp("base"), key, 12)
+    return path.read_bytes(), Path(f"{path}.checkpoints").read_bytes(), key
+
+
+json_scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text()
+events = st.dictionaries(st.text(max_size=8), json_scalars, max_size=5).map(
+    lambda d: {**d, "action": "forged"})
+
+
+@given(event=events, fake_sig=st.none() | st.binary(min_size=64, max_size=64),
+       fake_key=st.booleans())
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_correctly_chained_append_without_the_key_is_refused(
+    base_log: tuple[bytes, bytes, Any], tmp_path: Path, event: dict[str, Any],
+    fake_sig: bytes | None, fake_key: bool,
+) -> None:
+    """Whatever event an attacker chains onto the log — unsigned, or with a made-up writer
+    signature under the real or another key id — the next writer refuses it and verify
+    reports it as forged at its sequence."""
+    data, checkpoints, key = base_log
+    path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
+    Path(f"{path}.checkpoints").write_bytes(checkpoints)
+    last = json.loads(data.splitlines()[-1])
+    line, _ = make_line(audit.canonical(event), last["hash"], 12)
+    if fake_sig is not None:
+        key_id = "0123456789abcdef" if fake_key else audit.key_id(key.public_key())
+        line = line[:-2] + writer_member(key_id, fake_sig.hex()) + b"}\n"
+    path.write_bytes(data + line)
+    with pytest.raises(ForgedRecordError) as writer:
+        audit.AuditLog(path, signing_key=key)
+    with pytest.raises(ForgedRecordError) as verifier:
+        audit.verify(path, public_key=key.public_key(), allow_unsealed=1)
+    assert writer.value.sequence == verifier.value.sequence == 12
+    assert path.read_bytes() == data + line
