@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import os
 import threading
 import time
@@ -65,7 +66,9 @@ class Receipt:
             ):
                 raise AuditWriteError(f"audit record not durable after {timeout} s")
         if isinstance(self._error, AuditError):
-            raise self._error  # the typed reason (e.g. ForgedRecordError), not a wrapper
+            # The typed reason (e.g. ForgedRecordError), not a wrapper; a copy per waiter,
+            # as one error is shared by every receipt of the failed batch.
+            raise copy.copy(self._error)
         if self._error is not None:
             raise AuditWriteError(f"audit record was not written: {self._error}") from self._error
         assert self.sequence is not None
