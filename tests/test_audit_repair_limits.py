@@ -284,3 +284,19 @@ def test_recover_leaves_a_format_1_log_untouched(tmp_path: Path) -> None:
     with pytest.raises(AuditWriteError, match="format 1"):
         audit.recover(path, signing_key=Ed25519PrivateKey.from_private_bytes(test_key))
     assert _files(path) == before
+
+
+def test_a_writer_refuses_to_append_to_a_format_1_log(tmp_path: Path) -> None:
+    """Format-1 logs stay verifiable but are never extended (their records carry no
+    writer signatures, so nothing before a new record could be attributed)."""
+    import shutil
+
+    vectors = Path(__file__).resolve().parent / "vectors" / "audit" / "v1"
+    path = tmp_path / "audit.jsonl"
+    shutil.copy(vectors / "audit.jsonl", path)
+    shutil.copy(vectors / "audit.jsonl.checkpoints", tmp_path / "audit.jsonl.checkpoints")
+    before = _files(path)
+    with pytest.raises(AuditWriteError, match="format 1"):
+        audit.AuditLog(path, signing_key=audit.generate_key())
+    assert _files(path) == before
+    assert audit.verify(path, public_key=vectors / "public_key.pem").format_version == 1
