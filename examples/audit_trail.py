@@ -5,13 +5,15 @@ Runs offline in a temporary directory and asserts every claim it prints.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
 import flowtrace as ft
 from flowtrace import audit
-from flowtrace.errors import RecordModifiedError, TruncationError
+from flowtrace.errors import ForgedRecordError, RecordModifiedError, TruncationError
 
 
 def main() -> None:
@@ -36,7 +38,7 @@ def main() -> None:
     ft.configure(audit_log=None)
 
     # 2. An auditor verifies with the public key only.
-    report = audit.verify(path, public_key=key.public_key(), require_sealed=True)
+    report = audit.verify(path, public_key=key.public_key())
     assert report.records == 23, report
     print(report)
 
@@ -70,7 +72,30 @@ def main() -> None:
     except TruncationError as exc:
         print(f"truncation detected: {exc}")
 
-    # 5. Hand over one record with an inclusion proof instead of the whole log.
+    # 5. A line appended by someone without the key: the next writer refuses to chain
+    #    after it, and verify names it.
+    forged = workdir / "forged.jsonl"
+    forged.write_bytes(path.read_bytes())
+    last = json.loads(path.read_bytes().splitlines()[-1])
+    body = audit.canonical({"event": {"action": "patient.read", "actor": "nobody"},
+                            "prev": last["hash"], "seq": last["record"]["seq"] + 1, "v": 2})
+    with open(forged, "ab") as f:  # correctly chained: only the signature is missing
+        f.write(b'{"hash":"%s","record":%s}\n' % (hashlib.sha256(body).hexdigest().encode(),
+                                                   body))
+    try:
+        audit.AuditLog(forged, signing_key=key).append("x.y")
+        raise AssertionError("a writer chained after a forged line")
+    except ForgedRecordError as exc:
+        print(f"forged line refused by the writer: record {exc.sequence}")
+    try:
+        audit.verify(forged, public_key=key.public_key(), allow_unsealed=1)
+        raise AssertionError("a forged line went unnoticed")
+    except ForgedRecordError as exc:
+        reported = exc
+    assert reported.sequence == 23, reported
+    print(f"verify reports it: {reported}")
+
+    # 6. Hand over one record with an inclusion proof instead of the whole log.
     proof = audit.inclusion_proof(path, 1, public_key=key.public_key())
     event = audit.verify_inclusion(proof.to_json(), public_key=key.public_key())
     assert event["outcome"] == "denied"

@@ -85,7 +85,7 @@ def test_eight_processes_appending_to_one_file_keep_one_chain(tmp_path: Path) ->
     key_path, public = _key(tmp_path)
     log_path = tmp_path / "shared.jsonl"
     _run_writers(str(log_path), key_path, writers=8, count=2000, durability="group")
-    report = audit.verify(log_path, public_key=public, require_sealed=True, check_format=True)
+    report = audit.verify(log_path, public_key=public, check_format=True)
     assert report.records == 16_000
     assert report.checkpoints > 8  # periodic ones plus one per writer on close
     events = list(audit.query(log_path))
@@ -103,11 +103,12 @@ def test_concurrent_postgresql_writers_keep_a_gap_free_chain(tmp_path: Path) -> 
     dsn = f"host={host} port={port} user=postgres dbname=test"
     table = f"audit_conc_{uuid.uuid4().hex[:10]}"
     key_path, public = _key(tmp_path)
+    audit.init_db(dsn, table=table)
     try:
         _run_writers("-", key_path, writers=4, count=500, durability="group", dsn=dsn, table=table)
         sink = audit.PostgresSink(dsn, table=table)
         try:
-            report = audit.verify(sink, public_key=public, require_sealed=True,
+            report = audit.verify(sink, public_key=public,
                                   check_format=True)
             events = list(audit.query(sink))
         finally:
@@ -134,6 +135,7 @@ def test_postgresql_rejects_update_delete_and_truncate(tmp_path: Path) -> None:
     host, port = require_service("postgresql")
     dsn = f"host={host} port={port} user=postgres dbname=test"
     table = f"audit_ro_{uuid.uuid4().hex[:10]}"
+    audit.init_db(dsn, table=table)
     try:
         with audit.AuditLog(audit.PostgresSink(dsn, table=table), durability="fsync") as log:
             log.append("patient.read", subject="42")
@@ -160,6 +162,7 @@ def test_postgresql_tampering_by_a_dba_is_detected(tmp_path: Path) -> None:
     dsn = f"host={host} port={port} user=postgres dbname=test"
     table = f"audit_dba_{uuid.uuid4().hex[:10]}"
     key = audit.generate_key()
+    audit.init_db(dsn, table=table)
     try:
         sink = audit.PostgresSink(dsn, table=table)
         with audit.AuditLog(sink, signing_key=key, durability="fsync") as log:
@@ -189,7 +192,7 @@ def test_sqlite_writer_processes_keep_a_gap_free_chain(tmp_path: Path) -> None:
     _run_writers(f"sqlite:{db}", key_path, writers=4, count=300, durability="group")
     reader = audit.SqliteSink(db)
     try:
-        report = audit.verify(reader, public_key=public, require_sealed=True)
+        report = audit.verify(reader, public_key=public)
         events = list(audit.query(reader))
     finally:
         reader.close()
@@ -219,6 +222,6 @@ def test_sqlite_writers_in_threads_keep_one_chain(tmp_path: Path) -> None:
     for log in logs:
         log.close()
     reader = audit.SqliteSink(db)
-    report = audit.verify(reader, public_key=key.public_key(), require_sealed=True)
+    report = audit.verify(reader, public_key=key.public_key())
     reader.close()
     assert report.records == 200

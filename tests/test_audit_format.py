@@ -23,6 +23,7 @@ from flowtrace.audit._record import (
     check_canonical,
     make_line,
 )
+from flowtrace.audit._verifier import Verifier
 from flowtrace.errors import (
     AuditVerificationError,
     CheckpointSignatureError,
@@ -128,7 +129,7 @@ class TestRecordLine:
         assert line.endswith(b"\n")
         parsed = check_canonical(line[:-1])
         assert parsed["hash"] == digest
-        assert parsed["record"] == {"event": event, "prev": prev.hex(), "seq": seq, "v": 1}
+        assert parsed["record"] == {"event": event, "prev": prev.hex(), "seq": seq, "v": 2}
         body = canonical(parsed["record"])
         assert hashlib.sha256(body).hexdigest() == digest
         assert canonical(parsed) + b"\n" == line
@@ -141,14 +142,14 @@ class TestRecordLine:
         for seq, action in enumerate(actions):
             line, prev = make_line(canonical({"action": action}), prev, seq)
             lines.append(line)
-        verifier = audit.Verifier(check_format=True)
+        verifier = Verifier(check_format=True)
         verifier.feed(b"".join(lines))
         assert verifier.finish()[0] == len(actions)
         victim = len(actions) // 2
         forged = json.loads(lines[victim])
         forged["record"]["event"]["action"] += "!"
         lines[victim] = canonical(forged) + b"\n"
-        fresh = audit.Verifier()
+        fresh = Verifier()
         with pytest.raises(RecordModifiedError) as info:
             fresh.feed(b"".join(lines))
         assert info.value.sequence == victim
@@ -216,21 +217,24 @@ class TestMerkle:
 
 
 class TestVectors:
-    """The checked-in log verifies, by flowtrace and by a 30-line independent verifier."""
+    """The checked-in logs verify, by flowtrace and by a 40-line independent verifier:
+    format 2 (writer signatures) in tests/vectors/audit/, format 1 (flowtrace 0.1) in v1/."""
 
     EXPECTED: ClassVar[dict[str, Any]] = json.loads((VECTORS / "expected.json").read_text())
 
-    def test_flowtrace_verifies_the_vector_log(self) -> None:
-        """verify() reproduces the recorded head, root and key id."""
+    @pytest.mark.parametrize("directory", [VECTORS, VECTORS / "v1"], ids=["v2", "v1"])
+    def test_flowtrace_verifies_the_vector_log(self, directory: Path) -> None:
+        """verify() reproduces the recorded head, root and key id, for both formats."""
+        expected = json.loads((directory / "expected.json").read_text())
         report = audit.verify(
-            VECTORS / "audit.jsonl",
-            public_key=VECTORS / "public_key.pem",
-            require_sealed=True,
+            directory / "audit.jsonl",
+            public_key=directory / "public_key.pem",
             check_format=True,
         )
         got = {"records": report.records, "head": report.head, "root": report.root,
                "key_id": report.key_id}
-        assert got == {k: self.EXPECTED[k] for k in got}
+        assert got == {k: expected[k] for k in got}
+        assert report.format_version == (2 if directory == VECTORS else 1)
 
     def test_canonical_events_match_the_vectors(self) -> None:
         """Each event in the vector log is stored exactly as the recorded canonical bytes."""
@@ -238,21 +242,36 @@ class TestVectors:
         stored = [canonical(json.loads(line)["record"]["event"]).decode() for line in lines]
         assert stored == self.EXPECTED["canonical_events"]
 
-    def test_an_independent_verifier_built_from_the_spec_agrees(self) -> None:
-        """Using only hashlib, json and cryptography (no flowtrace), the log checks out."""
+    @pytest.mark.parametrize("directory", [VECTORS, VECTORS / "v1"], ids=["v2", "v1"])
+    def test_an_independent_verifier_built_from_the_spec_agrees(self, directory: Path) -> None:
+        """Using only hashlib, json and cryptography (no flowtrace), the log checks out:
+        hashes, chain, writer signatures (format 2) and checkpoints."""
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-        public = load_pem_public_key((VECTORS / "public_key.pem").read_bytes())
-        prev, hashes = "0" * 64, []
-        for seq, line in enumerate((VECTORS / "audit.jsonl").read_bytes().splitlines()):
-            prefix, body = line[:84], line[84:-1]
+        public = load_pem_public_key((directory / "public_key.pem").read_bytes())
+        prev, hashes, covered, acc = "0" * 64, [], 0, bytes(32)
+        for seq, line in enumerate((directory / "audit.jsonl").read_bytes().splitlines()):
+            prefix = line[:84]
+            entry = json.loads(line)
             assert prefix == b'{"hash":"' + prefix[9:73] + b'","record":'
+            body = json.dumps(entry["record"], sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+            assert line[84 : 84 + len(body)] == body  # the body as stored is canonical
             digest = hashlib.sha256(body).hexdigest()
             assert prefix[9:73].decode() == digest
-            record = json.loads(body)
-            assert (record["seq"], record["prev"], record["v"]) == (seq, prev, 1)
+            record = entry["record"]
+            version = record["v"]
+            assert (record["seq"], record["prev"], version) == (seq, prev, version)
+            if "writer" in entry:  # format 2: vouches for records covered..seq
+                sig = bytes.fromhex(entry["writer"]["sig"])
+                public.verify(  # type: ignore[union-attr]
+                    sig, b"flowtrace-audit-writer-v2\n" + digest.encode() + acc.hex().encode()
+                )
+                acc = hashlib.sha256(acc + sig).digest()
+                covered = seq + 1
             prev = digest
             hashes.append(bytes.fromhex(digest))
+        assert covered == (len(hashes) if version == 2 else 0)
 
         def mth(leaves: list[bytes]) -> bytes:
             if len(leaves) == 1:
@@ -260,7 +279,7 @@ class TestVectors:
             k = 1 << ((len(leaves) - 1).bit_length() - 1)
             return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()
 
-        checkpoints = (VECTORS / "audit.jsonl.checkpoints").read_bytes().splitlines()
+        checkpoints = (directory / "audit.jsonl.checkpoints").read_bytes().splitlines()
         for line in checkpoints:
             data = json.loads(line)
             payload = json.dumps(data["checkpoint"], sort_keys=True, separators=(",", ":"))
@@ -272,16 +291,25 @@ class TestVectors:
             assert data["checkpoint"]["root"] == mth(hashes[:size]).hex()
             assert data["checkpoint"]["head"] == hashes[size - 1].hex()
         assert json.loads(checkpoints[-1])["checkpoint"]["size"] == len(hashes)
-        assert mth(hashes).hex() == self.EXPECTED["root"]
+        expected = json.loads((directory / "expected.json").read_text())
+        assert mth(hashes).hex() == expected["root"]
 
-    def test_the_vector_inclusion_proof_checks(self) -> None:
+    def test_only_the_last_line_of_each_write_is_signed(self) -> None:
+        """The vector log was written in two writes (3 + 2 records): lines 2 and 4 carry
+        the writer signature."""
+        lines = (VECTORS / "audit.jsonl").read_bytes().splitlines()
+        signed = [i for i, line in enumerate(lines) if "writer" in json.loads(line)]
+        assert signed == self.EXPECTED["signed_lines"] == [2, 4]
+
+    @pytest.mark.parametrize("directory", [VECTORS, VECTORS / "v1"], ids=["v2", "v1"])
+    def test_the_vector_inclusion_proof_checks(self, directory: Path) -> None:
         """The checked-in inclusion proof for record 1 verifies with the public key alone."""
-        proof = (VECTORS / "inclusion_proof_1.json").read_text()
-        event = audit.verify_inclusion(proof, public_key=VECTORS / "public_key.pem")
+        proof = (directory / "inclusion_proof_1.json").read_text()
+        event = audit.verify_inclusion(proof, public_key=directory / "public_key.pem")
         assert (event["action"], event["outcome"]) == ("patient.export", "denied")
         tampered = proof.replace('"denied"', '"success"')
         with pytest.raises(RecordModifiedError):
-            audit.verify_inclusion(tampered, public_key=VECTORS / "public_key.pem")
+            audit.verify_inclusion(tampered, public_key=directory / "public_key.pem")
 
     def test_a_forged_checkpoint_signature_is_refused(self) -> None:
         """Flipping one signature bit makes the checkpoint fail with CheckpointSignatureError."""
@@ -292,3 +320,18 @@ class TestVectors:
         with pytest.raises(CheckpointSignatureError, match="invalid signature"):
             checkpoint.check(audit.load_public_key(VECTORS / "public_key.pem"), 1)
         assert issubclass(CheckpointSignatureError, AuditVerificationError)
+
+    def test_a_forged_writer_signature_is_refused(self, tmp_path: Path) -> None:
+        """Flipping one bit of a writer signature fails with ForgedRecordError at that line."""
+        from flowtrace.errors import ForgedRecordError
+
+        lines = (VECTORS / "audit.jsonl").read_bytes().splitlines(keepends=True)
+        at = lines[2].rindex(b'"}}') - 1
+        lines[2] = lines[2][:at] + (b"1" if lines[2][at:at + 1] == b"0" else b"0") + lines[2][
+            at + 1 :]
+        (tmp_path / "a.jsonl").write_bytes(b"".join(lines))
+        (tmp_path / "a.jsonl.checkpoints").write_bytes(
+            (VECTORS / "audit.jsonl.checkpoints").read_bytes())
+        with pytest.raises(ForgedRecordError, match="does not verify") as info:
+            audit.verify(tmp_path / "a.jsonl", public_key=VECTORS / "public_key.pem")
+        assert info.value.sequence == 2

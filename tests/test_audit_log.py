@@ -141,7 +141,7 @@ class TestDurability:
             for t in threads:
                 t.join()
         assert sorted(r.wait() for r in receipts) == list(range(400))
-        assert audit.verify(path, public_key=key.public_key(), require_sealed=True).records == 400
+        assert audit.verify(path, public_key=key.public_key()).records == 400
 
     def test_wait_false_returns_a_pending_receipt_that_becomes_durable(
         self, tmp_path: Path
@@ -209,21 +209,25 @@ class TestCheckpoints:
             audit.verify(path, public_key=key.public_key())
         assert info.value.sequence == 90
 
-    def test_unsigned_tail_is_reported_and_require_sealed_refuses_it(
+    def test_an_unsealed_tail_fails_unless_explicitly_allowed(
         self, tmp_path: Path
     ) -> None:
-        """Records after the last checkpoint verify as a chain but are reported unsigned."""
+        """Records after the last checkpoint fail verify by default; allow_unsealed=N
+        accepts (and reports) a tail of at most N."""
         key = audit.generate_key()
         path = tmp_path / "a.jsonl"
         log = audit.AuditLog(path, signing_key=key, checkpoint_every=10, durability="fsync")
         for _ in range(13):
             log.append("x.y")
-        report = audit.verify(path, public_key=key.public_key())
+        with pytest.raises(TruncationError, match="not covered") as info:
+            audit.verify(path, public_key=key.public_key())
+        assert info.value.sequence == 10
+        report = audit.verify(path, public_key=key.public_key(), allow_unsealed=3)
         assert (report.signed_records, report.unsigned_tail) == (10, 3)
-        with pytest.raises(TruncationError, match="not covered"):
-            audit.verify(path, public_key=key.public_key(), require_sealed=True)
+        with pytest.raises(TruncationError, match="allowed: 2"):
+            audit.verify(path, public_key=key.public_key(), allow_unsealed=2)
         assert log.checkpoint() is not None
-        assert audit.verify(path, public_key=key.public_key(), require_sealed=True)
+        assert audit.verify(path, public_key=key.public_key())
         log.close()
 
     def test_inclusion_proof_for_one_record(self, tmp_path: Path) -> None:
@@ -439,8 +443,7 @@ class TestQueryAndCli:
         with audit.AuditLog(path, signing_key=key_path) as log:
             log.append("x.y")
         pub = str(key_path) + ".pub"
-        assert main(["audit", "verify", str(path), "--public-key", pub,
-                     "--require-sealed"]) == 0
+        assert main(["audit", "verify", str(path), "--public-key", pub]) == 0
         assert main(["audit", "prove", str(path), "0", "--public-key", pub]) == 0
         proof = tmp_path / "proof.json"
         proof.write_text(capsys.readouterr().out.splitlines()[-1])
@@ -475,3 +478,4 @@ class TestSurface:
         step.run(tmp_path, said.append)
         assert any("edited record is caught" in line for line in said)
         assert any("last 10 records is caught" in line for line in said)
+        assert any("appended without the key is caught" in line for line in said)

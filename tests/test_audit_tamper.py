@@ -21,7 +21,8 @@ from flowtrace import audit
 from flowtrace.audit._checkpoint import Checkpoint
 from flowtrace.audit._record import make_line
 from flowtrace.audit._sinks.jsonl import checkpoint_path
-from flowtrace.audit._verify import load_checkpoints
+from flowtrace.audit._verifier import Verifier
+from flowtrace.audit._verify import load_checkpoints, load_keys
 from flowtrace.errors import (
     AuditVerificationError,
     CheckpointSignatureError,
@@ -42,7 +43,7 @@ class Log:
     data: bytes
     lines: list[bytes]  # with newline
     starts: list[int]  # byte offset of each line
-    states: list[audit.Verifier]  # verifier state before each line (and one at the end)
+    states: list[Verifier]  # verifier state before each line (and one at the end)
     checkpoints: dict[int, Checkpoint]
 
 
@@ -51,11 +52,12 @@ def log1000(tmp_path_factory: pytest.TempPathFactory) -> Log:
     path = tmp_path_factory.mktemp("tamper") / "audit.jsonl"
     key = audit.generate_key()
     rng = random.Random(6)
-    with audit.AuditLog(path, signing_key=key, checkpoint_every=100, durability="none") as log:
+    # Group commit without waiting: batches of varying size, each ending in a signed line.
+    with audit.AuditLog(path, signing_key=key, checkpoint_every=100, durability="group") as log:
         for i in range(RECORDS):
             with ft.context(tenant=f"t{i % 3}", user=f"u{i % 7}", subject=str(rng.randint(1, 99))):
                 log.append(
-                    "patient.read" if i % 5 else "patient.update",
+                    "patient.read" if i % 5 else "patient.update", wait=i % 17 != 0,
                     resource=f"patients/{i}",
                     purpose="care",
                     outcome="denied" if i % 11 == 0 else "success",
@@ -69,7 +71,9 @@ def log1000(tmp_path_factory: pytest.TempPathFactory) -> Log:
         checkpoint_path(path).read_bytes().splitlines(), key.public_key()
     )
     assert max(checkpoints) == RECORDS
-    verifier = audit.Verifier(checkpoints)
+    # strict: every writer signature checked at its own line, so each mutation is named
+    # where it is (verify() re-reads strictly when the default, lazy check fails).
+    verifier = Verifier(checkpoints, writer_keys=load_keys(key.public_key()), strict=True)
     states, starts, offset = [], [], 0
     for line in lines:
         states.append(verifier.copy())
@@ -100,7 +104,7 @@ def _after(log: Log, index: int) -> Iterator[bytes]:
 
 def test_the_untouched_log_verifies(log1000: Log) -> None:
     """The fixture log itself verifies, sealed, with eleven checkpoints."""
-    report = audit.verify(log1000.path, public_key=log1000.key.public_key(), require_sealed=True)
+    report = audit.verify(log1000.path, public_key=log1000.key.public_key())
     assert (report.records, report.signed_records, report.unsigned_tail) == (RECORDS, RECORDS, 0)
 
 
@@ -227,7 +231,7 @@ def test_every_single_byte_modification_of_the_checkpoints_is_detected(log1000: 
                     raise CheckpointSignatureError("torn checkpoint line")
                 changed = load_checkpoints(parts[:-1], public)
                 checkpoints = {**log1000.checkpoints, **changed}
-                verifier = audit.Verifier(checkpoints)
+                verifier = Verifier(checkpoints, writer_keys=load_keys(public), strict=True)
                 verifier.feed(log1000.data)
                 verifier.finish()
             except AuditVerificationError:

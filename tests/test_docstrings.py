@@ -103,6 +103,8 @@ NEEDS_OUTSIDE = {
     "flowtrace.audit.PostgresSink": "the database host the example names",
     "flowtrace.crypto.PostgresVaultStore": "the database host the example names",
     "flowtrace.crypto.AwsKmsKeyProvider": "an AWS account",
+    "flowtrace.audit.PostgresCheckpoints": "the database host the example names",
+    "flowtrace.audit.init_db": "the database host the example names",
     "flowtrace.errors.TenantScopeError": "the database host the example names",
     "flowtrace.errors.DatabaseCheckError": "the database host the example names",
     "flowtrace.errors.TenantRoutingError": "the database host the example names",

@@ -48,7 +48,9 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
             ├── RecordInsertedError
             ├── RecordReorderedError
             ├── TruncationError
-            └── CheckpointSignatureError
+            ├── CheckpointSignatureError
+            ├── ForgedRecordError                    a record no trusted writer key vouches for
+            └── OversizedLineError (ValueError)      a line longer than the configured bound
 
 Verification and decryption never return ``False``: they raise one of these.
 
@@ -92,6 +94,7 @@ __all__ = [
     "CryptoError",
     "DatabaseCheckError",
     "FlowtraceError",
+    "ForgedRecordError",
     "InvalidContextValueError",
     "KeyDestroyedError",
     "KeyProviderError",
@@ -105,6 +108,7 @@ __all__ = [
     "MissingExtraError",
     "MissingSubjectError",
     "MissingTenantError",
+    "OversizedLineError",
     "PseudonymKeyError",
     "RecordDeletedError",
     "RecordInsertedError",
@@ -784,3 +788,34 @@ class CheckpointSignatureError(AuditVerificationError):
         except CheckpointSignatureError as error:        # signed by someone else
             print(error)
     """
+
+
+class ForgedRecordError(AuditVerificationError):
+    """A record is not covered by a valid writer signature: someone without the key wrote it.
+
+    Raised by :func:`flowtrace.audit.verify` (naming the first such record) and by a writer
+    that finds such a record before its own: it refuses to chain after it.
+
+    Example::
+
+        try:                                             # e.g. a line an insider appended
+            ft.audit.verify("audit.jsonl", public_key=key.public_key())
+        except ForgedRecordError as error:               # names the forged sequence
+            print(error.sequence, error)
+    """
+
+
+class OversizedLineError(AuditVerificationError, ValueError):
+    """A line is longer than the configured bound; ``offset`` is where that line starts.
+
+    Example::
+
+        try:
+            ft.audit.verify("audit.jsonl", public_key=key.public_key(), max_line_bytes=256)
+        except OversizedLineError as error:              # read in bounded memory, refused
+            print(error.offset, error)
+    """
+
+    def __init__(self, message: str, sequence: int | None = None, offset: int | None = None):
+        self.offset = offset
+        super().__init__(message, sequence)

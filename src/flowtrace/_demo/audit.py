@@ -10,7 +10,7 @@ def run(out: Path, say: Callable[[str], None]) -> None:
     """Record accesses, verify as a third party, then prove tampering is caught."""
     import flowtrace as ft
     from flowtrace import audit
-    from flowtrace.errors import RecordModifiedError, TruncationError
+    from flowtrace.errors import ForgedRecordError, RecordModifiedError, TruncationError
 
     path = out / "audit.jsonl"
     for stale in (path, out / "audit.jsonl.checkpoints", out / "audit-public.pem"):
@@ -31,7 +31,7 @@ def run(out: Path, say: Callable[[str], None]) -> None:
                 pass
         finally:
             ft.configure(audit_log=previous)
-    report = audit.verify(path, public_key=out / "audit-public.pem", require_sealed=True)
+    report = audit.verify(path, public_key=out / "audit-public.pem")
     if report.records != 201:
         raise AssertionError(f"expected 201 records, verified {report.records}")
     say(f"wrote {report.records} hash-chained records with {report.checkpoints} signed "
@@ -60,5 +60,23 @@ def run(out: Path, say: Callable[[str], None]) -> None:
         say(f"cutting the last 10 records is caught: {type(exc).__name__} at {exc.sequence}")
     else:
         raise AssertionError("truncation went unnoticed")
+    # Someone with write access to the file but no key appends a correctly chained line.
+    import hashlib
+    import json
+
+    tampered.write_bytes(path.read_bytes())
+    last = json.loads(path.read_bytes().splitlines()[-1])
+    body = audit.canonical({"event": {"action": "patient.read", "actor": "nobody"},
+                            "prev": last["hash"], "seq": last["record"]["seq"] + 1, "v": 2})
+    with open(tampered, "ab") as f:
+        f.write(b'{"hash":"%s","record":%s}\n' % (hashlib.sha256(body).hexdigest().encode(),
+                                                   body))
+    try:
+        audit.verify(tampered, public_key=key.public_key(), allow_unsealed=1)
+    except ForgedRecordError as exc:
+        say(f"a line appended without the key is caught: {type(exc).__name__} at "
+            f"{exc.sequence} (and no writer chains after it)")
+    else:
+        raise AssertionError("a forged append went unnoticed")
     say(f"auditor command: flowtrace audit verify {path} --public-key "
         f"{out / 'audit-public.pem'}")

@@ -9,9 +9,12 @@
         log.append("patient.read", resource="patients/42", subject="42", purpose="care")
     report = audit.verify("audit.jsonl", public_key=key.public_key())
 
-Every record carries the SHA-256 of its predecessor; Ed25519-signed checkpoints over the
-sequence, head hash and RFC 6962 Merkle root make truncation and tail rewrites evident.
-:func:`verify` raises (never returns ``False``). Formats: docs/spec/audit.md.
+Every record carries the SHA-256 of its predecessor; every write ends in the writer's
+Ed25519 signature, so a record appended without key material is refused by the next
+writer and reported by :func:`verify`; signed checkpoints over the size, head hash and
+RFC 6962 Merkle root (mirrored where the log's operators cannot write) make truncation,
+rollback and tail rewrites evident. :func:`verify` raises (never returns ``False``).
+Formats: docs/spec/audit.md.
 
 Owns the record format, the chain, sinks, checkpoints, verification and queries, and the
 observer ``configure(audit_log=...)`` subscribes (``_observer.install``, wired by
@@ -36,33 +39,38 @@ from ._checkpoint import (
 )
 from ._event import AuditEvent, Outcome
 from ._log import AuditLog, Durability, Receipt
+from ._mirrors import CheckpointFile, CheckpointStore
 from ._observer import event_for
 from ._proof import InclusionProof, inclusion_proof, verify_inclusion
 from ._query import parse_since, query
 from ._record import canonical
 from ._recover import RecoveryReport, recover
-from ._sinks import JsonlSink, PostgresSink, Sink, SqliteSink
-from ._verify import VerificationReport, Verifier, verify
+from ._sinks import JsonlSink, PostgresCheckpoints, PostgresSink, Sink, SqliteSink, init_db
+from ._verify import TrustedHead, VerificationReport, verify
 
 __all__ = [
     "AuditEvent",
     "AuditLog",
     "Checkpoint",
+    "CheckpointFile",
+    "CheckpointStore",
     "Durability",
     "InclusionProof",
     "JsonlSink",
     "Outcome",
+    "PostgresCheckpoints",
     "PostgresSink",
     "Receipt",
     "RecoveryReport",
     "Sink",
     "SqliteSink",
+    "TrustedHead",
     "VerificationReport",
-    "Verifier",
     "canonical",
     "event_for",
     "generate_key",
     "inclusion_proof",
+    "init_db",
     "key_id",
     "load_private_key",
     "load_public_key",

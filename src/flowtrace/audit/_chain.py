@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from ._merkle import Frontier
-from ._record import GENESIS
+from ._record import ACC_GENESIS, GENESIS, WRITER_DOMAIN, writer_member
 
-__all__ = ["ChainState"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+__all__ = ["ChainState", "Signer"]
+
+Signer = tuple["Ed25519PrivateKey", str]
+"""A writer's private key and its key id."""
 
 
 class ChainState:
     """Where the chain stands after the records seen so far (by this or another writer)."""
 
-    __slots__ = ("frontier", "head", "last_checkpoint")
+    __slots__ = ("acc", "frontier", "head", "last_checkpoint")
 
     def __init__(self) -> None:
         self.head = GENESIS
         self.frontier = Frontier()
         self.last_checkpoint = 0
+        self.acc = ACC_GENESIS
+        """SHA-256 accumulator over every writer signature so far (each new one covers it)."""
 
     @property
     def size(self) -> int:
         """Records in the chain; also the sequence number of the next record."""
         return self.frontier.size
 
-    def absorb(self, record_hash: str) -> None:
-        """Fold in one record (already written) by its hash."""
-        self.frontier.append(bytes.fromhex(record_hash))
-        self.head = record_hash
-
-    def extend(self, events: list[bytes]) -> tuple[list[bytes], list[str]]:
+    def extend(
+        self, events: list[bytes], signer: Signer | None = None
+    ) -> tuple[list[bytes], list[str]]:
         """Chain canonical ``events`` onto the head; returns their lines and hashes.
 
+        With a ``signer`` the last line carries the writer signature over its hash, which
+        vouches for the whole write (and, through the chain, everything before it).
         :func:`~flowtrace.audit._record.make_line` and :meth:`Frontier.append`, inlined:
         this loop is the writer's hot path.
         """
@@ -44,7 +52,7 @@ class ChainState:
         size = frontier.size
         head = self.head.encode("ascii")
         for event in events:
-            body = b'{"event":%b,"prev":"%b","seq":%d,"v":1}' % (event, head, size)
+            body = b'{"event":%b,"prev":"%b","seq":%d,"v":2}' % (event, head, size)
             digest = sha(body).digest()
             digest_hex = digest.hex()
             head = digest_hex.encode("ascii")
@@ -60,6 +68,11 @@ class ChainState:
         frontier.size = size
         if digests:
             self.head = digests[-1]
+            if signer is not None:
+                key, key_id = signer
+                sig = key.sign(WRITER_DOMAIN + head + self.acc.hex().encode())
+                self.acc = sha(self.acc + sig).digest()
+                lines[-1] = lines[-1][:-2] + writer_member(key_id, sig.hex()) + b"}\n"
         return lines, digests
 
     def copy(self) -> ChainState:
@@ -68,4 +81,5 @@ class ChainState:
         other.head = self.head
         other.frontier = self.frontier.copy()
         other.last_checkpoint = self.last_checkpoint
+        other.acc = self.acc
         return other

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..errors import AuditError, AuditWriteError, ConfigError
-from ._chain import ChainState
-from ._checkpoint import Checkpoint, load_private_key
+from ._chain import ChainState, Signer
+from ._checkpoint import Checkpoint, key_id, load_private_key, load_public_key
 from ._event import AuditEvent, encode_action, utc_timestamp
-from ._record import line_hash
+from ._lines import DEFAULT_MAX_LINE, check_max_line
+from ._mirrors import CheckpointFile, CheckpointStore
 from ._sinks import JsonlSink, Sink
+from ._verifier import Verifier
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -82,6 +85,10 @@ class Receipt:
                 timeout=-1 if timeout is None else timeout
             ):
                 raise AuditWriteError(f"audit record not durable after {timeout} s")
+        if isinstance(self._error, AuditError):
+            # The typed reason (e.g. ForgedRecordError), not a wrapper; a copy per waiter,
+            # as one error is shared by every receipt of the failed batch.
+            raise copy.copy(self._error)
         if self._error is not None:
             raise AuditWriteError(f"audit record was not written: {self._error}") from self._error
         assert self.sequence is not None
@@ -122,6 +129,14 @@ class AuditLog:
     * ``"none"``: written to the OS before append returns, never fsynced (survives a
       process crash, not a power cut).
 
+    With a signing key the last record of every write carries a writer signature, and
+    before chaining after records other processes wrote the log checks that a trusted
+    key (its own, or one of ``peer_keys``) signed them: a line appended by someone
+    without key material makes the next write fail with
+    :class:`~flowtrace.errors.ForgedRecordError`, never chain after it.
+    ``checkpoint_mirrors`` (paths or :class:`CheckpointStore` objects) receive a copy of
+    every checkpoint. Events whose line would exceed ``max_line_bytes`` are refused.
+
     Open one ``AuditLog`` per process; several processes may share one file or database.
 
     Example::
@@ -147,6 +162,9 @@ class AuditLog:
         durability: Durability = "group",
         group_max_records: int = 1024,
         group_max_delay: float = 0.0,
+        peer_keys: Sequence[Any] = (),
+        checkpoint_mirrors: Sequence[CheckpointStore | str | os.PathLike[str]] = (),
+        max_line_bytes: int = DEFAULT_MAX_LINE,
     ) -> None:
         if durability not in DURABILITY:
             raise ConfigError(f"durability must be one of {', '.join(DURABILITY)}")
@@ -154,13 +172,31 @@ class AuditLog:
             raise ConfigError(
                 "checkpoint_every and group_max_records must be >= 1, group_max_delay >= 0"
             )
+        self._max_line = check_max_line(max_line_bytes)
+        self._key = None if signing_key is None else load_private_key(signing_key)
+        self._signer: Signer | None = None
+        self._writer_keys = None
+        if self._key is not None:
+            public = self._key.public_key()
+            self._signer = (self._key, key_id(public))
+            self._writer_keys = {key_id(public): public}
+            for peer in peer_keys:
+                loaded = load_public_key(peer)
+                self._writer_keys[key_id(loaded)] = loaded
+        elif peer_keys:
+            raise ConfigError("peer_keys needs a signing_key: a keyless writer checks no one")
+        self._mirrors: list[CheckpointStore] = [
+            CheckpointFile(m) if isinstance(m, str | os.PathLike) else m
+            for m in checkpoint_mirrors
+        ]
         if isinstance(target, str | os.PathLike):
-            self.sink: Sink = JsonlSink(target, fsync=durability != "none")
+            self.sink: Sink = JsonlSink(
+                target, fsync=durability != "none", max_line_bytes=self._max_line
+            )
         else:
             self.sink = target
         self.durability = durability
         self.checkpoint_every = checkpoint_every
-        self._key = None if signing_key is None else load_private_key(signing_key)
         self._max_records = group_max_records
         self._max_delay = group_max_delay
         self._pid = os.getpid()
@@ -172,8 +208,7 @@ class AuditLog:
         self._flusher: threading.Thread | None = None
         self._closed = False
         with self._commit_lock, self.sink.lock():
-            for line in self.sink.sync():
-                self._state.absorb(line_hash(line))
+            self._absorb(self.sink.sync())
         from ._observer import install
 
         install()
@@ -207,6 +242,13 @@ class AuditLog:
     def append_encoded(self, encoded: bytes, *, wait: bool = True) -> Receipt:
         """Append an already canonical event (``AuditEvent.encode()``)."""
         self._check_open()
+        # The envelope (hash, prev, seq, writer signature) adds under 400 bytes.
+        if len(encoded) + 400 > self._max_line:
+            raise AuditWriteError(
+                f"an audit event of {len(encoded)} bytes exceeds max_line_bytes="
+                f"{self._max_line} with its envelope; keep bulky data out of audit "
+                "records (record a reference) or raise the bound for writers and verifiers"
+            )
         receipt = Receipt(self._guard)
         if self.durability == "group":
             with self._cond:
@@ -255,6 +297,8 @@ class AuditLog:
                     self._write_checkpoint(force=False)
         finally:
             self.sink.close()
+            for mirror in self._mirrors:
+                mirror.close()
 
     def __enter__(self) -> AuditLog:
         return self
@@ -297,15 +341,47 @@ class AuditLog:
             with self._commit_lock:
                 self._commit(batch)
 
+    def _absorb(self, lines: Iterable[bytes]) -> None:
+        """Check what other writers appended, then fold it into the chain state.
+
+        Every line must continue the chain; with a key, the last one must carry a writer
+        signature by a trusted key (else someone without key material wrote it, and we
+        refuse to chain after it and so vouch for it).
+        """
+        state = self._state
+        verifier = Verifier.resume(
+            state.frontier, state.head, state.acc, writer_keys=self._writer_keys,
+            max_line=self._max_line,
+        )
+        for line in lines:
+            verifier.line(line)
+        if verifier.records == state.size:
+            return
+        if verifier.version == 1:
+            raise AuditWriteError(
+                "this log is in record format 1 (no writer signatures); writers append "
+                "format 2 only: close it (it stays verifiable) and start a new file"
+            )
+        if self._key is None and verifier.signatures:
+            raise AuditWriteError(
+                "this log's records are signed by their writers; open it with a signing_key "
+                "(unsigned records appended here would be reported as forged)"
+            )
+        verifier.check_attributed()
+        state.frontier = verifier.frontier.copy()
+        state.head = verifier.head
+        state.acc = verifier.acc
+
     def _commit(self, batch: Sequence[tuple[bytes, Receipt]]) -> None:
         """Write ``batch`` under the sink lock; resolve or fail every receipt."""
         saved = self._state.copy()
         try:
             with self.sink.lock():
-                for line in self.sink.sync():
-                    self._state.absorb(line_hash(line))
+                self._absorb(self.sink.sync())
                 first = self._state.size
-                lines, digests = self._state.extend([encoded for encoded, _ in batch])
+                lines, digests = self._state.extend(
+                    [encoded for encoded, _ in batch], self._signer
+                )
                 checkpoint = None
                 if self._key is not None and (
                     self._state.size // self.checkpoint_every
@@ -323,12 +399,18 @@ class AuditLog:
             if not isinstance(exc, Exception):
                 raise
             return
+        mirror_error = None
         if checkpoint is not None:
             self._state.last_checkpoint = checkpoint.size
+            try:
+                self._mirror(checkpoint)
+            except Exception as exc:  # the records are written: fail the receipts, keep state
+                mirror_error = exc if isinstance(exc, AuditError) else AuditWriteError(str(exc))
         with self._guard:
             for i, (_, receipt) in enumerate(batch):
                 receipt.sequence = first + i
                 receipt.record_hash = digests[i]
+                receipt._error = mirror_error
                 receipt._resolve()
 
     def _sign(self) -> Checkpoint:
@@ -347,11 +429,16 @@ class AuditLog:
                 raise AuditWriteError("checkpoints need a signing_key; open the log with one")
             return None
         with self.sink.lock():
-            for line in self.sink.sync():
-                self._state.absorb(line_hash(line))
+            self._absorb(self.sink.sync())
             if not force and self._state.size == self._state.last_checkpoint:
                 return None
             checkpoint = self._sign()
             self.sink.write([], checkpoint.line())
         self._state.last_checkpoint = checkpoint.size
+        self._mirror(checkpoint)
         return checkpoint
+
+    def _mirror(self, checkpoint: Checkpoint) -> None:
+        line = checkpoint.line()
+        for mirror in self._mirrors:
+            mirror.add(line)

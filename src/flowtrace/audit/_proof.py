@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import AuditVerificationError, RecordModifiedError
 from ._checkpoint import Checkpoint, load_public_key
+from ._lines import iter_lines
 from ._merkle import inclusion_proof as _path
 from ._merkle import verify_inclusion as _check_path
 from ._record import canonical, check_canonical, split_line
@@ -86,7 +87,7 @@ def inclusion_proof(source: Any, sequence: int, *, public_key: Any) -> Inclusion
     """
     from ._verify import _source_of, load_checkpoints, verify
 
-    verify(source, public_key=public_key)
+    verify(source, public_key=public_key, allow_unsealed=2**62)
     _, chunks, cp_lines = _source_of(source)
     checkpoints = load_checkpoints(cp_lines, public_key)
     covering = [cp for size, cp in checkpoints.items() if size > sequence]
@@ -98,17 +99,13 @@ def inclusion_proof(source: Any, sequence: int, *, public_key: Any) -> Inclusion
     checkpoint = max(covering, key=lambda cp: cp.size)
     hashes: list[bytes] = []
     record = b""
-    buffer = b""
-    for chunk in chunks:
-        lines = (buffer + chunk).split(b"\n")
-        buffer = lines.pop()
-        for line in lines:
-            if len(hashes) == sequence:
-                record = line
-            if len(hashes) < checkpoint.size:
-                parts = split_line(line)
-                assert parts is not None  # verified above
-                hashes.append(bytes.fromhex(parts[0]))
+    for _, line in iter_lines(chunks):
+        if len(hashes) == sequence:
+            record = line
+        if len(hashes) < checkpoint.size:
+            parts = split_line(line)
+            assert parts is not None  # verified above
+            hashes.append(bytes.fromhex(parts[0]))
     path = tuple(p.hex() for p in _path(sequence, hashes[: checkpoint.size]))
     return InclusionProof(sequence, record, path, checkpoint)
 

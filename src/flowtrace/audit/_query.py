@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import AuditCorruptedError
 from ._event import AuditEvent
+from ._lines import DEFAULT_MAX_LINE, iter_lines
 from ._record import split_line
 
 __all__ = ["parse_since", "query"]
@@ -63,6 +64,7 @@ def query(
     resource: str | None = None,
     since: _dt.datetime | str | None = None,
     until: _dt.datetime | str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE,
 ) -> Iterator[AuditEvent]:
     """Events matching every given filter, oldest first, each with its ``sequence``.
 
@@ -96,7 +98,7 @@ def query(
 
     _, chunks, _ = _source_of(source)
     try:
-        yield from _matching(chunks, wanted, lo, hi)
+        yield from _matching(chunks, wanted, lo, hi, max_line_bytes)
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
@@ -104,24 +106,19 @@ def query(
 
 
 def _matching(
-    chunks: Iterable[bytes], wanted: dict[str, str], lo: str | None, hi: str | None
+    chunks: Iterable[bytes], wanted: dict[str, str], lo: str | None, hi: str | None,
+    max_line: int,
 ) -> Iterator[AuditEvent]:
     import json
 
-    buffer = b""
-    position = 0
-    for chunk in chunks:
-        lines = (buffer + chunk).split(b"\n")
-        buffer = lines.pop()
-        for line in lines:
-            parts = split_line(line)
-            if parts is None:
-                raise AuditCorruptedError(f"record line {position} is malformed; verify the log")
-            position += 1
-            record = json.loads(parts[1])
-            event = record["event"]
-            if any(event.get(k) != v for k, v in wanted.items()):
-                continue
-            if (lo and event["ts"] < lo) or (hi and event["ts"] >= hi):
-                continue
-            yield AuditEvent.from_dict(event, sequence=record["seq"])
+    for position, (_, line) in enumerate(iter_lines(chunks, max_line)):
+        parts = split_line(line)
+        if parts is None:
+            raise AuditCorruptedError(f"record line {position} is malformed; verify the log")
+        record = json.loads(parts[1])
+        event = record["event"]
+        if any(event.get(k) != v for k, v in wanted.items()):
+            continue
+        if (lo and event["ts"] < lo) or (hi and event["ts"] >= hi):
+            continue
+        yield AuditEvent.from_dict(event, sequence=record["seq"])

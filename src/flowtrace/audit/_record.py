@@ -1,13 +1,18 @@
 """Canonical serialization (RFC 8785, JCS) and the audit record line format.
 
-A record line is::
+A record line (format 2) is::
 
     {"hash":"<64 lowercase hex>","record":<BODY>}\\n
+    {"hash":"<64 lowercase hex>","record":<BODY>,"writer":{"key":"<16 hex>","sig":"<128 hex>"}}\\n
 
 where ``BODY`` is the RFC 8785 canonical JSON of
-``{"event": {...}, "prev": "<hex of the previous record's hash>", "seq": N, "v": 1}`` and
-``hash`` is the lowercase hex SHA-256 of the UTF-8 bytes of ``BODY``. The line itself is
-canonical JSON too. See docs/spec/audit.md.
+``{"event": {...}, "prev": "<hex of the previous record's hash>", "seq": N, "v": 2}`` and
+``hash`` is the lowercase hex SHA-256 of the UTF-8 bytes of ``BODY``. The last record of
+every write carries the writer's Ed25519 signature over ``WRITER_DOMAIN || hash || acc``
+(``acc`` accumulates every earlier signature): it vouches for that record and, through
+the chain, for every record and signature before it. Format 1
+(``"v": 1``, never a ``writer`` member) is still read. The line itself is canonical JSON
+too. See docs/spec/audit.md.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 __all__ = [
+    "ACC_GENESIS",
     "FORMAT_VERSION",
     "GENESIS",
+    "WRITER_DOMAIN",
     "MAX_SAFE_INTEGER",
     "CanonicalError",
     "canonical",
@@ -31,7 +38,11 @@ __all__ = [
     "parse_line",
 ]
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+WRITER_DOMAIN: Final = b"flowtrace-audit-writer-v2\n"
+"""Domain separator of writer signatures (they can mean nothing else)."""
+ACC_GENESIS: Final = bytes(32)
+"""The writer-signature accumulator before the first signature (``acc`` in the spec)."""
 GENESIS: Final = "0" * 64
 """``prev`` of the first record (sequence 0)."""
 MAX_SAFE_INTEGER: Final = 2**53 - 1
@@ -42,6 +53,11 @@ _MIDDLE: Final = b'","record":'
 _HEX_LEN: Final = 64
 _BODY_START: Final = len(_PREFIX) + _HEX_LEN + len(_MIDDLE)
 _HEX = re.compile(rb"[0-9a-f]{64}")
+WRITER_OPEN: Final = b',"writer":{"key":"'
+WRITER_MID: Final = b'","sig":"'
+WRITER_LEN: Final = len(WRITER_OPEN) + 16 + len(WRITER_MID) + 128 + 2
+"""Bytes of the ``,"writer":{...}`` member, between the body and the line's final ``}``."""
+_WRITER = re.compile(rb',"writer":\{"key":"([0-9a-f]{16})","sig":"([0-9a-f]{128})"\}')
 
 
 class CanonicalError(ValueError):
@@ -236,17 +252,39 @@ def check_canonical(data: bytes) -> Any:
     return value
 
 
-def make_line(event: bytes, prev: str, seq: int) -> tuple[bytes, str]:
-    """The record line (with newline) for canonical ``event`` bytes, and its hash (hex)."""
-    body = b'{"event":%b,"prev":"%b","seq":%d,"v":1}' % (event, prev.encode("ascii"), seq)
+def make_line(
+    event: bytes, prev: str, seq: int, version: int = FORMAT_VERSION
+) -> tuple[bytes, str]:
+    """The unsigned record line (with newline) for canonical ``event`` bytes, and its hash.
+
+    The writer's hot path inlines this (:meth:`ChainState.extend`) and signs the last line.
+    """
+    body = b'{"event":%b,"prev":"%b","seq":%d,"v":%d}' % (
+        event, prev.encode("ascii"), seq, version)
     digest = hashlib.sha256(body).hexdigest()
     return b'{"hash":"%b","record":%b}\n' % (digest.encode("ascii"), body), digest
 
 
+def writer_member(key: str, sig: str) -> bytes:
+    """The ``,"writer":{...}`` bytes that sign a line (inserted before its final ``}``)."""
+    return WRITER_OPEN + key.encode("ascii") + WRITER_MID + sig.encode("ascii") + b'"}'
+
+
+def writer_of(line: bytes) -> tuple[str, str] | None:
+    """``(key id, signature hex)`` of a signed record line (no newline), else None."""
+    if line[-3:] != b'"}}':
+        return None
+    match = _WRITER.fullmatch(line, len(line) - 1 - WRITER_LEN, len(line) - 1)
+    if match is None:
+        return None
+    return match.group(1).decode("ascii"), match.group(2).decode("ascii")
+
+
 def split_line(line: bytes) -> tuple[str, bytes] | None:
     """``(hash_hex, body)`` of a record line without its newline, or None if malformed."""
+    end = -1 - WRITER_LEN if writer_of(line) is not None else -1
     if (
-        len(line) <= _BODY_START + 1
+        len(line) <= _BODY_START - end
         or not line.startswith(_PREFIX)
         or line[_BODY_START - len(_MIDDLE) : _BODY_START] != _MIDDLE
         or not line.endswith(b"}")
@@ -255,7 +293,7 @@ def split_line(line: bytes) -> tuple[str, bytes] | None:
     digest = line[len(_PREFIX) : len(_PREFIX) + _HEX_LEN]
     if not _HEX.fullmatch(digest):
         return None
-    return digest.decode("ascii"), line[_BODY_START:-1]
+    return digest.decode("ascii"), line[_BODY_START:end]
 
 
 def line_hash(line: bytes) -> str:

@@ -1,38 +1,67 @@
 """Third-party verification: the log, its checkpoints and a public key are all it needs.
 
-:class:`Verifier` checks a byte stream incrementally; :func:`verify` drives it over a
-file, a sink or an open log and returns a :class:`VerificationReport`, or raises the
+:func:`verify` drives the incremental checker (``_verifier.Verifier``) over a file, a sink
+or an open log, checks it against the log's own checkpoints and any held elsewhere
+(anchors), and returns a :class:`VerificationReport` or raises the
 :class:`~flowtrace.errors.AuditVerificationError` subclass that names the first bad
 sequence and why.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     CheckpointSignatureError,
-    RecordDeletedError,
-    RecordInsertedError,
+    ConfigError,
+    ForgedRecordError,
     RecordModifiedError,
-    RecordReorderedError,
     TruncationError,
 )
 from ._checkpoint import Checkpoint, key_id, load_public_key
-from ._merkle import Frontier
-from ._record import GENESIS, CanonicalError, check_canonical
+from ._lines import CHUNK, DEFAULT_MAX_LINE, iter_lines
+from ._verifier import Verifier
 
-__all__ = ["VerificationReport", "Verifier", "load_checkpoints", "verify"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-_sha256 = hashlib.sha256
-_KEYS = frozenset({"event", "prev", "seq", "v"})
-_CHUNK = 1 << 20
+__all__ = ["TrustedHead", "VerificationReport", "load_checkpoints", "load_keys", "verify"]
+
+
+@dataclass(frozen=True)
+class TrustedHead:
+    """A log state you hold outside the log's reach: its first ``size`` records have this
+    Merkle ``root`` (and, if given, the last of them this ``head`` hash).
+
+    Take it from a report (``TrustedHead(report.records, report.root)``) and keep it
+    somewhere the log's operators cannot write; :func:`verify` then fails when the log is
+    shorter than ``size`` or its first ``size`` records differ.
+
+    Example::
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        log = audit.AuditLog("audit.jsonl", signing_key=key)
+        log.append("report.export")
+        log.close()
+        report = audit.verify("audit.jsonl", public_key=key.public_key())
+        anchor = audit.TrustedHead(report.records, report.root)   # keep it elsewhere
+        audit.verify("audit.jsonl", public_key=key.public_key(), anchors=[anchor])
+    """
+
+    size: int
+    root: str
+    head: str = ""
+
+    def checkpoint(self) -> Checkpoint:
+        """As an (unsigned, trusted) checkpoint."""
+        return Checkpoint(self.size, self.head, self.root, ts="", key="")
 
 
 @dataclass(frozen=True)
@@ -53,19 +82,26 @@ class VerificationReport:
 
     source: str
     records: int
-    """Records verified (hash, canonical form, sequence and chain link of each)."""
+    """Records verified (hash, sequence and chain link of each)."""
     head: str
     """Hash of the last record (hex)."""
     root: str
     """RFC 6962 Merkle root over all records (hex)."""
     checkpoints: int
-    """Signed checkpoints whose signature, head and root were verified."""
+    """Checkpoints (own and anchors) whose signature, head and root were verified."""
     signed_records: int
-    """Records covered by the latest valid checkpoint (truncation below this is detected)."""
+    """Records covered by the latest checkpoint (truncation below this is detected)."""
     unsigned_tail: int
-    """Records after the latest checkpoint: verified as a chain, not yet signed."""
+    """Records after the latest checkpoint (at most ``allow_unsealed``)."""
     key_id: str | None
+    """Id of the (first) public key, or None when only the chain was checked."""
     seconds: float
+    format_version: int = 2
+    """Record format of the log; format 1 records carry no writer signatures."""
+    writer_signatures: int = 0
+    """Writer signatures checked; every record is covered by one (format 2)."""
+    anchors: int = 0
+    """Checkpoints held elsewhere (mirrors, trusted heads) the log was checked against."""
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data."""
@@ -78,269 +114,120 @@ class VerificationReport:
             f"  merkle root {self.root}",
         ]
         if self.key_id is None:
-            lines.append("  no public key given: checkpoints NOT checked, truncation undetectable")
+            lines.append("  no public key given: signatures NOT checked, truncation undetectable")
         else:
             lines.append(
                 f"  {self.checkpoints} checkpoint(s) signed by key {self.key_id}; the latest "
                 f"covers {self.signed_records} record(s), {self.unsigned_tail} after it"
             )
+            if self.format_version == 1:
+                lines.append("  format 1: records carry no writer signatures (not attributed)")
+            else:
+                lines.append(f"  every record covered by one of {self.writer_signatures} "
+                             "writer signature(s)")
+        if self.anchors:
+            lines.append(f"  agrees with {self.anchors} checkpoint(s) held elsewhere")
         return "\n".join(lines)
 
 
-def load_checkpoints(lines: Iterable[bytes], public_key: Any) -> dict[int, Checkpoint]:
+def load_keys(public_key: Any) -> dict[str, Ed25519PublicKey]:
+    """Trusted keys by key id, from one key (any form :func:`load_public_key` takes) or a
+    list of them (one per writer)."""
+    sources = public_key if isinstance(public_key, list | tuple) else [public_key]
+    keys = {}
+    for source in sources:
+        key = load_public_key(source)
+        keys[key_id(key)] = key
+    return keys
+
+
+def load_checkpoints(
+    lines: Iterable[bytes], public_key: Any, *, origin: str = "checkpoint"
+) -> dict[int, Checkpoint]:
     """Parse and signature-check checkpoint lines; returns them by size."""
-    key = load_public_key(public_key)
+    keys = public_key if isinstance(public_key, dict) else load_keys(public_key)
+    first = next(iter(keys.values()))
     by_size: dict[int, Checkpoint] = {}
     for number, line in enumerate(lines, 1):
         checkpoint = Checkpoint.parse(line, number)
-        checkpoint.check(key, number)
-        other = by_size.get(checkpoint.size)
-        if other is not None and (other.root, other.head) != (checkpoint.root, checkpoint.head):
-            raise CheckpointSignatureError(
-                f"two signed checkpoints disagree about the first {checkpoint.size} records: "
-                "the log was rewritten after it was signed (or the key signed two histories)",
-                sequence=checkpoint.size,
-            )
-        by_size[checkpoint.size] = checkpoint
+        checkpoint.check(keys.get(checkpoint.key, first), number)
+        _merge(by_size, checkpoint, origin)
     return by_size
 
 
-class Verifier:
-    """Incremental verifier: :meth:`feed` bytes in order, then :meth:`finish`.
-
-    It keeps only the head hash, the Merkle frontier and the next expected sequence, so
-    a copy (:meth:`copy`) taken at a line boundary can resume on any continuation.
-    With ``check_format`` every event is also parsed and checked to be RFC 8785 JSON
-    (tampering is caught either way: any changed byte breaks a hash).
-
-    Example::
-
-        from pathlib import Path
-
-        from flowtrace import audit
-
-        log = audit.AuditLog("audit.jsonl")
-        log.append("report.export")
-        log.close()
-        verifier = audit.Verifier()                      # streaming: feed bytes as they arrive
-        verifier.feed(Path("audit.jsonl").read_bytes())
-        records, head, root = verifier.finish()          # raises on the first broken link
-        assert records == 1
-    """
-
-    __slots__ = (
-        "_buffer",
-        "_check_format",
-        "_checkpoints",
-        "_frontier",
-        "_head",
-        "_last_good",
-        "_pending",
-    )
-
-    def __init__(
-        self, checkpoints: dict[int, Checkpoint] | None = None, *, check_format: bool = False
-    ) -> None:
-        self._checkpoints = checkpoints or {}
-        self._check_format = check_format
-        self._frontier = Frontier()
-        self._head = GENESIS.encode()
-        self._buffer = b""
-        self._pending: int | None = None
-        self._last_good = 0
-
-    @property
-    def records(self) -> int:
-        """Records verified so far."""
-        return self._frontier.size
-
-    def copy(self) -> Verifier:
-        """An independent verifier in the same state."""
-        other = Verifier(self._checkpoints, check_format=self._check_format)
-        other._frontier = self._frontier.copy()
-        other._head = self._head
-        other._buffer = self._buffer
-        other._pending = self._pending
-        other._last_good = self._last_good
-        return other
-
-    def feed(self, data: bytes) -> None:
-        """Verify every complete line in ``data`` (a partial last line is kept for later)."""
-        if self._buffer:
-            data = self._buffer + data
-        lines = data.split(b"\n")
-        self._buffer = lines.pop()
-        if self._pending is not None or self._check_format:
-            for item in lines:
-                self.line(item)
-            return
-        # Fast path for well-formed records: one comparison checks prev, seq and version.
-        # Anything unexpected goes through line(), which names the problem.
-        sha = _sha256
-        frontier = self._frontier
-        nodes = frontier.nodes
-        checkpoints = self._checkpoints
-        head = self._head
-        size = frontier.size
-        for position, line in enumerate(lines):
-            body = line[84:-1]
-            digest = sha(body).digest()
-            digest_hex = digest.hex().encode()
-            if not (
-                line[9:73] == digest_hex
-                and line[:9] == b'{"hash":"'
-                and line[73:94] == b'","record":{"event":{'
-                and line[-1:] == b"}"
-                and body.endswith(
-                    b',"prev":"%b","seq":%d,"v":1}' % (head, size)
-                )
-            ):
-                frontier.size = size
-                self._head = head
-                self.line(line)
-                if self._pending is not None:
-                    for item in lines[position + 1 :]:
-                        self.line(item)
-                    return
-                head = self._head
-                size = frontier.size
-                continue
-            node = sha(b"\x00" + digest).digest()
-            bits = size
-            while bits & 1:
-                node = sha(b"\x01" + nodes.pop() + node).digest()
-                bits >>= 1
-            nodes.append(node)
-            size += 1
-            head = digest_hex
-            if size in checkpoints:
-                frontier.size = size
-                self._check_checkpoint(checkpoints[size], digest_hex, size - 1)
-        frontier.size = size
-        self._head = head
-
-    def _check_checkpoint(self, checkpoint: Checkpoint, digest_hex: bytes, seq: int) -> None:
-        if checkpoint.head.encode() != digest_hex or checkpoint.root != self._frontier.root().hex():
+def _merge(
+    by_size: dict[int, Checkpoint], checkpoint: Checkpoint, origin: str, *, anchor: bool = False
+) -> None:
+    other = by_size.get(checkpoint.size)
+    if other is not None and (
+        other.root != checkpoint.root
+        or (other.head and checkpoint.head and other.head != checkpoint.head)
+    ):
+        if anchor:
             raise RecordModifiedError(
-                f"records {self._last_good}..{seq} do not match the signed checkpoint "
-                f"at size {checkpoint.size}: they were rewritten after signing",
-                sequence=self._last_good,
+                f"the log and its own checkpoints diverge from {origin} about the first "
+                f"{checkpoint.size} records: they were rolled back and rewritten (by someone "
+                "holding the key), or the anchor belongs to another log",
+                sequence=checkpoint.size,
             )
-        self._last_good = checkpoint.size
-
-    def line(self, line: bytes) -> None:
-        """Verify one record line (without its newline)."""
-        expected = self._frontier.size
-        if (
-            line[:9] != b'{"hash":"'
-            or line[73:84] != b'","record":'
-            or line[-1:] != b"}"
-            or line[84:94] != b'{"event":{'
-        ):
-            raise RecordModifiedError(
-                f"the line holding record {expected} is not a well-formed audit record "
-                "(edited, or not an audit log)",
-                sequence=expected,
-            )
-        body = line[84:-1]
-        digest = _sha256(body).digest()
-        digest_hex = digest.hex().encode()
-        if line[9:73] != digest_hex:
-            raise RecordModifiedError(
-                f"record {expected} was modified: its content does not match its hash",
-                sequence=expected,
-            )
-        # The envelope after the event is fixed: ,"prev":"<64 hex>","seq":<int>,"v":1}
-        at = body.rfind(b',"prev":"')
-        seq_text = body[at + 81 : -7]
-        if (
-            at < 0
-            or body[at + 73 : at + 81] != b'","seq":'
-            or body[-7:] != b',"v":1}'
-            or not seq_text.isdigit()
-            or (seq_text[0] == 48 and len(seq_text) > 1)
-        ):
-            raise RecordModifiedError(
-                f"record {expected} does not have the version-1 record shape "
-                "(event, prev, seq, v=1)",
-                sequence=expected,
-            )
-        if self._check_format:
-            self._check_canonical(body, expected)
-        seq = int(seq_text)
-        if self._pending is not None:
-            missing = self._pending
-            if seq == missing:
-                raise RecordReorderedError(
-                    f"record {missing} appears after record {missing + 1}: records were "
-                    "reordered",
-                    sequence=missing,
-                )
-            raise RecordDeletedError(
-                f"record {missing} is missing: the log jumps from {missing - 1} to a later "
-                "record",
-                sequence=missing,
-            )
-        if seq != expected:
-            if seq > expected:
-                # A deletion or a swap; the next line tells which.
-                self._pending = expected
-                return
-            raise RecordInsertedError(
-                f"a record claiming sequence {seq} appears where record {expected} belongs: "
-                "it was inserted or duplicated",
-                sequence=expected,
-            )
-        if body[at + 9 : at + 73] != self._head:
-            raise RecordInsertedError(
-                f"record {expected} does not chain to record {expected - 1} (prev hash "
-                "differs): it was inserted, or an earlier record was rewritten",
-                sequence=expected,
-            )
-        self._frontier.append(digest)
-        self._head = digest_hex
-        checkpoint = self._checkpoints.get(expected + 1)
-        if checkpoint is not None:
-            self._check_checkpoint(checkpoint, digest_hex, expected)
-
-    @staticmethod
-    def _check_canonical(body: bytes, expected: int) -> None:
-        try:
-            record = check_canonical(body)
-        except CanonicalError as exc:
-            raise RecordModifiedError(
-                f"record {expected} is not canonical JSON ({exc})", sequence=expected
-            ) from exc
-        if type(record) is not dict or record.keys() != _KEYS:
-            raise RecordModifiedError(
-                f"record {expected} has fields other than event, prev, seq and v",
-                sequence=expected,
-            )
-
-    def finish(self) -> tuple[int, str, str]:
-        """Check the end of the stream; returns ``(records, head hex, root hex)``."""
-        size = self._frontier.size
-        if self._pending is not None:
-            raise RecordDeletedError(
-                f"record {self._pending} is missing: the log jumps past it", sequence=size
-            )
-        if self._buffer:
-            raise TruncationError(
-                f"the log ends in an incomplete line where record {size} should be (torn "
-                "write or truncation); if a writer crashed, run `flowtrace audit recover`",
-                sequence=size,
-            )
-        signed = max(self._checkpoints, default=0)
-        if signed > size:
-            raise TruncationError(
-                f"the log holds {size} records but a signed checkpoint covers {signed}: "
-                f"records {size}..{signed - 1} were cut off",
-                sequence=size,
-            )
-        return size, self._head.decode(), self._frontier.root().hex()
+        raise CheckpointSignatureError(
+            f"two checkpoints disagree about the first {checkpoint.size} records ({origin}): "
+            "the log was rewritten after it was signed, rolled back and rewritten, or the "
+            "key signed two histories",
+            sequence=checkpoint.size,
+        )
+    if other is None or not other.head:
+        by_size[checkpoint.size] = checkpoint
 
 
-def _source_of(source: Any) -> tuple[str, Iterable[bytes], list[bytes]]:
+def _anchor_checkpoints(
+    anchors: Sequence[Any], keys: dict[str, Ed25519PublicKey] | None, max_line: int
+) -> list[tuple[str, Checkpoint]]:
+    """Every checkpoint held elsewhere, with where it came from."""
+    found: list[tuple[str, Checkpoint]] = []
+    for anchor in anchors:
+        if isinstance(anchor, TrustedHead):
+            found.append((f"trusted head at size {anchor.size}", anchor.checkpoint()))
+            continue
+        if keys is None:
+            raise CheckpointSignatureError(
+                f"checkpoints held elsewhere ({anchor!r}) need the public key to check them"
+            )
+        if isinstance(anchor, Checkpoint):
+            anchor.check(keys.get(anchor.key, next(iter(keys.values()))), 1)
+            found.append(("a given checkpoint", anchor))
+            continue
+        if isinstance(anchor, str | os.PathLike):
+            name = os.fspath(anchor)
+            lines = _checkpoint_file_lines(Path(anchor), max_line, must_exist=True)
+        elif hasattr(anchor, "read_checkpoints"):
+            name, lines = type(anchor).__name__, list(anchor.read_checkpoints())
+        else:
+            raise TypeError(
+                f"cannot use {anchor!r} as an anchor: pass a TrustedHead, a Checkpoint, a "
+                "checkpoint file path or a checkpoint store (read_checkpoints())"
+            )
+        for checkpoint in load_checkpoints(lines, keys, origin=name).values():
+            found.append((name, checkpoint))
+    return found
+
+
+def _checkpoint_file_lines(path: Path, max_line: int, *, must_exist: bool) -> list[bytes]:
+    if not path.exists():
+        if must_exist:
+            raise CheckpointSignatureError(f"no checkpoint file at {path}")
+        return []
+    lines = [line for _, line in iter_lines(_chunks(path), max_line)]
+    if path.stat().st_size and sum(len(line) + 1 for line in lines) != path.stat().st_size:
+        raise CheckpointSignatureError(
+            f"{path} ends in an incomplete checkpoint line; run `flowtrace audit recover`"
+        )
+    return lines
+
+
+def _source_of(
+    source: Any, max_line: int = DEFAULT_MAX_LINE
+) -> tuple[str, Iterable[bytes], list[bytes]]:
     """(name, byte chunks of the record stream, checkpoint lines) for any source."""
     from ._log import AuditLog
     from ._sinks import JsonlSink
@@ -354,59 +241,17 @@ def _source_of(source: Any) -> tuple[str, Iterable[bytes], list[bytes]]:
         path = Path(source)
         from ._sinks.jsonl import checkpoint_path
 
-        cp_path = checkpoint_path(path)
-        cp_data = cp_path.read_bytes() if cp_path.exists() else b""
-        cp_lines = cp_data.split(b"\n")
-        if cp_lines[-1]:
-            raise CheckpointSignatureError(
-                f"{cp_path} ends in an incomplete checkpoint line; run `flowtrace audit recover`"
-            )
         if not path.exists():
             raise FileNotFoundError(f"no audit log at {path}")
-        return str(path), _chunks(path), cp_lines[:-1]
+        cp_lines = _checkpoint_file_lines(checkpoint_path(path), max_line, must_exist=False)
+        return str(path), _chunks(path), cp_lines
     if hasattr(source, "read_lines") and hasattr(source, "read_checkpoints"):
         lines = (line + b"\n" for line in source.read_lines())
         return type(source).__name__, lines, source.read_checkpoints()
     raise TypeError(f"cannot verify {source!r}: pass a path, a sink or an AuditLog")
 
 
-def _chunks(path: Path) -> Iterable[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            yield chunk
-
-
-def verify(
-    source: Any,
-    *,
-    public_key: Any,
-    require_sealed: bool = False,
-    check_format: bool = False,
-) -> VerificationReport:
-    """Verify an audit log; raise the first problem found, or return what was checked.
-
-    ``source`` is a path to a JSON-lines log (checkpoints next to it), a sink, or an
-    :class:`~flowtrace.audit.AuditLog`. ``public_key`` (Ed25519: key object, PEM, hex or
-    a file path) verifies the checkpoints; pass ``None`` explicitly to check the chain
-    only (then truncation of the tail cannot be detected). ``require_sealed`` also demands
-    that the latest checkpoint covers every record (a log closed cleanly);
-    ``check_format`` also parses every event and checks it is RFC 8785 canonical JSON.
-
-    Example::
-
-        from flowtrace import audit
-
-        key = audit.generate_key()
-        log = audit.AuditLog("audit.jsonl", signing_key=key)
-        log.append("report.export")
-        log.close()
-        report = audit.verify("audit.jsonl", public_key=key.public_key(), require_sealed=True)
-        print(report)                                    # OK: 1 records in audit.jsonl verified ...
-    """
-    started = time.perf_counter()
-    name, chunks, cp_lines = _source_of(source)
-    checkpoints = {} if public_key is None else load_checkpoints(cp_lines, public_key)
-    verifier = Verifier(checkpoints, check_format=check_format)
+def _run(verifier: Verifier, chunks: Iterable[bytes]) -> tuple[int, str, str]:
     try:
         for chunk in chunks:
             verifier.feed(chunk)
@@ -414,12 +259,82 @@ def verify(
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-    records, head, root = verifier.finish()
+    return verifier.finish()
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def verify(
+    source: Any,
+    *,
+    public_key: Any,
+    allow_unsealed: int = 0,
+    anchors: Sequence[Any] = (),
+    check_format: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE,
+) -> VerificationReport:
+    """Verify an audit log; raise the first problem found, or return what was checked.
+
+    ``source`` is a path to a JSON-lines log (checkpoints next to it), a sink, or an
+    :class:`~flowtrace.audit.AuditLog`. ``public_key`` (Ed25519: key object, PEM, hex or a
+    file path; or a list of them, one per writer) checks the writer signatures that
+    attribute every record to a key holder, and the checkpoints; pass ``None`` explicitly
+    to check the chain only (then forged appends and truncation go unnoticed).
+
+    With a key, the latest checkpoint must cover the last record: a log whose head no
+    checkpoint covers fails (:class:`~flowtrace.errors.TruncationError`), unless at most
+    ``allow_unsealed`` records follow it (a log still being written). ``anchors`` are
+    checkpoints held where the log's operators cannot write: :class:`TrustedHead`
+    values, checkpoint files or stores the writer mirrors to (``checkpoint_mirrors=``);
+    the log must be at least as long as, and agree with, every one of them.
+    ``check_format`` also parses every event and checks it is RFC 8785 canonical JSON.
+    Lines longer than ``max_line_bytes`` raise :class:`~flowtrace.errors.OversizedLineError`.
+
+    Example::
+
+        from flowtrace import audit
+
+        key = audit.generate_key()
+        log = audit.AuditLog("audit.jsonl", signing_key=key)
+        log.append("patient.read", resource="patients/42", purpose="care")
+        log.close()                                      # seals the head with a checkpoint
+        report = audit.verify("audit.jsonl", public_key=key.public_key())
+        assert report.records == 1
+    """
+    started = time.perf_counter()
+    if type(allow_unsealed) is not int or allow_unsealed < 0:
+        raise ConfigError(f"allow_unsealed must be an int >= 0, got {allow_unsealed!r}")
+    keys = None if public_key is None else load_keys(public_key)
+    name, chunks, cp_lines = _source_of(source, max_line_bytes)
+    checkpoints = {} if keys is None else load_checkpoints(cp_lines, keys)
+    own = len(cp_lines)
+    found = _anchor_checkpoints(anchors, keys, max_line_bytes)
+    for origin, checkpoint in found:
+        _merge(checkpoints, checkpoint, origin, anchor=True)
+    verifier = Verifier(
+        checkpoints, check_format=check_format, writer_keys=keys, max_line=max_line_bytes
+    )
+    try:
+        records, head, root = _run(verifier, chunks)
+    except ForgedRecordError as exc:
+        if keys is None or "does not verify" not in str(exc):
+            raise
+        # Only the last signature of each key's run was checked, and it covers the
+        # earlier ones: read again checking every signature to name the first bad one.
+        strict = Verifier(checkpoints, writer_keys=keys, max_line=max_line_bytes, strict=True)
+        _run(strict, _source_of(source, max_line_bytes)[1])
+        raise
     signed = max(checkpoints, default=0)
-    if require_sealed and signed != records:
+    if keys is not None and records - signed > allow_unsealed:
         raise TruncationError(
-            f"{records - signed} record(s) after the latest checkpoint (size {signed}) are not "
-            "covered by a signature; the log was not closed cleanly (or its tail was replaced)",
+            f"{records - signed} record(s) after the latest checkpoint (size {signed}) are "
+            "not covered by a signed checkpoint (allowed: "
+            f"{allow_unsealed}): the checkpoints were deleted, the tail was replaced, or the "
+            "log is still being written (then pass allow_unsealed / --allow-unsealed N)",
             sequence=signed,
         )
     return VerificationReport(
@@ -427,10 +342,12 @@ def verify(
         records=records,
         head=head,
         root=root,
-        checkpoints=len(cp_lines) if public_key is not None else 0,
+        checkpoints=own + len(found) if keys is not None else len(found),
         signed_records=signed,
         unsigned_tail=records - signed,
-        key_id=None if public_key is None else key_id(load_public_key(public_key)),
+        key_id=None if keys is None else next(iter(keys)),
         seconds=time.perf_counter() - started,
+        format_version=verifier.version or 2,
+        writer_signatures=verifier.signatures,
+        anchors=len(found),
     )
-

@@ -2,6 +2,8 @@
 
     python tests/vectors/audit/generate.py
 
+Writes format 2 (records with writer signatures) into this directory; ``v1/`` holds the
+format-1 vectors written by flowtrace 0.1, kept to prove old logs stay verifiable.
 The signing key is a fixed, public TEST key (seed bytes 0..31): never use it for real logs.
 """
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from flowtrace import audit
+from flowtrace.audit import Receipt
 
 HERE = Path(__file__).resolve().parent
 TEST_SEED = bytes(range(32))
@@ -50,11 +53,14 @@ def main() -> None:
     log_path = HERE / "audit.jsonl"
     for stale in (log_path, HERE / "audit.jsonl.checkpoints"):
         stale.unlink(missing_ok=True)
-    with audit.AuditLog(log_path, signing_key=key, checkpoint_every=3, durability="fsync") as log:
-        for event in EVENTS:
-            log.append(event)
+    # Two writes, of 3 and 2 records: only the last line of each carries the writer
+    # signature (the internal commit is used to fix the batch boundaries).
+    log = audit.AuditLog(log_path, signing_key=key, checkpoint_every=3, durability="none")
+    with log, log._commit_lock:
+        log._commit([(e.encode(), Receipt(log._guard)) for e in EVENTS[:3]])
+        log._commit([(e.encode(), Receipt(log._guard)) for e in EVENTS[3:]])
     (HERE / "public_key.pem").write_bytes(audit.public_key_pem(key.public_key()))
-    report = audit.verify(log_path, public_key=key.public_key(), require_sealed=True)
+    report = audit.verify(log_path, public_key=key.public_key())
     proof = audit.inclusion_proof(log_path, 1, public_key=key.public_key())
     (HERE / "inclusion_proof_1.json").write_text(proof.to_json() + "\n")
     expected = {
@@ -62,6 +68,8 @@ def main() -> None:
         "head": report.head,
         "root": report.root,
         "key_id": report.key_id,
+        "signed_lines": [i for i, line in enumerate(log_path.read_bytes().splitlines())
+                         if b'"writer":' in line],
         "canonical_events": [audit.canonical(e.to_dict()).decode() for e in EVENTS],
     }
     (HERE / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._base import Sink
 from .jsonl import JsonlSink
-from .postgres import PostgresSink
+from .postgres import PostgresCheckpoints, PostgresSink, init_db
 from .sqlite import SqliteSink
 
-__all__ = ["JsonlSink", "PostgresSink", "Sink", "SqliteSink"]
+__all__ = ["JsonlSink", "PostgresCheckpoints", "PostgresSink", "Sink", "SqliteSink", "init_db"]

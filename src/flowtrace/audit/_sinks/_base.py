@@ -14,9 +14,11 @@ class Sink(Protocol):
     """Append-only storage for record lines and checkpoint lines.
 
     The log calls :meth:`lock` around every write; inside it, :meth:`sync` returns the
-    lines other writers (processes) appended since this sink last looked, then
-    :meth:`write` appends new lines. Leaving the lock makes the write durable (according
-    to the sink's durability mode) and releases other writers.
+    lines other writers (processes) appended since this sink last looked (the log checks
+    them — chain and writer signatures — before chaining after them), then :meth:`write`
+    appends new lines. Leaving the lock makes the write durable (according to the sink's
+    durability mode) and releases other writers; leaving it with an exception must leave
+    the sink's read position where it was, so the same lines are checked again.
 
     Example::
 

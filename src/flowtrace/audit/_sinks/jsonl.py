@@ -16,17 +16,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from ...errors import AuditCorruptedError, AuditWriteError
+from ...errors import AuditCorruptedError, AuditWriteError, ForgedRecordError
+from .._lines import CHUNK, DEFAULT_MAX_LINE, LineReader, check_max_line, iter_lines
 
 __all__ = ["CHECKPOINT_SUFFIX", "JsonlSink", "checkpoint_path"]
 
 CHECKPOINT_SUFFIX: Final = ".checkpoints"
-_CHUNK: Final = 1 << 20
 
 
 def checkpoint_path(path: str | os.PathLike[str]) -> Path:
     """Where the checkpoints of the log at ``path`` live."""
     return Path(os.fspath(path) + CHECKPOINT_SUFFIX)
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -48,9 +54,13 @@ class JsonlSink:
         log.close()
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, fsync: bool = True,
+        max_line_bytes: int = DEFAULT_MAX_LINE,
+    ) -> None:
         import fcntl  # POSIX only; imported here so the module imports everywhere
 
+        self.max_line_bytes = check_max_line(max_line_bytes)
         self._fcntl = fcntl
         self.path = Path(path)
         self.checkpoint_path = checkpoint_path(path)
@@ -76,10 +86,14 @@ class JsonlSink:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """``flock`` the log file exclusively."""
+        """``flock`` the log file exclusively; a failed write leaves the read position as it was."""
         self._fcntl.flock(self._fd, self._fcntl.LOCK_EX)
+        saved = self._pos
         try:
             yield
+        except BaseException:
+            self._pos = saved
+            raise
         finally:
             self._fcntl.flock(self._fd, self._fcntl.LOCK_UN)
 
@@ -104,15 +118,16 @@ class JsonlSink:
         return self._read(size)
 
     def _read(self, size: int) -> Iterator[bytes]:
-        position, rest = self._pos, b""
+        # Linear time, at most max_line_bytes of one line held: a huge line written by
+        # someone else cannot stall or exhaust a writer that holds the lock.
+        position = self._pos
+        reader = LineReader(self.max_line_bytes, position)
         while position < size:
-            chunk = os.pread(self._fd, min(_CHUNK, size - position), position)
+            chunk = os.pread(self._fd, min(CHUNK, size - position), position)
             if not chunk:  # pragma: no cover - the file shrank under the lock
                 raise AuditCorruptedError(f"audit log {self.path} shrank while being read")
             position += len(chunk)
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            yield from lines
+            yield from reader.feed(chunk)
         self._pos = size
 
     def write(self, lines: list[bytes], checkpoint: bytes | None) -> None:
@@ -120,6 +135,13 @@ class JsonlSink:
         data = b"".join(lines)
         try:
             _write_all(self._fd, data)
+            if data and os.fstat(self._fd).st_size != self._pos + len(data):
+                # Someone wrote without taking the lock: our lines did not land where the
+                # chain we checked ends. Stop; the next verify names the damage.
+                raise ForgedRecordError(
+                    f"audit log {self.path} was appended to by someone not holding the lock "
+                    "while this writer wrote; run `flowtrace audit verify`"
+                )
             self._pos += len(data)
             if self.durable:
                 os.fdatasync(self._fd)
@@ -133,17 +155,16 @@ class JsonlSink:
             ) from exc
 
     def read_lines(self) -> Iterator[bytes]:
-        """Every complete record line."""
-        with open(self.path, "rb") as f:
-            for line in f:
-                if line.endswith(b"\n"):
-                    yield line[:-1]
+        """Every complete record line (bounded by ``max_line_bytes``)."""
+        for _, line in iter_lines(_chunks(self.path), self.max_line_bytes):
+            yield line
 
     def read_checkpoints(self) -> list[bytes]:
         """Every complete checkpoint line."""
-        data = self.checkpoint_path.read_bytes()
-        return [line for line in data.split(b"\n") if line] if data.endswith(b"\n") else [
-            line for line in data.split(b"\n")[:-1] if line
+        return [
+            line
+            for _, line in iter_lines(_chunks(self.checkpoint_path), self.max_line_bytes)
+            if line
         ]
 
     def close(self) -> None:
