@@ -27,7 +27,6 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SOURCES = (
     Path("src", "flowtrace", "_speedups.c"),
-    Path("src", "flowtrace", "crypto", "_fastpath.c"),
 )
 
 

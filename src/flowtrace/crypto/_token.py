@@ -40,7 +40,9 @@ __all__ = [
     "TAG_SIZE",
     "VERSION",
     "Header",
+    "aad_prefix",
     "associated_data",
+    "context_data",
     "decode_text",
     "encode_text",
     "pack_header",
@@ -67,6 +69,8 @@ _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 # a2b_base64 rejects. Otherwise "...AA=" or "...AA==" would be a second spelling of "...AA".
 _FROM_URLSAFE: Final = bytes.maketrans(b"-_+/=", b"+/***")
 _PADDING: Final = (b"", b"", b"==", b"=")
+# Last characters whose unused low bits are zero, by text length % 4 (2: 4 bits, 3: 2 bits).
+_CANONICAL_LAST: Final = ("", "", "AQgw", "AEIMQUYcgkosw048")
 MAX_TOKEN_CHARS: Final = 16 * 1024 * 1024
 """Longest text token accepted (16 MiB); longer input is refused before decoding."""
 
@@ -138,7 +142,12 @@ def parse(raw: bytes) -> Header:
 
 
 def encode_text(raw: bytes) -> str:
-    """Unpadded base64url text form of token bytes."""
+    """Unpadded base64url text form of token bytes.
+
+    Text of byte strings whose lengths are multiples of 3 concatenates: the text of
+    ``head || body`` is the text of ``head`` followed by that of ``body`` when
+    ``len(head) % 3 == 0`` (the hot path relies on it for the 30-byte head).
+    """
     return b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
@@ -151,21 +160,23 @@ def decode_text(token: object) -> bytes:
     size = len(token)
     if size > MAX_TOKEN_CHARS:
         raise MalformedTokenError(f"token is {size} characters; the limit is {MAX_TOKEN_CHARS}")
-    if size % 4 == 1 or not token.isascii():
+    rest = size & 3
+    if rest == 1 or not token.isascii():
         raise MalformedTokenError(
             "token is not unpadded base64url text (impossible length or non-ASCII characters)"
         )
-    text = token.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[size % 4]
+    # One token, one spelling: the last character of a partial group must have its unused
+    # low bits zero ("AQ" and "AR" would otherwise both decode to b"\x01").
+    if rest and token[-1] not in _CANONICAL_LAST[rest]:
+        raise MalformedTokenError("token text is not canonical base64url (edited characters)")
     try:
-        raw = a2b_base64(text, strict_mode=True)
+        return a2b_base64(
+            token.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[rest], strict_mode=True
+        )
     except (binascii.Error, ValueError):
         raise MalformedTokenError(
             "token is not unpadded base64url text: not a flowtrace token, or it was cut or edited"
         ) from None
-    # One token, one spelling: reject non-zero unused bits in the last character.
-    if b2a_base64(raw, newline=False) != text:
-        raise MalformedTokenError("token text is not canonical base64url (edited characters)")
-    return raw
 
 
 def _lp(value: str, what: str) -> bytes:
@@ -173,10 +184,6 @@ def _lp(value: str, what: str) -> bytes:
     if len(data) > 0xFFFF:
         raise InvalidContextValueError(what, "is longer than 65535 UTF-8 bytes")
     return _U16.pack(len(data)) + data
-
-
-_SUFFIXES: dict[tuple[str, str], bytes] = {}
-_MAX_SUFFIXES: Final = 4096
 
 
 def associated_data(
@@ -187,14 +194,18 @@ def associated_data(
     ``lp(s)`` is the uint16 big-endian length of UTF-8 ``s`` followed by those bytes; pairs
     are sorted by the UTF-8 bytes of their key. No context is the same as an empty one.
     """
+    return aad_prefix(header_bytes, tenant, field) + context_data(context)
+
+
+def aad_prefix(header_bytes: bytes, tenant: str, field: str) -> bytes:
+    """The AAD up to the context: ``header || lp(tenant) || lp(field)``."""
+    return header_bytes + _lp(tenant, "tenant") + _lp(field, "field")
+
+
+def context_data(context: Mapping[str, str] | None) -> bytes:
+    """The AAD after :func:`aad_prefix`: ``u16(n) || n sorted (lp(key) || lp(value))``."""
     if not context:
-        suffix = _SUFFIXES.get((tenant, field))
-        if suffix is None:
-            suffix = _lp(tenant, "tenant") + _lp(field, "field") + b"\x00\x00"
-            if len(_SUFFIXES) >= _MAX_SUFFIXES:
-                _SUFFIXES.clear()
-            _SUFFIXES[(tenant, field)] = suffix
-        return header_bytes + suffix
+        return b"\x00\x00"
     if not isinstance(context, Mapping):
         raise InvalidContextValueError("context", "must be a mapping of str to str")
     if len(context) > 0xFFFF:
@@ -207,7 +218,7 @@ def associated_data(
             )
         items.append((key.encode("utf-8", "surrogatepass"), key, value))
     items.sort()
-    parts = [header_bytes, _lp(tenant, "tenant"), _lp(field, "field"), _U16.pack(len(items))]
+    parts = [_U16.pack(len(items))]
     for _, key, value in items:
         parts.append(_lp(key, "context key"))
         parts.append(_lp(value, "context value"))
