@@ -506,5 +506,5 @@ def test_a_key_evicted_while_in_use_is_never_indexed() -> None:
     vault.shred(tenant="acme")  # evicts the entry the "encrypt" is still holding
     vault._cache.index_sealer(binding)
     vault._cache.index_opener(binding)
-    assert vault._cache.sealer(binding.sealer_key) is None
-    assert vault._cache.opener(binding.head, "acme", "f") is None
+    assert binding.sealer_key not in vault._cache.sealers
+    assert binding.text not in vault._cache.openers

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from os import urandom as _urandom
 from typing import Any, Final, Generic, TypeVar
 
-from ..errors import ConfigError, MalformedTokenError
+from ..errors import ConfigError
 from . import _token
 from ._keys import DerivedKeys
 from ._stores import KeyringRecord
@@ -23,12 +22,7 @@ __all__ = ["Binding", "CachePolicy", "Entry", "KeyCache", "SingleFlight"]
 T = TypeVar("T")
 _MAX_FIELDS: Final = 4096
 _MAX_INDEXED: Final = 65536
-_HEAD_SIZE: Final = _token.HEADER_SIZE + _token.COMMITMENT_SIZE
-_BODY: Final = _HEAD_SIZE + _token.NONCE_SIZE
-_MIN_RANDOMIZED: Final = _BODY + _token.TAG_SIZE
-_NONCE_SIZE: Final = _token.NONCE_SIZE
-_encode_text = _token.encode_text
-_context_data = _token.context_data
+
 
 
 @dataclass(frozen=True)
@@ -96,12 +90,14 @@ class Binding:
     """What one cached key needs to seal and open randomized tokens of one field.
 
     Everything here is a pure function of the entry (tenant, DEK id and version, derived
-    keys) and the field, computed once: the 30-byte head (header with flags 0, then the key
-    commitment), its text form, and the associated data up to the caller's context.
+    keys) and the field, computed once with the functions of :mod:`._token` and
+    :mod:`._keys`: the 30-byte head of a randomized str token (header with flags 0, then
+    the key commitment) and its 40-character text, and the associated data up to the
+    caller's context. FieldEncryptor assembles and opens tokens with them (its common call).
     """
 
-    __slots__ = ("_decrypt", "_encrypt", "aad", "aad_prefix", "entry", "field", "head",
-                 "sealer_key", "tenant", "text")
+    __slots__ = ("aad", "aad_prefix", "decrypt", "encrypt", "entry", "field", "sealer_key",
+                 "tenant", "text", "valid_until")
 
     def __init__(self, entry: Entry, field: str) -> None:
         keyring = entry.keyring
@@ -109,32 +105,14 @@ class Binding:
         self.entry = entry
         self.field = field
         self.tenant = keyring.tenant
-        self.head = header + entry.keys.commitment
-        self.text = _token.encode_text(self.head)  # 30 bytes: exactly 40 characters
+        # 30 bytes, so exactly 40 characters that prefix the text of every such token.
+        self.text = _token.encode_text(header + entry.keys.commitment)
         self.aad_prefix = _token.aad_prefix(header, keyring.tenant, field)
         self.aad = self.aad_prefix + _token.context_data(None)
         self.sealer_key = (keyring.tenant, keyring.subject, field)
-        self._encrypt = entry.keys.gcm.encrypt
-        self._decrypt = entry.keys.gcm.decrypt
-
-    def seal_text(self, payload: bytes, context: Mapping[str, str] | None) -> str:
-        """The text token of ``payload`` under a fresh random nonce, bound to ``context``."""
-        nonce = _urandom(_NONCE_SIZE)
-        aad = self.aad if not context else self.aad_prefix + _context_data(context)
-        # head || nonce || ciphertext; the head's text is precomputed (30 bytes, see
-        # _token.encode_text on why the text forms concatenate).
-        return self.text + _encode_text(nonce + self._encrypt(nonce, payload, aad))
-
-    def open_raw(self, raw: bytes, context: Mapping[str, str] | None) -> bytes:
-        """The plaintext of token bytes ``raw`` that start with :attr:`head`.
-
-        Raises if ``raw`` is too short or fails authentication; the caller then lets the
-        general path name the error.
-        """
-        if len(raw) < _MIN_RANDOMIZED:
-            raise MalformedTokenError("token is truncated")
-        aad = self.aad if not context else self.aad_prefix + _context_data(context)
-        return self._decrypt(raw[_HEAD_SIZE:_BODY], raw[_BODY:], aad)
+        self.encrypt = entry.keys.gcm.encrypt
+        self.decrypt = entry.keys.gcm.decrypt
+        self.valid_until = float("-inf")  # set by KeyCache when indexed
 
 
 class KeyCache:
@@ -145,34 +123,38 @@ class KeyCache:
     key holds it any more it is marked ``evicted``.
 
     The cache also indexes the :class:`Binding` objects of its live entries, which is what
-    FieldEncryptor's common call looks up: ``sealer()`` by scope and field, ``opener()`` by
-    a token's 30-byte head. The index only ever holds bindings of entries that are not
-    evicted (registration and eviction both run under the lock), so dropping a key from
-    the cache (a shred, a rotation, a retirement) removes it from the index too.
+    FieldEncryptor's common call looks up: :attr:`sealers` by scope and field,
+    :attr:`openers` by the first 40 characters of a token (the text of its header and key
+    commitment). The index only holds bindings of entries that are not evicted
+    (registration and eviction both run under the lock), so a key leaving the cache (a
+    shred, a rotation, a retirement, a change seen in the vault's log, the size bound)
+    leaves the index too. A binding is valid until its key's age limit or the vault's next
+    revalidation, whichever comes first (``valid_until``); after that its next use takes
+    the vault's path, which revalidates and indexes it again.
 
-    ``revalidate`` is called whenever a lookup finds ``next_check`` (monotonic seconds,
-    kept by the vault) has passed: the vault polls its change log and evicts.
+    ``next_check`` (monotonic seconds) is when the vault next polls its change log.
     """
 
-    def __init__(
-        self, policy: CachePolicy, clock: Callable[[], float], revalidate: Callable[[], None]
-    ) -> None:
+    def __init__(self, policy: CachePolicy, clock: Callable[[], float]) -> None:
         self._policy = policy
-        self._clock = clock
-        self._revalidate = revalidate
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
-        self._sealers: dict[tuple[str, str | None, str], Binding] = {}
-        self._openers: dict[bytes, Binding] = {}
+        self.sealers: dict[tuple[str, str | None, str], Binding] = {}
+        """Bindings by ``(tenant, subject, field)``, of each scope's active key (read-only)."""
+        self.openers: dict[str, Binding] = {}
+        """Bindings by their 40-character :attr:`Binding.text` (read-only)."""
+        self.max_uses = policy.max_uses
         self._max_age = policy.max_age
-        self._max_uses = policy.max_uses
         self._stale_limit = policy.max_age + policy.stale_grace
         self.next_check = clock() + policy.revalidate_interval
 
-    # The cache policy, in one place: an entry is usable while younger than max_age (or,
-    # with stale_ok, max_age + stale_grace) and used fewer than max_uses times; each use
-    # counts. Lock-free on purpose (the hot path): under concurrent use ``uses`` may
-    # undercount by a few, so max_uses is approximate by at most the number of threads.
+    # The cache policy: an entry is usable while younger than max_age (or, with stale_ok,
+    # max_age + stale_grace) and used fewer than max_uses times; each use counts. For the
+    # index, _index() turns the age limit and the revalidation deadline into one
+    # ``valid_until`` per binding; the reader compares ``now < valid_until`` and
+    # ``uses < max_uses`` and counts the use. Lock-free on purpose (the hot path): under
+    # concurrent use ``uses`` may undercount by a few, so max_uses is approximate by at
+    # most the number of threads.
 
     def get(self, key: Hashable, now: float, *, stale_ok: bool = False) -> Entry | None:
         """A usable entry (counting one use), or ``None``. ``stale_ok`` allows the grace."""
@@ -180,54 +162,19 @@ class KeyCache:
         if (
             entry is None
             or now - entry.loaded_at >= (self._stale_limit if stale_ok else self._max_age)
-            or entry.uses >= self._max_uses
+            or entry.uses >= self.max_uses
         ):
             return None
         entry.uses += 1
         return entry
 
-    def sealer(self, key: tuple[str, str | None, str]) -> Binding | None:
-        """The binding to encrypt ``key = (tenant, subject, field)`` with the scope's
-        active key, if indexed and usable now (counting one use), else ``None``."""
-        binding = self._sealers.get(key)
-        if binding is None:
-            return None
-        now = self._clock()
-        if now >= self.next_check:
-            self._revalidate()
-            binding = self._sealers.get(key)
-            if binding is None:
-                return None
-        entry = binding.entry
-        if now - entry.loaded_at >= self._max_age or entry.uses >= self._max_uses:
-            return None
-        entry.uses += 1
-        return binding
-
-    def opener(self, head: bytes, tenant: str | None, field: str) -> Binding | None:
-        """The binding of a token whose first 30 bytes are ``head``, if indexed, of this
-        tenant and field, and usable now (counting one use), else ``None``."""
-        binding = self._openers.get(head)
-        if binding is None or binding.tenant != tenant or binding.field != field:
-            return None
-        now = self._clock()
-        if now >= self.next_check:
-            self._revalidate()
-            if self._openers.get(head) is not binding:
-                return None
-        entry = binding.entry
-        if now - entry.loaded_at >= self._max_age or entry.uses >= self._max_uses:
-            return None
-        entry.uses += 1
-        return binding
-
     def index_sealer(self, binding: Binding) -> None:
         """Index ``binding`` for :meth:`sealer` (its entry must be the scope's active key)."""
-        self._index(self._sealers, binding.sealer_key, binding)
+        self._index(self.sealers, binding.sealer_key, binding)
 
     def index_opener(self, binding: Binding) -> None:
         """Index ``binding`` for :meth:`opener`."""
-        self._index(self._openers, binding.head, binding)
+        self._index(self.openers, binding.text, binding)
 
     def _index(self, index: dict[Any, Binding], key: Hashable, binding: Binding) -> None:
         entry = binding.entry
@@ -238,6 +185,7 @@ class KeyCache:
                 return
             if len(index) >= _MAX_INDEXED:
                 index.clear()
+            binding.valid_until = min(entry.loaded_at + self._max_age, self.next_check)
             index[key] = binding
 
     def _release(self, entry: Entry) -> None:
@@ -250,10 +198,10 @@ class KeyCache:
         # Under self._lock: ``entry`` leaves the cache, and its bindings the index.
         entry.evicted = True
         for binding in list(entry.bindings.values()):  # bind() may add one concurrently
-            if self._sealers.get(binding.sealer_key) is binding:
-                del self._sealers[binding.sealer_key]
-            if self._openers.get(binding.head) is binding:
-                del self._openers[binding.head]
+            if self.sealers.get(binding.sealer_key) is binding:
+                del self.sealers[binding.sealer_key]
+            if self.openers.get(binding.text) is binding:
+                del self.openers[binding.text]
 
     def put(self, key: Hashable, entry: Entry) -> None:
         """Insert ``entry``, dropping the oldest loaded beyond ``max_entries``."""
@@ -278,8 +226,8 @@ class KeyCache:
             for entry in self._entries.values():
                 self._drop(entry)
             self._entries.clear()
-            self._sealers.clear()
-            self._openers.clear()
+            self.sealers.clear()
+            self.openers.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

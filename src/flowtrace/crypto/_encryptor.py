@@ -6,12 +6,14 @@ import json
 from base64 import urlsafe_b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from os import urandom as _urandom
+from typing import TYPE_CHECKING, Any, Final
 
 from .. import _observe
 from ..context import current, require_tenant
 from ..errors import CryptoError, InvalidContextValueError, MissingSubjectError
 from . import _token
+from ._cache import Binding
 from ._events import report_decrypt
 from ._keys import open_token, seal, seal_prefixed
 from ._record import walk_restricted
@@ -25,7 +27,12 @@ __all__ = ["FieldEncryptor", "TokenInfo"]
 _listening = _observe.listening
 _decode_text = _token.decode_text
 _encode_text = _token.encode_text
-_HEAD_SIZE = _token.HEADER_SIZE + _token.COMMITMENT_SIZE
+_context_data = _token.context_data
+_NONCE_SIZE: Final = _token.NONCE_SIZE
+_MIN_BODY: Final = _token.NONCE_SIZE + _token.TAG_SIZE
+_MAX_TOKEN_CHARS: Final = _token.MAX_TOKEN_CHARS
+# The text of a token's first 30 bytes (header and key commitment): 40 characters.
+_HEAD_CHARS: Final = (_token.HEADER_SIZE + _token.COMMITMENT_SIZE) * 4 // 3
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,13 @@ class FieldEncryptor:
 
     def __init__(self, vault: KeyVault, *, subject_keys: bool = False) -> None:
         self._vault = vault
-        self._cache = vault._cache  # the package-internal sealer()/opener() lookups
         self._subject_keys = subject_keys
+        # The vault's key cache and its index of bindings (package-internal, see KeyCache).
+        self._cache = vault._cache
+        self._sealers = vault._cache.sealers
+        self._openers = vault._cache.openers
+        self._max_uses = vault._cache.max_uses
+        self._clock = vault._clock
 
     @property
     def vault(self) -> KeyVault:
@@ -106,20 +118,36 @@ class FieldEncryptor:
         ``deterministic=True`` uses AES-SIV: equal inputs give equal tokens (enables
         equality lookups, leaks equality; see docs/encryption.md).
         """
-        if type(value) is not str and not isinstance(value, str):
+        if type(value) is str and type(field) is str and not deterministic:
+            if subject is None:
+                # "" is no key scope, so a per-subject encryptor without a subject takes
+                # the vault's path, which raises MissingSubjectError.
+                scope = (current().subject or "") if self._subject_keys else None
+            else:
+                scope = subject if type(subject) is str else ""
+            binding = self._sealers.get((require_tenant(), scope, field))
+            if (
+                binding is None
+                or self._clock() >= binding.valid_until
+                or binding.entry.uses >= self._max_uses
+            ):
+                binding = self._load_sealer(field, subject)
+            else:
+                binding.entry.uses += 1
+            nonce = _urandom(_NONCE_SIZE)
+            aad = binding.aad if not context else binding.aad_prefix + _context_data(context)
+            plaintext = value.encode("utf-8", "surrogatepass")
+            # header || commitment || nonce || AES-GCM(plaintext): the text of the first 30
+            # bytes is the binding's (see _token.encode_text on why the texts concatenate).
+            return binding.text + _encode_text(nonce + binding.encrypt(nonce, plaintext, aad))
+        if not isinstance(value, str):
             raise TypeError(
                 f"encrypt() takes a str, got {type(value).__name__}; "
                 "use encrypt_value() for other JSON values"
             )
-        payload = value.encode("utf-8", "surrogatepass")
-        if not deterministic and type(field) is str:
-            if subject is None and self._subject_keys:
-                subject = current().subject  # None: the general path raises
-            if type(subject) is str or (subject is None and not self._subject_keys):
-                binding = self._cache.sealer((require_tenant(), subject, field))
-                if binding is not None:
-                    return binding.seal_text(payload, context)
-        return self._seal(payload, 0, field, context, subject, deterministic)
+        return self._seal(
+            value.encode("utf-8", "surrogatepass"), 0, field, context, subject, deterministic
+        )
 
     def decrypt(
         self,
@@ -134,10 +162,40 @@ class FieldEncryptor:
         Checks the current tenant, the field and ``context``; reports the decrypt
         (``reason`` says why the value is read). A JSON token decrypts to its JSON text.
         """
-        payload = self._open_cached(token, field, context, reason)
-        if payload is None:
-            payload = self._open(token, field, context, reason)[0]
-        return payload.decode("utf-8", "surrogatepass")
+        # A randomized str token whose key and field have an indexed Binding is opened
+        # here; nothing the vault's path (_open) refuses is accepted: the 40-character head
+        # is the binding's own (so version, flags, key id and version, field tag and
+        # commitment are the ones that path checked), tenant and field are compared, the
+        # key's cache limits hold, the body goes through the same canonical decoder and
+        # AES-GCM authenticates it under the same associated data. Anything else, or any
+        # failure, goes to _open, which raises the typed error and reports it.
+        if type(token) is str and len(token) <= _MAX_TOKEN_CHARS:
+            binding = self._openers.get(token[:_HEAD_CHARS])
+            if (
+                binding is not None
+                and binding.field == field
+                and binding.tenant == current().tenant
+                and self._clock() < binding.valid_until
+                and binding.entry.uses < self._max_uses
+            ):
+                binding.entry.uses += 1
+                try:
+                    body = _decode_text(token[_HEAD_CHARS:])
+                    aad = (
+                        binding.aad if not context else binding.aad_prefix + _context_data(context)
+                    )
+                    payload: bytes | None = (
+                        binding.decrypt(body[:_NONCE_SIZE], body[_NONCE_SIZE:], aad)
+                        if len(body) >= _MIN_BODY
+                        else None
+                    )
+                except Exception:
+                    payload = None
+                if payload is not None:
+                    if _listening():
+                        self._report_cached(binding, field, reason)
+                    return payload.decode("utf-8", "surrogatepass")
+        return self._open(token, field, context, reason)[0].decode("utf-8", "surrogatepass")
 
     def encrypt_value(
         self,
@@ -165,11 +223,9 @@ class FieldEncryptor:
         reason: str | None = None,
     ) -> Any:
         """Like :meth:`decrypt`, restoring the JSON value given to :meth:`encrypt_value`."""
-        payload = self._open_cached(token, field, context, reason)
-        if payload is None:  # bindings only serve str payloads (flags 0)
-            payload, flags = self._open(token, field, context, reason)
-            if flags & _token.FLAG_JSON:
-                return json.loads(payload)
+        payload, flags = self._open(token, field, context, reason)
+        if flags & _token.FLAG_JSON:
+            return json.loads(payload)
         return payload.decode("utf-8", "surrogatepass")
 
     def _seal(
@@ -181,7 +237,7 @@ class FieldEncryptor:
         subject: str | None,
         deterministic: bool,
     ) -> str:
-        # The general path of encryption.
+        # Deterministic mode, JSON payloads and argument errors.
         tenant = require_tenant()
         if type(field) is not str or not field:
             _check_field(field)
@@ -190,41 +246,35 @@ class FieldEncryptor:
         entry = self._vault.encryption_key(tenant, subject)
         if deterministic:
             flags |= _token.FLAG_DETERMINISTIC
-        if flags:
-            raw = seal_prefixed(entry.keys, entry.prefixes[flags], tenant, field, context, payload)
-            return _encode_text(raw)
-        binding = entry.bind(field)
-        token = binding.seal_text(payload, context)
-        self._cache.index_sealer(binding)
-        return token
+        raw = seal_prefixed(entry.keys, entry.prefixes[flags], tenant, field, context, payload)
+        return _encode_text(raw)
 
-    def _open_cached(
-        self, token: str, field: str, context: Mapping[str, str] | None, reason: str | None
-    ) -> bytes | None:
-        # The plaintext of a randomized str token whose key and field have an indexed
-        # Binding (reported), or None: then the general path decides, raises and reports.
-        try:
-            raw = _decode_text(token)
-            binding = self._cache.opener(raw[:_HEAD_SIZE], current().tenant, field)
-            if binding is None:
-                return None
-            payload = binding.open_raw(raw, context)
-        except Exception:
-            return None
-        if _listening():
-            entry = binding.entry
-            report_decrypt(
-                tenant=binding.tenant,
-                subject=entry.keyring.subject,
-                field=field,
-                key_id=entry.keyring.dek_id,
-                key_version=entry.version,
-                reason=reason,
-                error=None,
-                cache_hit=True,
-                known_listening=True,
-            )
-        return payload
+    def _load_sealer(self, field: str, subject: str | None) -> Binding:
+        # The scope's active key for a randomized str token, from the vault; indexed so the
+        # next encrypt of this scope and field finds it with KeyCache.sealer().
+        tenant = require_tenant()
+        if not field:
+            _check_field(field)
+        if subject is not None or self._subject_keys:
+            subject = self._subject(subject)
+        binding = self._vault.encryption_key(tenant, subject).bind(field)
+        self._cache.index_sealer(binding)
+        return binding
+
+    @staticmethod
+    def _report_cached(binding: Binding, field: str, reason: str | None) -> None:
+        entry = binding.entry
+        report_decrypt(
+            tenant=binding.tenant,
+            subject=entry.keyring.subject,
+            field=field,
+            key_id=entry.keyring.dek_id,
+            key_version=entry.version,
+            reason=reason,
+            error=None,
+            cache_hit=True,
+            known_listening=True,
+        )
 
     def _open(
         self,
@@ -270,7 +320,7 @@ class FieldEncryptor:
             error=None,
             cache_hit=hit,
         )
-        if not flags:
+        if not flags:  # a randomized str token: index its binding for decrypt()
             self._cache.index_opener(entry.bind(field))
         return payload, flags
 

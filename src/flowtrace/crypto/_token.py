@@ -69,7 +69,8 @@ _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 # a2b_base64 rejects. Otherwise "...AA=" or "...AA==" would be a second spelling of "...AA".
 _FROM_URLSAFE: Final = bytes.maketrans(b"-_+/=", b"+/***")
 _PADDING: Final = (b"", b"", b"==", b"=")
-# Last characters whose unused low bits are zero, by text length % 4 (2: 4 bits, 3: 2 bits).
+# Allowed last characters by text length % 4: those whose unused low bits are zero (2: four
+# bits unused, 3: two); none for 1, a length no byte string encodes to.
 _CANONICAL_LAST: Final = ("", "", "AQgw", "AEIMQUYcgkosw048")
 MAX_TOKEN_CHARS: Final = 16 * 1024 * 1024
 """Longest text token accepted (16 MiB); longer input is refused before decoding."""
@@ -148,7 +149,7 @@ def encode_text(raw: bytes) -> str:
     ``head || body`` is the text of ``head`` followed by that of ``body`` when
     ``len(head) % 3 == 0`` (the hot path relies on it for the 30-byte head).
     """
-    return b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
+    return b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
 def decode_text(token: object) -> bytes:
@@ -161,19 +162,18 @@ def decode_text(token: object) -> bytes:
     if size > MAX_TOKEN_CHARS:
         raise MalformedTokenError(f"token is {size} characters; the limit is {MAX_TOKEN_CHARS}")
     rest = size & 3
-    if rest == 1 or not token.isascii():
-        raise MalformedTokenError(
-            "token is not unpadded base64url text (impossible length or non-ASCII characters)"
-        )
-    # One token, one spelling: the last character of a partial group must have its unused
-    # low bits zero ("AQ" and "AR" would otherwise both decode to b"\x01").
+    # One token, one spelling: a last character with non-zero unused bits ("AR" for "AQ",
+    # both b"\x01") is refused, as is a length that is 1 mod 4 (no allowed last character).
     if rest and token[-1] not in _CANONICAL_LAST[rest]:
-        raise MalformedTokenError("token text is not canonical base64url (edited characters)")
-    try:
-        return a2b_base64(
-            token.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[rest], strict_mode=True
+        raise MalformedTokenError(
+            "token is not canonical unpadded base64url text (impossible length or an "
+            "edited last character): not a flowtrace token, or it was cut or edited"
         )
-    except (binascii.Error, ValueError):
+    try:
+        # Non-ASCII text encodes to bytes outside the alphabet, which strict mode refuses.
+        data = token.encode().translate(_FROM_URLSAFE)
+        return a2b_base64(data + _PADDING[rest] if rest else data, strict_mode=True)
+    except (binascii.Error, ValueError):  # UnicodeEncodeError (lone surrogates) too
         raise MalformedTokenError(
             "token is not unpadded base64url text: not a flowtrace token, or it was cut or edited"
         ) from None

@@ -110,8 +110,8 @@ class KeyVault:
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._seq = self._store.change_seq()
-        # FieldEncryptor reads keys through this cache (its sealer()/opener() lookups).
-        self._cache = KeyCache(self._policy, clock, self._revalidate)
+        # FieldEncryptor also reads keys from this cache's index (see KeyCache).
+        self._cache = KeyCache(self._policy, clock)
         self._flights: SingleFlight[Entry] = SingleFlight()
 
     @property
