@@ -387,3 +387,28 @@ def test_contexts_bind_in_any_order_and_any_text(
         assert encryptor.decrypt(token, field="f", context=dict(reversed(context.items()))) == "v"
         with pytest.raises(TamperedTokenError):
             encryptor.decrypt(token, field="f", context=changed)
+
+
+@given(
+    context=st.dictionaries(CONTEXT_TEXT, CONTEXT_TEXT, max_size=6),
+    tenant=st.text(min_size=1, max_size=8),
+    field=st.text(min_size=1, max_size=8),
+)
+def test_associated_data_is_the_spec_construction(
+    context: dict[str, str], tenant: str, field: str
+) -> None:
+    """AAD = header || lp(tenant) || lp(field) || u16(m) || pairs sorted by key bytes
+    (not by their length prefix: "aa" sorts before "b")."""
+
+    def lp(text: str) -> bytes:
+        data = text.encode("utf-8", "surrogatepass")
+        return struct.pack(">H", len(data)) + data
+
+    header = bytes(range(14))
+    expected = header + lp(tenant) + lp(field) + struct.pack(">H", len(context))
+    for key in sorted(context, key=lambda k: k.encode("utf-8", "surrogatepass")):
+        expected += lp(key) + lp(context[key])
+    assert _token.associated_data(header, tenant, field, context) == expected
+    assert _token.context_data({"b": "1", "aa": "2"}) == b"\x00\x02" + lp("aa") + lp("2") + (
+        lp("b") + lp("1")
+    )

@@ -206,20 +206,24 @@ def context_data(context: Mapping[str, str] | None) -> bytes:
     """The AAD after :func:`aad_prefix`: ``u16(n) || n sorted (lp(key) || lp(value))``."""
     if not context:
         return b"\x00\x00"
-    if not isinstance(context, Mapping):
+    if type(context) is not dict and not isinstance(context, Mapping):
         raise InvalidContextValueError("context", "must be a mapping of str to str")
-    if len(context) > 0xFFFF:
+    size = len(context)
+    if size > 0xFFFF:
         raise InvalidContextValueError("context", "has more than 65535 entries")
-    items = []
+    pairs = []
     for key, value in context.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise InvalidContextValueError(
                 "context", "encryption context keys and values must be str"
             )
-        items.append((key.encode("utf-8", "surrogatepass"), key, value))
-    items.sort()
-    parts = [_U16.pack(len(items))]
-    for _, key, value in items:
-        parts.append(_lp(key, "context key"))
-        parts.append(_lp(value, "context value"))
-    return b"".join(parts)
+        pairs.append((_lp(key, "context key"), _lp(value, "context value")))
+    # Sorting lp(key) sorts by the UTF-8 bytes of the key within each key length; sort by
+    # the key bytes themselves, as the spec says (keys are unique, so values never decide).
+    if size > 1:
+        pairs.sort(key=_key_bytes)
+    return _U16.pack(size) + b"".join([k + v for k, v in pairs])
+
+
+def _key_bytes(pair: tuple[bytes, bytes]) -> bytes:
+    return pair[0][2:]
