@@ -26,6 +26,7 @@ __all__ = ["FieldEncryptor", "TokenInfo"]
 
 _listening = _observe.listening
 _decode_text = _token.decode_text
+_decode_str = _token.decode_str
 _encode_text = _token.encode_text
 _context_data = _token.context_data
 _NONCE_SIZE: Final = _token.NONCE_SIZE
@@ -136,7 +137,10 @@ class FieldEncryptor:
                 binding.entry.uses += 1
             nonce = _urandom(_NONCE_SIZE)
             aad = binding.aad if not context else binding.aad_prefix + _context_data(context)
-            plaintext = value.encode("utf-8", "surrogatepass")
+            try:
+                plaintext = value.encode()
+            except UnicodeEncodeError:  # lone surrogates: kept, as on every path
+                plaintext = value.encode("utf-8", "surrogatepass")
             # header || commitment || nonce || AES-GCM(plaintext): the text of the first 30
             # bytes is the binding's (see _token.encode_text on why the texts concatenate).
             return binding.text + _encode_text(nonce + binding.encrypt(nonce, plaintext, aad))
@@ -180,7 +184,7 @@ class FieldEncryptor:
             ):
                 binding.entry.uses += 1
                 try:
-                    body = _decode_text(token[_HEAD_CHARS:])
+                    body = _decode_str(token[_HEAD_CHARS:])  # size checked above
                     aad = (
                         binding.aad if not context else binding.aad_prefix + _context_data(context)
                     )
@@ -194,7 +198,10 @@ class FieldEncryptor:
                 if payload is not None:
                     if _listening():
                         self._report_cached(binding, field, reason)
-                    return payload.decode("utf-8", "surrogatepass")
+                    try:
+                        return payload.decode()
+                    except UnicodeDecodeError:  # encoded lone surrogates
+                        return payload.decode("utf-8", "surrogatepass")
         return self._open(token, field, context, reason)[0].decode("utf-8", "surrogatepass")
 
     def encrypt_value(

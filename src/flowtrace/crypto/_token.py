@@ -43,6 +43,7 @@ __all__ = [
     "aad_prefix",
     "associated_data",
     "context_data",
+    "decode_str",
     "decode_text",
     "encode_text",
     "pack_header",
@@ -161,17 +162,22 @@ def decode_text(token: object) -> bytes:
     size = len(token)
     if size > MAX_TOKEN_CHARS:
         raise MalformedTokenError(f"token is {size} characters; the limit is {MAX_TOKEN_CHARS}")
-    rest = size & 3
+    return decode_str(token)
+
+
+def decode_str(text: str) -> bytes:
+    """:func:`decode_text` of a ``str`` already known to be within the size limit."""
+    rest = len(text) & 3
     # One token, one spelling: a last character with non-zero unused bits ("AR" for "AQ",
     # both b"\x01") is refused, as is a length that is 1 mod 4 (no allowed last character).
-    if rest and token[-1] not in _CANONICAL_LAST[rest]:
+    if rest and text[-1] not in _CANONICAL_LAST[rest]:
         raise MalformedTokenError(
             "token is not canonical unpadded base64url text (impossible length or an "
             "edited last character): not a flowtrace token, or it was cut or edited"
         )
     try:
         # Non-ASCII text encodes to bytes outside the alphabet, which strict mode refuses.
-        data = token.encode().translate(_FROM_URLSAFE)
+        data = text.encode().translate(_FROM_URLSAFE)
         return a2b_base64(data + _PADDING[rest] if rest else data, strict_mode=True)
     except (binascii.Error, ValueError):  # UnicodeEncodeError (lone surrogates) too
         raise MalformedTokenError(
