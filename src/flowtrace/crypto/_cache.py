@@ -24,7 +24,6 @@ _MAX_FIELDS: Final = 4096
 _MAX_INDEXED: Final = 65536
 
 
-
 @dataclass(frozen=True)
 class CachePolicy:
     """Limits on unwrapped data keys held in memory.
@@ -169,11 +168,11 @@ class KeyCache:
         return entry
 
     def index_sealer(self, binding: Binding) -> None:
-        """Index ``binding`` for :meth:`sealer` (its entry must be the scope's active key)."""
+        """Index ``binding`` in :attr:`sealers` (its entry must be its scope's active key)."""
         self._index(self.sealers, binding.sealer_key, binding)
 
     def index_opener(self, binding: Binding) -> None:
-        """Index ``binding`` for :meth:`opener`."""
+        """Index ``binding`` in :attr:`openers`."""
         self._index(self.openers, binding.text, binding)
 
     def _index(self, index: dict[Any, Binding], key: Hashable, binding: Binding) -> None:
