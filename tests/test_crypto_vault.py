@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
 import tracemalloc
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -508,3 +510,21 @@ def test_a_key_evicted_while_in_use_is_never_indexed() -> None:
     vault._cache.index_opener(binding)
     assert binding.sealer_key not in vault._cache.sealers
     assert binding.text not in vault._cache.openers
+
+
+def test_a_shredded_key_leaves_memory_without_a_collection() -> None:
+    """Once shredded, a key that served cached calls is freed by reference counting alone
+    (no cycle between it and its bindings keeps its derived keys alive)."""
+    enc = FieldEncryptor(KeyVault(LocalKeyProvider.generate("k"), kek_id="k"))
+    gc.disable()
+    try:
+        with flowtrace.context(tenant="acme"):
+            token = enc.encrypt("v", field="f")
+            assert enc.decrypt(token, field="f") == "v"
+            entry = next(iter(enc.vault._cache.sealers.values())).entry
+            alive = weakref.ref(entry)
+            del entry
+            enc.shred()
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -56,8 +56,8 @@ class CachePolicy:
 class Entry:
     """One cached DEK version with the keyring facts needed to authorize its use."""
 
-    __slots__ = ("bindings", "evicted", "keyring", "keys", "loaded_at", "prefixes", "refs",
-                 "uses", "version")
+    __slots__ = ("__weakref__", "bindings", "evicted", "keyring", "keys", "loaded_at",
+                 "prefixes", "refs", "uses", "version")
 
     def __init__(
         self, keyring: KeyringRecord, version: int, keys: DerivedKeys, loaded_at: float
@@ -80,7 +80,7 @@ class Entry:
         binding = self.bindings.get(field)
         if binding is None:
             binding = Binding(self, field)
-            if len(self.bindings) < _MAX_FIELDS:
+            if len(self.bindings) < _MAX_FIELDS and not self.evicted:
                 self.bindings[field] = binding
         return binding
 
@@ -201,6 +201,9 @@ class KeyCache:
                 del self.sealers[binding.sealer_key]
             if self.openers.get(binding.text) is binding:
                 del self.openers[binding.text]
+        # Entry and bindings refer to each other: break the cycle so the derived keys are
+        # freed as soon as the last call using them returns, not at some later collection.
+        entry.bindings.clear()
 
     def put(self, key: Hashable, entry: Entry) -> None:
         """Insert ``entry``, dropping the oldest loaded beyond ``max_entries``."""
