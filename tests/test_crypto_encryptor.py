@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -11,14 +12,18 @@ import flowtrace
 import flowtrace.crypto
 from flowtrace import EventKind, FlowEvent
 from flowtrace.classify import Schema
-from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider
+from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider, _token
 from flowtrace.errors import (
     AuditWriteError,
     InvalidContextValueError,
     KeyDestroyedError,
+    KeyRetiredError,
+    MalformedTokenError,
     MissingSubjectError,
     MissingTenantError,
+    TamperedTokenError,
     WrongFieldError,
+    WrongTenantError,
 )
 
 
@@ -36,6 +41,8 @@ def test_public_namespace_is_deliberate() -> None:
         assert obj.__doc__, name
         if isinstance(obj, type):
             assert obj.__module__ == "flowtrace.crypto", name
+    # One spelling for records: the FieldEncryptor methods (no module-level functions).
+    assert not {"encrypt_record", "decrypt_record"} & public
 
 
 def test_encrypt_and_decrypt_need_a_tenant(enc: FieldEncryptor) -> None:
@@ -135,17 +142,26 @@ def test_failures_before_key_lookup_are_reported_too(
 
 
 def test_a_failing_audit_observer_withholds_the_plaintext(enc: FieldEncryptor) -> None:
-    """If the decrypt cannot be recorded, decrypt raises and returns nothing (fail closed)."""
+    """If the decrypt cannot be recorded, decrypt raises and returns nothing (fail closed),
+    whether its key was cached or not, after exactly one attempt to record it."""
+    attempts: list[FlowEvent] = []
 
     def broken_audit(event: FlowEvent) -> None:
+        attempts.append(event)
         raise AuditWriteError("disk full")
 
     with flowtrace.context(tenant="acme"):
         token = enc.encrypt("v", field="f")
         flowtrace.add_observer(broken_audit)
         try:
-            with pytest.raises(AuditWriteError):
-                enc.decrypt(token, field="f")
+            for cached in (False, True):
+                attempts.clear()
+                with pytest.raises(AuditWriteError):
+                    enc.decrypt(token, field="f")
+                assert len(attempts) == 1, cached
+                flowtrace.remove_observer(broken_audit)
+                assert enc.decrypt(token, field="f") == "v"  # now cached
+                flowtrace.add_observer(broken_audit)
         finally:
             flowtrace.remove_observer(broken_audit)
 
@@ -266,3 +282,159 @@ def test_json_values_keep_their_type(enc: FieldEncryptor) -> None:
         for value in (0, 3.5, True, [1, "a"], {"k": [None]}):
             token = enc.encrypt_value(value, field="v")
             assert enc.decrypt_value(token, field="v") == value
+
+
+# --- once keys are cached: the same checks, errors and events ------------------------------
+
+
+def test_cached_keys_serve_the_common_call_without_the_vault(
+    enc: FieldEncryptor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the first use of a key and field, encrypt and decrypt (with or without a
+    context, per tenant or per subject) are served from the key cache's index."""
+    per_subject = FieldEncryptor(enc.vault, subject_keys=True)
+    with flowtrace.context(tenant="acme", subject="p1"):
+        for encryptor in (enc, per_subject):
+            encryptor.decrypt(encryptor.encrypt("warm", field="email"), field="email")
+        calls: list[str] = []
+        for name in ("encryption_key", "decryption_key"):
+            original = getattr(enc.vault, name)
+
+            def spy(*args: Any, _name: str = name, _original: Any = original) -> Any:
+                calls.append(_name)
+                return _original(*args)
+
+            monkeypatch.setattr(enc.vault, name, spy)
+        for encryptor in (enc, per_subject):
+            for context in (None, {"record": "42"}):
+                token = encryptor.encrypt("v", field="email", context=context)
+                assert encryptor.decrypt(token, field="email", context=context) == "v"
+        assert calls == []
+        enc.encrypt("v", field="phone")  # a new field: the general path, once
+        assert calls == ["encryption_key"]
+
+
+def test_argument_errors_are_typed(enc: FieldEncryptor) -> None:
+    """Wrong argument shapes raise TypeError or InvalidContextValueError, cached or not."""
+    with flowtrace.context(tenant="acme"):
+        enc.decrypt(enc.encrypt("warm", field="f"), field="f")
+        with pytest.raises(TypeError, match="field"):
+            enc.encrypt("v")  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="encrypt_value"):
+            enc.encrypt(b"v", field="f")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            enc.decrypt("t", field="f", nope=1)  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            enc.encrypt("v", "f")  # type: ignore[misc]
+        for field in ("", ["f"], None):
+            with pytest.raises(InvalidContextValueError):
+                enc.encrypt("v", field=field)  # type: ignore[arg-type]
+        for subject in ("", ["s"], 7):
+            with pytest.raises(InvalidContextValueError):
+                enc.encrypt("v", field="f", subject=subject)  # type: ignore[arg-type]
+
+
+def test_contexts_of_any_size_are_validated_and_bound(enc: FieldEncryptor) -> None:
+    """Large contexts and lone surrogates round-trip; non-str and oversized values raise."""
+    big = {f"k{i}": str(i) for i in range(40)}
+    surrogate = {"\udc80": "x"}
+    with flowtrace.context(tenant="acme"):
+        enc.decrypt(enc.encrypt("warm", field="f"), field="f")
+        for context in (big, surrogate, MappingProxyType({"row": "1"})):
+            token = enc.encrypt("v", field="f", context=context)
+            assert enc.decrypt(token, field="f", context=dict(context)) == "v"
+            with pytest.raises(TamperedTokenError):
+                enc.decrypt(token, field="f")
+        with pytest.raises(InvalidContextValueError):
+            enc.encrypt("v", field="f", context={"id": 7})  # type: ignore[dict-item]
+        with pytest.raises(InvalidContextValueError, match="65535"):
+            enc.encrypt("v", field="f", context={"id": "x" * 65_536})
+        with pytest.raises(InvalidContextValueError):
+            enc.encrypt("v", field="f", context=["id"])  # type: ignore[arg-type]
+
+
+def test_subject_keys_never_fall_back_to_a_cached_tenant_key(enc: FieldEncryptor) -> None:
+    """A per-subject encryptor without a subject raises, even when another encryptor of
+    the same vault has the tenant's key and the field cached."""
+    per_subject = FieldEncryptor(enc.vault, subject_keys=True)
+    with flowtrace.context(tenant="acme"):
+        enc.decrypt(enc.encrypt("warm", field="ssn"), field="ssn")
+        with pytest.raises(MissingSubjectError):
+            per_subject.encrypt("123-45-6789", field="ssn")
+    with flowtrace.context(tenant="acme", subject="p1"):
+        token = per_subject.encrypt("123-45-6789", field="ssn")
+        again = per_subject.encrypt("123-45-6789", field="ssn")
+        keyring = enc.vault.keyring("acme", "p1")
+        assert keyring is not None
+        assert {enc.inspect(t).key_id for t in (token, again)} == {keyring.dek_id.hex()}
+        per_subject.shred(subject="p1")
+        with pytest.raises(KeyDestroyedError):
+            per_subject.decrypt(again, field="ssn")
+
+
+FAILURES = {
+    "wrong_field": WrongFieldError,
+    "wrong_tenant": WrongTenantError,
+    "wrong_context": TamperedTokenError,
+    "tampered_commitment": TamperedTokenError,
+    "tampered_nonce": TamperedTokenError,
+    "tampered_ciphertext": TamperedTokenError,
+    "tampered_header": WrongFieldError,
+    "truncated": TamperedTokenError,
+    "retired": KeyRetiredError,
+    "shredded": KeyDestroyedError,
+    "not_base64": MalformedTokenError,
+}
+
+
+def _failing_decrypt(scenario: str, enc: FieldEncryptor) -> tuple[str, str, str, Any]:
+    """(token, field, tenant, context) of a decrypt that must fail in ``scenario``, with
+    the token's key and field cached: without the defect it would decrypt."""
+    with flowtrace.context(tenant="acme"):
+        token = enc.encrypt("secret", field="email")
+        assert enc.decrypt(token, field="email") == "secret"
+    with flowtrace.context(tenant="globex"):
+        enc.decrypt(enc.encrypt("warm", field="email"), field="email")
+    raw = bytearray(_token.decode_text(token))
+    field, tenant, context = "email", "acme", None
+    offsets = {
+        "tampered_commitment": 20,
+        "tampered_nonce": 35,
+        "tampered_ciphertext": 50,
+        "tampered_header": 12,
+    }
+    if scenario == "wrong_field":
+        field = "phone"
+    elif scenario == "wrong_tenant":
+        tenant = "globex"
+    elif scenario == "wrong_context":
+        context = {"record": "1"}
+    elif scenario in offsets:
+        raw[offsets[scenario]] ^= 0x01
+        token = _token.encode_text(bytes(raw))
+    elif scenario == "truncated":
+        token = _token.encode_text(bytes(raw[:-1]))
+    elif scenario == "not_base64":
+        token = token[:60] + "!" + token[61:]
+    elif scenario == "retired":
+        enc.vault.rotate("acme")
+        enc.vault.retire("acme", below=2)
+    elif scenario == "shredded":
+        with flowtrace.context(tenant="acme"):
+            enc.shred()
+    return token, field, tenant, context
+
+
+@pytest.mark.parametrize("scenario", list(FAILURES))
+def test_each_failure_is_its_typed_error_reported_once(
+    enc: FieldEncryptor, scenario: str, events: list[FlowEvent]
+) -> None:
+    """Every failing decrypt of a cached key raises its own error and emits exactly one
+    decrypt event, outcome error."""
+    token, field, tenant, context = _failing_decrypt(scenario, enc)
+    events.clear()
+    with flowtrace.context(tenant=tenant), pytest.raises(FAILURES[scenario]):
+        enc.decrypt(token, field=field, context=context)
+    (event,) = [e for e in events if e.kind == EventKind.DECRYPT]
+    assert event.attributes["outcome"] == "error"
+    assert event.attributes["error"] == FAILURES[scenario].__name__

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
+import tracemalloc
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from flowtrace.crypto import (
     FieldEncryptor,
     KeyVault,
     LocalKeyProvider,
+    MemoryVaultStore,
     SqliteVaultStore,
     VaultStore,
 )
@@ -360,3 +364,167 @@ def test_concurrent_first_use_by_two_vaults_agrees_on_one_key(store: VaultStore)
     with flowtrace.context(tenant="acme"):
         for enc in encryptors:
             assert [enc.decrypt(t, field="f") for t in tokens] == ["v"] * 4
+
+
+# --- cached keys serving the common call ---------------------------------------------------
+
+
+def test_cached_keys_honour_max_uses_max_age_and_the_revalidation_bound() -> None:
+    """Keys serving repeated encrypts and decrypts are unwrapped again exactly at max_uses
+    and max_age, and a shred or rotation by another vault applies within the bound."""
+    clock, provider, store = Clock(), CountingProvider(), MemoryVaultStore()
+    policy = CachePolicy(max_age=10, max_uses=4, revalidate_interval=1)
+    enc = FieldEncryptor(KeyVault(provider, store, kek_id="k", cache=policy, clock=clock))
+    other = KeyVault(provider, store, kek_id="k")
+    with flowtrace.context(tenant="acme"):
+        token = enc.encrypt("v", field="f")  # creates the key: its first use
+        for _ in range(3):
+            assert enc.decrypt(token, field="f") == "v"  # uses 2..4
+        assert provider.unwraps == 0
+        enc.encrypt("v", field="f")  # max_uses reached
+        assert provider.unwraps == 1
+        enc.encrypt("v", field="f")
+        assert enc.decrypt(token, field="f") == "v"
+        assert provider.unwraps == 1
+        clock.advance(10.5)  # past max_age
+        assert enc.decrypt(token, field="f") == "v"
+        assert provider.unwraps == 2
+        enc.encrypt("v", field="f")  # the same reloaded key serves both directions
+        assert enc.decrypt(token, field="f") == "v"
+        assert provider.unwraps == 2
+        other.rotate("acme")
+        assert enc.inspect(enc.encrypt("v", field="f")).key_version == 1  # within the bound
+        clock.advance(1.5)
+        assert enc.inspect(enc.encrypt("v", field="f")).key_version == 2
+        assert enc.decrypt(token, field="f") == "v"
+        other.shred(tenant="acme")
+        assert enc.decrypt(token, field="f") == "v"  # within the bound
+        clock.advance(1.5)
+        with pytest.raises(KeyDestroyedError):
+            enc.decrypt(token, field="f")
+
+
+def test_rotation_in_this_vault_applies_to_the_next_encrypt() -> None:
+    """A rotation or retirement by this vault takes effect at once on cached keys."""
+    enc = FieldEncryptor(KeyVault(LocalKeyProvider.generate("k"), kek_id="k"))
+    with flowtrace.context(tenant="acme"):
+        old = enc.encrypt("v", field="f")
+        assert enc.decrypt(old, field="f") == "v"
+        enc.vault.rotate("acme")
+        new = enc.encrypt("v", field="f")
+        assert enc.inspect(new).key_version == 2
+        assert enc.decrypt(new, field="f") == "v"
+        assert enc.decrypt(old, field="f") == "v"
+        enc.vault.retire("acme", below=2)
+        with pytest.raises(KeyRetiredError):
+            enc.decrypt(old, field="f")
+        assert enc.decrypt(new, field="f") == "v"
+
+
+def test_a_shred_reaches_keys_the_size_bound_half_dropped() -> None:
+    """A key held under two cache slots, one of them dropped by max_entries, still stops
+    decrypting the moment its subject is shredded."""
+    enc = FieldEncryptor(
+        KeyVault(LocalKeyProvider.generate("k"), kek_id="k", cache=CachePolicy(max_entries=3))
+    )
+    with flowtrace.context(tenant="acme"):
+        token = enc.encrypt("a", field="f", subject="alice")  # 2 slots: active + version
+        assert enc.decrypt(token, field="f") == "a"
+        enc.encrypt("b", field="f", subject="bob")  # 2 more slots: one of alice's dropped
+        assert len(enc.vault._cache) == 3
+        assert enc.decrypt(token, field="f") == "a"
+        enc.shred(subject="alice")
+        with pytest.raises(KeyDestroyedError):
+            enc.decrypt(token, field="f")
+
+
+def test_more_fields_than_a_key_indexes_still_round_trip() -> None:
+    """Past 4,096 distinct fields per key, encrypt and decrypt keep working."""
+    enc = FieldEncryptor(KeyVault(LocalKeyProvider.generate("k"), kek_id="k"))
+    with flowtrace.context(tenant="acme"):
+        tokens = {f"f{i}": enc.encrypt(f"v{i}", field=f"f{i}") for i in range(4200)}
+        for field in ("f0", "f4199"):
+            for _ in range(2):
+                assert enc.decrypt(tokens[field], field=field) == "v" + field[1:]
+                assert enc.decrypt(enc.encrypt("x", field=field), field=field) == "x"
+
+
+def test_threads_keep_their_own_tenants() -> None:
+    """Eight real threads on four tenants each read back only their own tenant's values."""
+    enc = FieldEncryptor(KeyVault(LocalKeyProvider.generate("k"), kek_id="k"))
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        try:
+            with flowtrace.context(tenant=f"t{n % 4}"):
+                start.wait()
+                for i in range(300):
+                    value = f"t{n % 4}-{n}-{i}"
+                    token = enc.encrypt(value, field="f")
+                    assert enc.decrypt(token, field="f") == value
+                    if i % 50 == 0:
+                        other = flowtrace.context(tenant=f"t{(n + 1) % 4}")
+                        with (
+                            flowtrace.cross_tenant(reason="test"),
+                            other,
+                            pytest.raises(WrongTenantError),
+                        ):
+                            enc.decrypt(token, field="f")
+        except BaseException as exc:  # reported to the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_round_trips_retain_no_memory() -> None:
+    """Many round trips of cached keys leave traced memory where it was."""
+    enc = FieldEncryptor(KeyVault(LocalKeyProvider.generate("k"), kek_id="k"))
+    value = "alice@example.com" * 3
+    with flowtrace.context(tenant="acme"):
+        tracemalloc.start()
+        try:
+            for _ in range(2_000):
+                enc.decrypt(enc.encrypt(value, field="email"), field="email")
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(20_000):
+                enc.decrypt(enc.encrypt(value, field="email"), field="email")
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 64 * 1024, f"{grown} bytes retained by 20,000 round trips"
+
+
+def test_a_key_evicted_while_in_use_is_never_indexed() -> None:
+    """An encrypt that loaded a key just before a shred evicted it cannot index it after."""
+    vault = KeyVault(LocalKeyProvider.generate("k"), kek_id="k")
+    entry = vault.encryption_key("acme")
+    binding = entry.bind("f")
+    vault.shred(tenant="acme")  # evicts the entry the "encrypt" is still holding
+    vault._cache.index_sealer(binding)
+    vault._cache.index_opener(binding)
+    assert binding.sealer_key not in vault._cache.sealers
+    assert binding.text not in vault._cache.openers
+
+
+def test_a_shredded_key_leaves_memory_without_a_collection() -> None:
+    """Once shredded, a key that served cached calls is freed by reference counting alone
+    (no cycle between it and its bindings keeps its derived keys alive)."""
+    enc = FieldEncryptor(KeyVault(LocalKeyProvider.generate("k"), kek_id="k"))
+    gc.disable()
+    try:
+        with flowtrace.context(tenant="acme"):
+            token = enc.encrypt("v", field="f")
+            assert enc.decrypt(token, field="f") == "v"
+            entry = next(iter(enc.vault._cache.sealers.values())).entry
+            alive = weakref.ref(entry)
+            del entry
+            enc.shred()
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -44,7 +44,7 @@ SURFACE: dict[str, list[str]] = {
         "AwsKmsKeyProvider", "CachePolicy", "DekRecord", "DestroyedKey", "FieldEncryptor",
         "KeyProvider", "KeyVault", "KeyringRecord", "LocalKeyProvider", "MemoryVaultStore",
         "PostgresVaultStore", "RetryPolicy", "ShredReceipt", "SqliteVaultStore", "TokenInfo",
-        "VaultStore", "decrypt_record", "encrypt_record",
+        "VaultStore",
     ],
     "flowtrace.crypto.hazmat": [
         "open_token_with_key", "seal_with_key",

@@ -28,7 +28,6 @@ from __future__ import annotations
 from ._cache import CachePolicy
 from ._encryptor import FieldEncryptor, TokenInfo
 from ._providers import AwsKmsKeyProvider, KeyProvider, LocalKeyProvider, RetryPolicy
-from ._record import decrypt_record, encrypt_record
 from ._stores import (
     DekRecord,
     KeyringRecord,
@@ -56,8 +55,6 @@ __all__ = [
     "SqliteVaultStore",
     "TokenInfo",
     "VaultStore",
-    "decrypt_record",
-    "encrypt_record",
 ]
 
 for _name in __all__:

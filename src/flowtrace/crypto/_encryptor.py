@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import json
-import os
 from base64 import urlsafe_b64encode
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from os import urandom as _urandom
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CryptoError, InvalidContextValueError, MissingSubjectError
 from ..flowcontext import current, listening, require_tenant
 from . import _token
-from ._accel import FASTPATH
-from ._cache import Entry
+from ._cache import Binding
 from ._events import report_decrypt
 from ._keys import open_token, seal, seal_prefixed
-from ._record import decrypt_record, encrypt_record
+from ._record import walk_restricted
 from ._vault import KeyVault, ShredReceipt
 
 if TYPE_CHECKING:
     from ..classify import Schema
 
 __all__ = ["FieldEncryptor", "TokenInfo"]
+
+_listening = listening
+_decode_text = _token.decode_text
+_decode_str = _token.decode_str
+_encode_text = _token.encode_text
+_context_data = _token.context_data
+_NONCE_SIZE: Final = _token.NONCE_SIZE
+_MIN_BODY: Final = _token.NONCE_SIZE + _token.TAG_SIZE
+_MAX_TOKEN_CHARS: Final = _token.MAX_TOKEN_CHARS
+# The text of a token's first 30 bytes (header and key commitment): 40 characters.
+_HEAD_CHARS: Final = (_token.HEADER_SIZE + _token.COMMITMENT_SIZE) * 4 // 3
 
 
 @dataclass(frozen=True)
@@ -54,97 +64,7 @@ def _check_field(field: object) -> str:
     return field
 
 
-class _PyEncryptorBase:
-    """The pure-Python :meth:`FieldEncryptor.encrypt` and :meth:`FieldEncryptor.decrypt`.
-
-    With the C fast path built (``flowtrace.crypto._fastpath``), FieldEncryptor's base is
-    its ``EncryptorBase`` instead, which does the common call in C and hands every other
-    call, with its original arguments, to these methods.
-    """
-
-    __slots__ = ()
-
-    if TYPE_CHECKING:
-
-        def _encrypt(
-            self,
-            payload: bytes,
-            flags: int,
-            field: str,
-            context: Mapping[str, str] | None,
-            subject: str | None,
-            deterministic: bool,
-        ) -> str: ...
-
-        def _decrypt(
-            self, token: str, field: str, context: Mapping[str, str] | None, reason: str | None
-        ) -> tuple[bytes, int]: ...
-
-    def _bind_fast_path(self, *args: object) -> None:
-        """Nothing to wire without the C fast path."""
-
-    def encrypt(
-        self,
-        value: str,
-        *,
-        field: str,
-        context: Mapping[str, str] | None = None,
-        subject: str | None = None,
-        deterministic: bool = False,
-    ) -> str:
-        """Encrypt ``value`` for ``field`` of the current tenant; returns the text token.
-
-        ``deterministic=True`` uses AES-SIV: equal inputs give equal tokens (enables
-        equality lookups, leaks equality; see docs/encryption.md).
-        """
-        if type(value) is not str and not isinstance(value, str):
-            raise TypeError(
-                f"encrypt() takes a str, got {type(value).__name__}; "
-                "use encrypt_value() for other JSON values"
-            )
-        return self._encrypt(
-            value.encode("utf-8", "surrogatepass"), 0, field, context, subject, deterministic
-        )
-
-    def decrypt(
-        self,
-        token: str,
-        *,
-        field: str,
-        context: Mapping[str, str] | None = None,
-        reason: str | None = None,
-    ) -> str:
-        """The plaintext of ``token``; raises a typed error if it cannot be trusted.
-
-        Checks the current tenant, the field and ``context``; reports the decrypt
-        (``reason`` says why the value is read). A JSON token decrypts to its JSON text.
-        """
-        payload, _ = self._decrypt(token, field, context, reason)
-        return payload.decode("utf-8", "surrogatepass")
-
-
-def _report_fast_decrypt(entry: Entry, tenant: str, field: str, reason: str | None) -> None:
-    # Called by the C fast path after a successful decrypt, once listening() said yes.
-    report_decrypt(
-        tenant=tenant,
-        subject=entry.keyring.subject,
-        field=field,
-        key_id=entry.keyring.dek_id,
-        key_version=entry.version,
-        reason=reason,
-        error=None,
-        cache_hit=True,
-        known_listening=True,
-    )
-
-
-if TYPE_CHECKING:  # both bases behave the same; type-check against the Python one
-    _EncryptorBase = _PyEncryptorBase
-else:
-    _EncryptorBase = _PyEncryptorBase if FASTPATH is None else FASTPATH.EncryptorBase
-
-
-class FieldEncryptor(_EncryptorBase):
+class FieldEncryptor:
     """Encrypts field values into compact, versioned, URL-safe tokens and back.
 
     ``FieldEncryptor(vault)`` uses one data key per tenant; ``subject_keys=True`` uses one
@@ -170,13 +90,15 @@ class FieldEncryptor(_EncryptorBase):
         assert ssn == "123-45-6789"
     """
 
-    fast_path: ClassVar[bool] = FASTPATH is not None
-    """True when :meth:`encrypt` and :meth:`decrypt` run on the optional C fast path."""
-
     def __init__(self, vault: KeyVault, *, subject_keys: bool = False) -> None:
         self._vault = vault
         self._subject_keys = subject_keys
-        self._bind_fast_path(*vault._fast_path_state(), subject_keys)
+        # The vault's key cache and its index of bindings (package-internal, see KeyCache).
+        self._cache = vault._cache
+        self._sealers = vault._cache.sealers
+        self._openers = vault._cache.openers
+        self._max_uses = vault._cache.max_uses
+        self._clock = vault._clock
 
     @property
     def vault(self) -> KeyVault:
@@ -199,6 +121,113 @@ class FieldEncryptor(_EncryptorBase):
         return found
 
     # --- values ---------------------------------------------------------------------------
+    #
+    # Two ways through, one behaviour. The common call (randomized mode, a str payload, a
+    # key in the cache) is served by the key cache's precomputed Binding of the key and
+    # field. Everything else, and any call a Binding cannot serve (no indexed binding, a
+    # cache limit or the revalidation deadline reached, any failure at all), takes the
+    # general path, which checks everything in the order docs/spec/token.md gives and is
+    # the only one that raises and reports errors. The general path indexes the binding it
+    # used, so the next call of the same key and field is served from it.
+
+    def encrypt(
+        self,
+        value: str,
+        *,
+        field: str,
+        context: Mapping[str, str] | None = None,
+        subject: str | None = None,
+        deterministic: bool = False,
+    ) -> str:
+        """Encrypt ``value`` for ``field`` of the current tenant; returns the text token.
+
+        ``deterministic=True`` uses AES-SIV: equal inputs give equal tokens (enables
+        equality lookups, leaks equality; see docs/encryption.md).
+        """
+        if type(value) is str and type(field) is str and not deterministic:
+            if subject is None:
+                # "" is no key scope, so a per-subject encryptor without a subject takes
+                # the vault's path, which raises MissingSubjectError.
+                scope = (current().subject or "") if self._subject_keys else None
+            else:
+                scope = subject if type(subject) is str else ""
+            binding = self._sealers.get((require_tenant(), scope, field))
+            if (
+                binding is None
+                or self._clock() >= binding.valid_until
+                or binding.entry.uses >= self._max_uses
+            ):
+                binding = self._load_sealer(field, subject)
+            else:
+                binding.entry.uses += 1
+            nonce = _urandom(_NONCE_SIZE)
+            aad = binding.aad if not context else binding.aad_prefix + _context_data(context)
+            try:
+                plaintext = value.encode()
+            except UnicodeEncodeError:  # lone surrogates: kept, as on every path
+                plaintext = value.encode("utf-8", "surrogatepass")
+            # header || commitment || nonce || AES-GCM(plaintext): the text of the first 30
+            # bytes is the binding's (see _token.encode_text on why the texts concatenate).
+            return binding.text + _encode_text(nonce + binding.encrypt(nonce, plaintext, aad))
+        if not isinstance(value, str):
+            raise TypeError(
+                f"encrypt() takes a str, got {type(value).__name__}; "
+                "use encrypt_value() for other JSON values"
+            )
+        return self._seal(
+            value.encode("utf-8", "surrogatepass"), 0, field, context, subject, deterministic
+        )
+
+    def decrypt(
+        self,
+        token: str,
+        *,
+        field: str,
+        context: Mapping[str, str] | None = None,
+        reason: str | None = None,
+    ) -> str:
+        """The plaintext of ``token``; raises a typed error if it cannot be trusted.
+
+        Checks the current tenant, the field and ``context``; reports the decrypt
+        (``reason`` says why the value is read). A JSON token decrypts to its JSON text.
+        """
+        # A randomized str token whose key and field have an indexed Binding is opened
+        # here; nothing the vault's path (_open) refuses is accepted: the 40-character head
+        # is the binding's own (so version, flags, key id and version, field tag and
+        # commitment are the ones that path checked), tenant and field are compared, the
+        # key's cache limits hold, the body goes through the same canonical decoder and
+        # AES-GCM authenticates it under the same associated data. Anything else, or any
+        # failure, goes to _open, which raises the typed error and reports it.
+        if type(token) is str and len(token) <= _MAX_TOKEN_CHARS:
+            binding = self._openers.get(token[:_HEAD_CHARS])
+            if (
+                binding is not None
+                and binding.field == field
+                and binding.tenant == current().tenant
+                and self._clock() < binding.valid_until
+                and binding.entry.uses < self._max_uses
+            ):
+                binding.entry.uses += 1
+                try:
+                    body = _decode_str(token[_HEAD_CHARS:])  # size checked above
+                    aad = (
+                        binding.aad if not context else binding.aad_prefix + _context_data(context)
+                    )
+                    payload: bytes | None = (
+                        binding.decrypt(body[:_NONCE_SIZE], body[_NONCE_SIZE:], aad)
+                        if len(body) >= _MIN_BODY
+                        else None
+                    )
+                except Exception:
+                    payload = None
+                if payload is not None:
+                    if _listening():
+                        self._report_cached(binding, field, reason)
+                    try:
+                        return payload.decode()
+                    except UnicodeDecodeError:  # encoded lone surrogates
+                        return payload.decode("utf-8", "surrogatepass")
+        return self._open(token, field, context, reason)[0].decode("utf-8", "surrogatepass")
 
     def encrypt_value(
         self,
@@ -215,27 +244,7 @@ class FieldEncryptor(_EncryptorBase):
                 value, field=field, context=context, subject=subject, deterministic=deterministic
             )
         payload = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-        return self._encrypt(payload, _token.FLAG_JSON, field, context, subject, deterministic)
-
-    def _encrypt(
-        self,
-        payload: bytes,
-        flags: int,
-        field: str,
-        context: Mapping[str, str] | None,
-        subject: str | None,
-        deterministic: bool,
-    ) -> str:
-        tenant = require_tenant()
-        if type(field) is not str or not field:
-            _check_field(field)
-        if subject is not None or self._subject_keys:
-            subject = self._subject(subject)
-        entry = self._vault.encryption_key(tenant, subject)
-        if deterministic:
-            flags |= _token.FLAG_DETERMINISTIC
-        raw = seal_prefixed(entry.keys, entry.prefixes[flags], tenant, field, context, payload)
-        return _token.encode_text(raw)
+        return self._seal(payload, _token.FLAG_JSON, field, context, subject, deterministic)
 
     def decrypt_value(
         self,
@@ -246,18 +255,67 @@ class FieldEncryptor(_EncryptorBase):
         reason: str | None = None,
     ) -> Any:
         """Like :meth:`decrypt`, restoring the JSON value given to :meth:`encrypt_value`."""
-        payload, flags = self._decrypt(token, field, context, reason)
+        payload, flags = self._open(token, field, context, reason)
         if flags & _token.FLAG_JSON:
             return json.loads(payload)
         return payload.decode("utf-8", "surrogatepass")
 
-    def _decrypt(
+    def _seal(
+        self,
+        payload: bytes,
+        flags: int,
+        field: str,
+        context: Mapping[str, str] | None,
+        subject: str | None,
+        deterministic: bool,
+    ) -> str:
+        # Deterministic mode, JSON payloads and argument errors.
+        tenant = require_tenant()
+        if type(field) is not str or not field:
+            _check_field(field)
+        if subject is not None or self._subject_keys:
+            subject = self._subject(subject)
+        entry = self._vault.encryption_key(tenant, subject)
+        if deterministic:
+            flags |= _token.FLAG_DETERMINISTIC
+        raw = seal_prefixed(entry.keys, entry.prefixes[flags], tenant, field, context, payload)
+        return _encode_text(raw)
+
+    def _load_sealer(self, field: str, subject: str | None) -> Binding:
+        # The scope's active key for a randomized str token, from the vault; indexed so the
+        # next encrypt of this scope and field finds it with KeyCache.sealer().
+        tenant = require_tenant()
+        if not field:
+            _check_field(field)
+        if subject is not None or self._subject_keys:
+            subject = self._subject(subject)
+        binding = self._vault.encryption_key(tenant, subject).bind(field)
+        self._cache.index_sealer(binding)
+        return binding
+
+    @staticmethod
+    def _report_cached(binding: Binding, field: str, reason: str | None) -> None:
+        entry = binding.entry
+        report_decrypt(
+            tenant=binding.tenant,
+            subject=entry.keyring.subject,
+            field=field,
+            key_id=entry.keyring.dek_id,
+            key_version=entry.version,
+            reason=reason,
+            error=None,
+            cache_hit=True,
+            known_listening=True,
+        )
+
+    def _open(
         self,
         token: str,
         field: str,
         context: Mapping[str, str] | None,
         reason: str | None,
     ) -> tuple[bytes, int]:
+        # The general path of decryption: every check, every error, every report.
         tenant: str | None = None
         dek_id: bytes | None = None
         version: int | None = None
@@ -267,7 +325,7 @@ class FieldEncryptor(_EncryptorBase):
             tenant = require_tenant()
             if type(field) is not str or not field:
                 _check_field(field)
-            raw = _token.decode_text(token)
+            raw = _decode_text(token)
             flags, dek_id, version = _token.check(raw)
             entry, hit = self._vault.decryption_key(dek_id, version, tenant)
             subject = entry.keyring.subject
@@ -294,6 +352,8 @@ class FieldEncryptor(_EncryptorBase):
             error=None,
             cache_hit=hit,
         )
+        if not flags:  # a randomized str token: index its binding for decrypt()
+            self._cache.index_opener(entry.bind(field))
         return payload, flags
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -319,7 +379,7 @@ class FieldEncryptor(_EncryptorBase):
     ) -> str:
         """Re-encrypt ``token`` under the newest version of its key (same mode, same key
         scope). Returns ``token`` unchanged if it already uses the newest version."""
-        payload, flags = self._decrypt(token, field, context, reason)
+        payload, flags = self._open(token, field, context, reason)
         parsed = _token.parse(_token.decode_text(token))
         tenant = require_tenant()
         keyring = self._vault.store.get_keyring(parsed.dek_id)
@@ -356,13 +416,22 @@ class FieldEncryptor(_EncryptorBase):
         subject: str | None = None,
         deterministic: bool = False,
     ) -> dict[str, Any]:
-        """A copy of ``record`` with every RESTRICTED field (per ``schema``) encrypted.
+        """A copy of ``record`` whose RESTRICTED fields (per ``schema``) are tokens.
 
-        The token of each field is bound to its dotted path and to ``context``.
+        Fields are named by dotted path (``"patient.ssn"``), which is also the token's
+        bound field; list items share their list's path. ``None`` values stay ``None``.
+        Non-string values are encrypted as JSON and come back with their type. The input
+        is not mutated. Each token is also bound to ``context``::
+
+            stored = enc.encrypt_record(row, schema, context={"record": row["id"]})
         """
-        return encrypt_record(
-            self, record, schema, context=context, subject=subject, deterministic=deterministic
-        )
+
+        def apply(value: Any, path: str) -> str:
+            return self.encrypt_value(
+                value, field=path, context=context, subject=subject, deterministic=deterministic
+            )
+
+        return walk_restricted(record, schema, apply)
 
     def decrypt_record(
         self,
@@ -372,8 +441,13 @@ class FieldEncryptor(_EncryptorBase):
         context: Mapping[str, str] | None = None,
         reason: str | None = None,
     ) -> dict[str, Any]:
-        """The inverse of :meth:`encrypt_record` (each field decrypt is reported)."""
-        return decrypt_record(self, record, schema, context=context, reason=reason)
+        """The inverse of :meth:`encrypt_record` (each field decrypt is reported); raises
+        on the first token that fails (for example KeyDestroyedError after a shred)."""
+
+        def apply(value: Any, path: str) -> Any:
+            return self.decrypt_value(value, field=path, context=context, reason=reason)
+
+        return walk_restricted(record, schema, apply)
 
     # --- equality lookups ------------------------------------------------------------------
 
@@ -433,23 +507,3 @@ class FieldEncryptor(_EncryptorBase):
 
 def _index_text(version: int, digest: bytes) -> str:
     return f"bi1.{version}.{urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
-
-
-def _wire_fast_path(
-    py_encrypt: Callable[..., str] = _PyEncryptorBase.encrypt,
-    py_decrypt: Callable[..., str] = _PyEncryptorBase.decrypt,
-) -> None:
-    """Hand the C fast path its context variable and Python fallbacks (tests pass spies)."""
-    if FASTPATH is not None:
-        FASTPATH.configure(
-            None,
-            py_encrypt,
-            py_decrypt,
-            Entry.aad_tail,
-            _report_fast_decrypt,
-            listening,
-            os.urandom,
-        )
-
-
-_wire_fast_path()

@@ -40,7 +40,10 @@ __all__ = [
     "TAG_SIZE",
     "VERSION",
     "Header",
+    "aad_prefix",
     "associated_data",
+    "context_data",
+    "decode_str",
     "decode_text",
     "encode_text",
     "pack_header",
@@ -67,6 +70,9 @@ _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 # a2b_base64 rejects. Otherwise "...AA=" or "...AA==" would be a second spelling of "...AA".
 _FROM_URLSAFE: Final = bytes.maketrans(b"-_+/=", b"+/***")
 _PADDING: Final = (b"", b"", b"==", b"=")
+# Allowed last characters by text length % 4: those whose unused low bits are zero (2: four
+# bits unused, 3: two); none for 1, a length no byte string encodes to.
+_CANONICAL_LAST: Final = ("", "", "AQgw", "AEIMQUYcgkosw048")
 MAX_TOKEN_CHARS: Final = 16 * 1024 * 1024
 """Longest text token accepted (16 MiB); longer input is refused before decoding."""
 
@@ -138,8 +144,13 @@ def parse(raw: bytes) -> Header:
 
 
 def encode_text(raw: bytes) -> str:
-    """Unpadded base64url text form of token bytes."""
-    return b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
+    """Unpadded base64url text form of token bytes.
+
+    Text of byte strings whose lengths are multiples of 3 concatenates: the text of
+    ``head || body`` is the text of ``head`` followed by that of ``body`` when
+    ``len(head) % 3 == 0`` (the hot path relies on it for the 30-byte head).
+    """
+    return b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
 def decode_text(token: object) -> bytes:
@@ -151,21 +162,27 @@ def decode_text(token: object) -> bytes:
     size = len(token)
     if size > MAX_TOKEN_CHARS:
         raise MalformedTokenError(f"token is {size} characters; the limit is {MAX_TOKEN_CHARS}")
-    if size % 4 == 1 or not token.isascii():
+    return decode_str(token)
+
+
+def decode_str(text: str) -> bytes:
+    """:func:`decode_text` of a ``str`` already known to be within the size limit."""
+    rest = len(text) & 3
+    # One token, one spelling: a last character with non-zero unused bits ("AR" for "AQ",
+    # both b"\x01") is refused, as is a length that is 1 mod 4 (no allowed last character).
+    if rest and text[-1] not in _CANONICAL_LAST[rest]:
         raise MalformedTokenError(
-            "token is not unpadded base64url text (impossible length or non-ASCII characters)"
+            "token is not canonical unpadded base64url text (impossible length or an "
+            "edited last character): not a flowtrace token, or it was cut or edited"
         )
-    text = token.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[size % 4]
     try:
-        raw = a2b_base64(text, strict_mode=True)
-    except (binascii.Error, ValueError):
+        # Non-ASCII text encodes to bytes outside the alphabet, which strict mode refuses.
+        data = text.encode().translate(_FROM_URLSAFE)
+        return a2b_base64(data + _PADDING[rest] if rest else data, strict_mode=True)
+    except (binascii.Error, ValueError):  # UnicodeEncodeError (lone surrogates) too
         raise MalformedTokenError(
             "token is not unpadded base64url text: not a flowtrace token, or it was cut or edited"
         ) from None
-    # One token, one spelling: reject non-zero unused bits in the last character.
-    if b2a_base64(raw, newline=False) != text:
-        raise MalformedTokenError("token text is not canonical base64url (edited characters)")
-    return raw
 
 
 def _lp(value: str, what: str) -> bytes:
@@ -173,10 +190,6 @@ def _lp(value: str, what: str) -> bytes:
     if len(data) > 0xFFFF:
         raise InvalidContextValueError(what, "is longer than 65535 UTF-8 bytes")
     return _U16.pack(len(data)) + data
-
-
-_SUFFIXES: dict[tuple[str, str], bytes] = {}
-_MAX_SUFFIXES: Final = 4096
 
 
 def associated_data(
@@ -187,28 +200,36 @@ def associated_data(
     ``lp(s)`` is the uint16 big-endian length of UTF-8 ``s`` followed by those bytes; pairs
     are sorted by the UTF-8 bytes of their key. No context is the same as an empty one.
     """
+    return aad_prefix(header_bytes, tenant, field) + context_data(context)
+
+
+def aad_prefix(header_bytes: bytes, tenant: str, field: str) -> bytes:
+    """The AAD up to the context: ``header || lp(tenant) || lp(field)``."""
+    return header_bytes + _lp(tenant, "tenant") + _lp(field, "field")
+
+
+def context_data(context: Mapping[str, str] | None) -> bytes:
+    """The AAD after :func:`aad_prefix`: ``u16(n) || n sorted (lp(key) || lp(value))``."""
     if not context:
-        suffix = _SUFFIXES.get((tenant, field))
-        if suffix is None:
-            suffix = _lp(tenant, "tenant") + _lp(field, "field") + b"\x00\x00"
-            if len(_SUFFIXES) >= _MAX_SUFFIXES:
-                _SUFFIXES.clear()
-            _SUFFIXES[(tenant, field)] = suffix
-        return header_bytes + suffix
-    if not isinstance(context, Mapping):
+        return b"\x00\x00"
+    if type(context) is not dict and not isinstance(context, Mapping):
         raise InvalidContextValueError("context", "must be a mapping of str to str")
-    if len(context) > 0xFFFF:
+    size = len(context)
+    if size > 0xFFFF:
         raise InvalidContextValueError("context", "has more than 65535 entries")
-    items = []
+    pairs = []
     for key, value in context.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise InvalidContextValueError(
                 "context", "encryption context keys and values must be str"
             )
-        items.append((key.encode("utf-8", "surrogatepass"), key, value))
-    items.sort()
-    parts = [header_bytes, _lp(tenant, "tenant"), _lp(field, "field"), _U16.pack(len(items))]
-    for _, key, value in items:
-        parts.append(_lp(key, "context key"))
-        parts.append(_lp(value, "context value"))
-    return b"".join(parts)
+        pairs.append((_lp(key, "context key"), _lp(value, "context value")))
+    # Sorting lp(key) sorts by the UTF-8 bytes of the key within each key length; sort by
+    # the key bytes themselves, as the spec says (keys are unique, so values never decide).
+    if size > 1:
+        pairs.sort(key=_key_bytes)
+    return _U16.pack(size) + b"".join([k + v for k, v in pairs])
+
+
+def _key_bytes(pair: tuple[bytes, bytes]) -> bytes:
+    return pair[0][2:]

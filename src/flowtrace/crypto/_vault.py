@@ -149,11 +149,11 @@ class KeyVault:
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self._wall_clock = wall_clock
-        self._cache = KeyCache(self._policy, clock)
-        self._flights: SingleFlight[Entry] = SingleFlight()
         self._lock = threading.Lock()
         self._seq = self._store.change_seq()
-        self._next_check = clock() + self._policy.revalidate_interval
+        # FieldEncryptor also reads keys from this cache's index (see KeyCache).
+        self._cache = KeyCache(self._policy, clock)
+        self._flights: SingleFlight[Entry] = SingleFlight()
 
     @property
     def kek_id(self) -> str:
@@ -174,18 +174,13 @@ class KeyVault:
 
     def _revalidate(self, force: bool = False) -> None:
         with self._lock:
-            if not force and self._clock() < self._next_check:
+            if not force and self._clock() < self._cache.next_check:
                 return  # another thread polled while this one waited for the lock
             seq, changed = self._store.changes_since(self._seq)
             if changed:
                 self._cache.evict(set(changed))
             self._seq = seq
-            self._next_check = self._clock() + self._policy.revalidate_interval
-
-    def _fast_path_state(self) -> tuple[object, ...]:
-        # What FieldEncryptor's C fast path reads: this vault (for _next_check), the cache
-        # dict, the clock and the cache limits (see crypto/_fastpath.c).
-        return (self, self._cache.entries, self._clock, self._policy.max_age, self._policy.max_uses)
+            self._cache.next_check = self._clock() + self._policy.revalidate_interval
 
     def refresh(self) -> None:
         """Poll the change log now (instead of waiting up to ``revalidate_interval``)."""
@@ -217,7 +212,7 @@ class KeyVault:
     def encryption_key(self, tenant: str, subject: str | None = None) -> Entry:
         """The newest DEK of the scope (created on first use). Internal to FieldEncryptor."""
         now = self._clock()
-        if now >= self._next_check:
+        if now >= self._cache.next_check:
             self._revalidate()
         scope = ("active", tenant, subject)
         entry = self._cache.get(scope, now)
@@ -277,7 +272,7 @@ class KeyVault:
         Raises UnknownKeyError, WrongTenantError, KeyDestroyedError or KeyRetiredError.
         """
         now = self._clock()
-        if now >= self._next_check:
+        if now >= self._cache.next_check:
             self._revalidate()
         key = (dek_id, version)
         entry = self._cache.get(key, now)
