@@ -87,7 +87,7 @@ __all__ = [
 ]
 
 
-_NAMESPACES = frozenset({"audit", "crypto", "lineage", "testing"})
+_NAMESPACES = frozenset({"audit", "crypto", "lineage", "map", "testing"})
 
 
 def __getattr__(name: str) -> object:

@@ -35,16 +35,21 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   ├── LineageBufferError                       durable buffer unusable / corrupted
     │   ├── LineageBufferFullError                   buffer at its bound (overflow="raise")
     │   └── PseudonymKeyError                        a subject was given, no pseudonym key
-    └── AuditError
-        ├── AuditWriteError                          a record could not be made durable
-        ├── AuditCorruptedError (ValueError)         unparseable audit file / torn line
-        └── AuditVerificationError                   the chain does not verify
-            ├── RecordModifiedError
-            ├── RecordDeletedError
-            ├── RecordInsertedError
-            ├── RecordReorderedError
-            ├── TruncationError
-            └── CheckpointSignatureError
+    ├── AuditError
+    │   ├── AuditWriteError                          a record could not be made durable
+    │   ├── AuditCorruptedError (ValueError)         unparseable audit file / torn line
+    │   └── AuditVerificationError                   the chain does not verify
+    │       ├── RecordModifiedError
+    │       ├── RecordDeletedError
+    │       ├── RecordInsertedError
+    │       ├── RecordReorderedError
+    │       ├── TruncationError
+    │       └── CheckpointSignatureError
+    └── MapError
+        ├── MapSourceError (ValueError)          unreadable span / OTLP / audit / lineage source
+        ├── DeclaredMapError (ValueError)        invalid declared map file; names the bad key
+        ├── MapCheckError (AssertionError)       map check found drift (pytest assertion)
+        └── ResidencyViolationError              a send to a region the data may not reach
 
 Verification and decryption never return ``False``: they raise one of these.
 """
@@ -57,6 +62,7 @@ __all__ = [
     "AuditVerificationError",
     "AuditWriteError",
     "CheckpointSignatureError",
+    "DeclaredMapError",
     "ConfigError",
     "ContextError",
     "ContextPropagationError",
@@ -70,6 +76,9 @@ __all__ = [
     "LineageBufferError",
     "LineageBufferFullError",
     "LineageError",
+    "MapCheckError",
+    "MapError",
+    "MapSourceError",
     "MalformedTokenError",
     "MissingExtraError",
     "MissingSubjectError",
@@ -79,6 +88,7 @@ __all__ = [
     "RecordInsertedError",
     "RecordModifiedError",
     "RecordReorderedError",
+    "ResidencyViolationError",
     "SchemaError",
     "ScrubBudgetExceeded",
     "ScrubError",
@@ -298,3 +308,33 @@ class TruncationError(AuditVerificationError):
 
 class CheckpointSignatureError(AuditVerificationError):
     """A checkpoint signature does not verify with the given public key."""
+
+
+# --- data-flow map -------------------------------------------------------------------------
+
+
+class MapError(FlowtraceError):
+    """Base for data-flow map errors."""
+
+
+class MapSourceError(MapError, ValueError):
+    """A map source (span file, OTLP file, lineage, audit log) cannot be read."""
+
+
+class DeclaredMapError(MapError, ValueError):
+    """The declared map file is invalid; the message names the bad key and what to write."""
+
+
+class MapCheckError(MapError, AssertionError):
+    """The observed map drifted from the declared one; ``findings`` holds what was found."""
+
+    def __init__(self, message: str, findings: object = ()) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
+class ResidencyViolationError(MapError):
+    """Data of one region was about to be sent to a destination its region forbids.
+
+    Raised *before* anything is sent; the refusal is recorded in the audit trail.
+    """

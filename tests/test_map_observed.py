@@ -1,0 +1,243 @@
+"""The observed map: nodes and flows built from real SDK spans, read back from every source."""
+
+from __future__ import annotations
+
+import json
+import struct
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+import flowtrace as ft
+from flowtrace import map as ftmap
+from flowtrace.errors import MapSourceError
+from flowtrace.otel import FlowContextSpanProcessor, JsonLinesSpanExporter
+
+
+def _provider(service: str, exporter: Any, region: str = "eu") -> TracerProvider:
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service, "flowtrace.service.region": region})
+    )
+    provider.add_span_processor(FlowContextSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+def run_system(exporter: Any) -> None:
+    """An API publishing an order (email in plaintext, card encrypted), a worker storing
+    it in PostgreSQL and calling a payment processor."""
+    api = _provider("orders-api", exporter).get_tracer("t")
+    worker = _provider("billing-worker", exporter).get_tracer("t")
+    with ft.context(tenant="acme", purpose="checkout", legal_basis="contract", region="eu"):
+        with (
+            api.start_as_current_span("POST /orders", kind=SpanKind.SERVER),
+            api.start_as_current_span(
+                "orders publish",
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "rabbitmq", "messaging.destination.name": "orders"},
+            ),
+        ):
+            ftmap.record_data(categories=["pii", "pci"], encrypted=["pci"])
+        with worker.start_as_current_span(
+            "orders process",
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "rabbitmq", "messaging.destination.name": "orders"},
+        ):
+            ftmap.record_data(categories=["pii", "pci"], encrypted=["pci"])
+            with worker.start_as_current_span(
+                "INSERT",
+                kind=SpanKind.CLIENT,
+                attributes={"db.system": "postgresql", "db.namespace": "shop"},
+            ):
+                ftmap.record_data(categories=["pii"])
+            with worker.start_as_current_span(
+                "POST",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "http.request.method": "POST",
+                    "server.address": "127.0.0.1",
+                    "server.port": 9999,
+                    "peer.service": "payments-psp",
+                },
+            ):
+                ftmap.record_data(categories=["pci"], encrypted=["pci"])
+    with (
+        ft.context(tenant="globex", purpose="checkout", region="eu"),
+        worker.start_as_current_span(
+            "INSERT",
+            kind=SpanKind.CLIENT,
+            attributes={"db.system": "postgresql", "db.namespace": "shop"},
+        ),
+    ):
+        pass
+
+
+@pytest.fixture
+def sdk_spans() -> list[Any]:
+    exporter = InMemorySpanExporter()
+    run_system(exporter)
+    return list(exporter.get_finished_spans())
+
+
+def test_nodes_and_flows_follow_the_semantic_conventions(sdk_spans: list[Any]) -> None:
+    """Producer, consumer, db and outbound HTTP spans become the flows between systems."""
+    observed = ftmap.build(spans=sdk_spans)
+    assert sorted(observed.flows) == [
+        ("billing-worker", "payments-psp"),
+        ("billing-worker", "postgresql/shop"),
+        ("orders-api", "rabbitmq/orders"),
+        ("rabbitmq/orders", "billing-worker"),
+    ]
+    kinds = {node.id: node.kind for node in observed.nodes.values()}
+    assert kinds == {
+        "orders-api": "service",
+        "billing-worker": "service",
+        "rabbitmq/orders": "queue",
+        "postgresql/shop": "store",
+        "payments-psp": "external",
+    }
+    assert observed.nodes["orders-api"].region == "eu"
+    assert observed.spans == len(sdk_spans)
+
+
+def test_flow_facts_categories_encryption_purposes_tenants(sdk_spans: list[Any]) -> None:
+    """A flow aggregates categories (plaintext vs ciphertext), purposes, bases, tenants."""
+    observed = ftmap.build(spans=sdk_spans)
+    publish = observed.flow("orders-api", "rabbitmq/orders")
+    assert publish.categories == {"pii", "pci"}
+    assert publish.plaintext == {"pii"}
+    assert publish.encrypted == {"pci"}
+    assert publish.purposes == {"checkout"}
+    assert publish.legal_bases == {"contract"}
+    assert publish.data_regions == {"eu"}
+    store = observed.flow("billing-worker", "postgresql/shop")
+    assert store.count == 2
+    assert store.tenants == {"acme", "globex"}
+    assert store.legal_bases == {"contract", "-"}  # globex's insert had no legal basis
+    trace_id, span_id = store.samples("plaintext:pii")[0]
+    wanted = [
+        s
+        for s in sdk_spans
+        if s.name == "INSERT" and s.attributes.get("flowtrace.tenant") == "acme"
+    ]
+    assert (trace_id, span_id) == (
+        format(wanted[0].context.trace_id, "032x"),
+        format(wanted[0].context.span_id, "016x"),
+    )
+
+
+def test_aggregate_json_counts_tenants_never_names_them(sdk_spans: list[Any]) -> None:
+    """The JSON output gives tenant counts; names only when asked."""
+    data = ftmap.build(spans=sdk_spans).to_dict()
+    assert "acme" not in json.dumps(data)
+    flow = next(f for f in data["flows"] if f["to"] == "postgresql/shop")
+    assert flow["tenants"] == 2
+    named = ftmap.build(spans=sdk_spans).to_dict(tenant_names=True)
+    assert next(f for f in named["flows"] if f["to"] == "postgresql/shop")["tenant_names"] == [
+        "acme",
+        "globex",
+    ]
+
+
+def _hex_ids(data: Any) -> Any:
+    """OTLP JSON (the Collector file exporter) spells ids in hex, protobuf JSON in base64."""
+    import base64
+
+    if isinstance(data, dict):
+        return {
+            k: base64.b64decode(v).hex()
+            if k in ("traceId", "spanId", "parentSpanId")
+            else _hex_ids(v)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_hex_ids(v) for v in data]
+    return data
+
+
+def test_every_file_source_builds_the_same_map(sdk_spans: list[Any], tmp_path: Path) -> None:
+    """flowtrace span lines, OTLP JSON lines and length-prefixed OTLP protobuf agree."""
+    lines = tmp_path / "spans.jsonl"
+    exporter = JsonLinesSpanExporter(lines)
+    exporter.export(sdk_spans)
+    exporter.shutdown()
+    request = encode_spans(sdk_spans)
+    otlp_json = tmp_path / "otlp.json"
+    otlp_json.write_text(json.dumps(_hex_ids(MessageToDict(request))) + "\n")
+    otlp_proto = tmp_path / "otlp.pb"
+    body = request.SerializeToString()
+    otlp_proto.write_bytes(struct.pack(">I", len(body)) + body)
+
+    expected = ftmap.build(spans=sdk_spans).to_dict()
+    for path in (lines, otlp_json, otlp_proto):
+        assert ftmap.build([path]).to_dict() == expected, path.name
+
+
+def test_unreadable_sources_name_file_and_line(tmp_path: Path) -> None:
+    """A line that is no known format raises MapSourceError with file:line."""
+    bad = tmp_path / "x.jsonl"
+    bad.write_text('{"hello": 1}\n')
+    with pytest.raises(MapSourceError, match=r"x.jsonl:1: not a flowtrace span line"):
+        ftmap.build([bad])
+    with pytest.raises(MapSourceError, match="does not exist"):
+        ftmap.build([tmp_path / "missing"])
+    truncated = tmp_path / "t.pb"
+    truncated.write_bytes(struct.pack(">I", 50) + b"\x0a\x01")
+    with pytest.raises(MapSourceError, match="truncated"):
+        ftmap.build([truncated])
+
+
+def test_lineage_edges_and_audit_records_become_flows(tmp_path: Path) -> None:
+    """A lineage step reads a dataset and writes one; an audit record reads a collection."""
+    from flowtrace import audit, lineage
+
+    edges = tmp_path / "edges.jsonl"
+    edge = lineage.LineageEdge(
+        id="0" * 31 + "1-" + "0" * 15 + "2",
+        name="normalize",
+        inputs=("pg://app/orders#1",),
+        outputs=("s3://lake/orders_clean",),
+        service="etl",
+    )
+    edges.write_text(json.dumps(edge.to_dict()) + "\n")
+    log_path = tmp_path / "audit.jsonl"
+    with audit.AuditLog(log_path) as log, ft.context(tenant="acme", purpose="care", region="eu"):
+        log.append("patient.read", resource="patients/42", data_categories=("phi",))
+    observed = ftmap.build([edges, log_path])
+    assert ("pg://app/orders", "etl") in observed.flows
+    assert ("etl", "s3://lake/orders_clean") in observed.flows
+    read = observed.flow("patients", "unknown_service")
+    assert read.categories == {"phi"}
+    assert read.purposes == {"care"}
+    assert read.samples()[0][1] == "audit:0"
+
+
+def test_memory_grows_with_flows_not_spans() -> None:
+    """Ten times the spans over the same flows: the peak stays within the same bound."""
+
+    def peak(count: int) -> int:
+        attrs = {
+            "db.system": "postgresql",
+            "db.namespace": "shop",
+            "flowtrace.tenant": "t",
+            "flowtrace.data.categories": ["pii"],
+        }
+        resource = {"service.name": "api"}
+        spans = ((f"{i:032x}", f"{i:016x}", "CLIENT", attrs, resource, i) for i in range(count))
+        tracemalloc.start()
+        ftmap.ObservedMap().add_all(spans)
+        result = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return result
+
+    small, large = peak(2_000), peak(20_000)
+    assert large < small * 1.5 + 4096
