@@ -16,7 +16,7 @@ from ._version import __version__
 __all__ = ["main"]
 
 # Subcommand modules under flowtrace._cli, in help order.
-SUBCOMMANDS = ("demo", "scrub", "keys", "lineage", "audit")
+SUBCOMMANDS = ("demo", "scrub", "keys", "lineage", "audit", "map")
 
 
 def build_parser() -> argparse.ArgumentParser:

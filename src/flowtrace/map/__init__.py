@@ -19,14 +19,27 @@ data whose region forbids the destination. See docs/map.md and docs/spec/map.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._check import (
+    RULES,
+    CheckReport,
+    Finding,
+    assert_matches,
+    check,
+    load_baseline,
+    write_baseline,
+)
+from ._declared import DeclaredFlow, DeclaredMap, DeclaredNode, load_declared, parse_declared
 from ._metrics import FLOWS_METRIC, FlowMetricsSpanProcessor
 from ._names import DATA_CATEGORIES, DATA_ENCRYPTED, DESTINATION_REGION
 from ._observed import Flow, Node, ObservedMap, SpanTuple
 from ._payload import classify_payload, record_data
+from ._render_html import render_html
+from ._render_svg import render_svg
+from ._render_text import RESTRICTED, render_dot, render_json, render_mermaid
 from ._sources import (
     read_audit,
     read_lineage,
@@ -35,8 +48,34 @@ from ._sources import (
     spans_from_otlp_proto,
     spans_from_sdk,
 )
+from ._summary import RegionAnswer, region_answer
+from ._trace import TraceStep, trace_steps
 
 __all__ = [
+    "FORMATS",
+    "RESTRICTED",
+    "RegionAnswer",
+    "TraceStep",
+    "region_answer",
+    "render",
+    "render_dot",
+    "render_html",
+    "render_json",
+    "render_mermaid",
+    "render_svg",
+    "trace_steps",
+    "RULES",
+    "CheckReport",
+    "DeclaredFlow",
+    "DeclaredMap",
+    "DeclaredNode",
+    "Finding",
+    "assert_matches",
+    "check",
+    "load_baseline",
+    "load_declared",
+    "parse_declared",
+    "write_baseline",
     "DATA_CATEGORIES",
     "DATA_ENCRYPTED",
     "DESTINATION_REGION",
@@ -56,6 +95,33 @@ __all__ = [
     "spans_from_otlp_proto",
     "spans_from_sdk",
 ]
+
+
+FORMATS = ("mermaid", "dot", "html", "json")
+
+
+def render(
+    observed: ObservedMap,
+    fmt: str,
+    *,
+    findings: Sequence[Finding] = (),
+    declared: DeclaredMap | None = None,
+    steps: Sequence[TraceStep] | None = None,
+    trace_id: str | None = None,
+) -> str:
+    """Render the map (or, with ``steps`` from :func:`trace_steps`, one trace's swimlane)
+    as ``mermaid``, ``dot``, ``html`` or ``json``."""
+    if fmt == "mermaid":
+        return render_mermaid(observed, steps)
+    if fmt == "dot":
+        return render_dot(observed, steps)
+    if fmt == "json":
+        return render_json(observed, findings, steps)
+    if fmt == "html":
+        return render_html(observed, findings, declared=declared, steps=steps, trace_id=trace_id)
+    from ..errors import MapError
+
+    raise MapError(f"unknown map format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def build(

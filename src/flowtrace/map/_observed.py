@@ -299,14 +299,15 @@ class ObservedMap:
             else:
                 flow.plaintext.add(category)
                 facets.append(f"plaintext:{category}")
-        flow.purposes.add(purpose or MISSING)
-        flow.legal_bases.add(basis or MISSING)
+        # An absent purpose / legal basis only matters when data was handed over.
+        if purpose or categories:
+            flow.purposes.add(purpose or MISSING)
+            facets.append(f"purpose:{purpose or MISSING}")
+        if basis or categories:
+            flow.legal_bases.add(basis or MISSING)
+            facets.append(f"legal_basis:{basis or MISSING}")
         flow.data_regions.add(region or MISSING)
-        facets += [
-            f"purpose:{purpose or MISSING}",
-            f"legal_basis:{basis or MISSING}",
-            f"region:{region or MISSING}",
-        ]
+        facets.append(f"region:{region or MISSING}")
         if tenant:
             flow.tenants.add(tenant)
         for facet in facets:
