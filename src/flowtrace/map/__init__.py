@@ -37,9 +37,17 @@ from ._metrics import FLOWS_METRIC, FlowMetricsSpanProcessor
 from ._names import DATA_CATEGORIES, DATA_ENCRYPTED, DESTINATION_REGION
 from ._observed import Flow, Node, ObservedMap, SpanTuple
 from ._payload import classify_payload, record_data
+from ._pika import publish
 from ._render_html import render_html
 from ._render_svg import render_svg
 from ._render_text import RESTRICTED, render_dot, render_json, render_mermaid
+from ._residency import (
+    RESIDENCY_ACTION,
+    ResidencyPolicy,
+    configure_residency,
+    guard_destination,
+    residency_policy,
+)
 from ._sources import (
     read_audit,
     read_lineage,
@@ -52,6 +60,12 @@ from ._summary import RegionAnswer, region_answer
 from ._trace import TraceStep, trace_steps
 
 __all__ = [
+    "RESIDENCY_ACTION",
+    "ResidencyPolicy",
+    "configure_residency",
+    "guard_destination",
+    "publish",
+    "residency_policy",
     "FORMATS",
     "RESTRICTED",
     "RegionAnswer",
