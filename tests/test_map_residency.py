@@ -164,7 +164,7 @@ def test_real_rabbitmq_refused_message_never_reaches_the_queue(
         with pytest.raises(ResidencyViolationError):
             ftmap.publish(channel, routing_key=us, body=b"refused")
     assert channel.queue_declare(us, passive=True).method.message_count == 0
-    method, _, body = channel.basic_get(eu, auto_ack=True)
+    _, _, body = channel.basic_get(eu, auto_ack=True)
     assert body == b"ok"
     log.close()
     assert [r.resource for r in audit.query(tmp_path / "audit.jsonl")] == [f"rabbitmq/{us}"]
