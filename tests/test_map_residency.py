@@ -83,6 +83,13 @@ def test_eu_data_to_a_us_queue_is_refused_and_audited(
     assert record.details["destination_region"] == "us"
     span = flowtrace_capture.span("orders-us publish")
     assert [e.name for e in span.events][:1] == [ftmap.RESIDENCY_ACTION]
+    # on the map it is a refused send, not a flow
+    observed = ftmap.build(spans=flowtrace_capture.spans())
+    assert observed.flows == {}
+    trace_id = format(span.context.trace_id, "032x")
+    [(key, ids)] = observed.refused.items()
+    assert key[1] == "rabbitmq/orders-us"
+    assert ids[0][0] == trace_id
 
 
 def test_eu_data_to_an_eu_queue_goes_through(policy: Path, flowtrace_capture: Capture) -> None:

@@ -47,6 +47,9 @@ DATA_ENCRYPTED: Final = "flowtrace.data.encrypted"
 DESTINATION_REGION: Final = "flowtrace.destination.region"
 """string: region of the destination (stamped by the residency guard)."""
 
+REFUSED: Final = "flowtrace.residency.refused"
+"""bool: the residency guard refused this send; nothing left (docs/spec/map.md)."""
+
 # Node kinds.
 SERVICE: Final = "service"
 STORE: Final = "store"

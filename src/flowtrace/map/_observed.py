@@ -199,6 +199,8 @@ class ObservedMap:
         self.nodes: dict[str, Node] = {}
         self.flows: dict[tuple[str, str], Flow] = {}
         self.spans = 0
+        self.refused: dict[tuple[str, str], list[Evidence]] = {}
+        """Sends the residency guard refused (nothing left): samples per would-be flow."""
 
     # -- building --------------------------------------------------------------------------
 
@@ -253,6 +255,12 @@ class ObservedMap:
 
         if kind == "INTERNAL" and get(n.LINEAGE_STEP) is None and get(n.DB_SYSTEM) is None:
             return  # the common case: nothing crosses a boundary
+        if get(n.REFUSED):
+            for source, destination in self._edges(service, kind, attrs):
+                ids = self.refused.setdefault((source, destination), [])
+                if len(ids) < self.samples:
+                    ids.append((trace_id, span_id))
+            return
         signature = (categories, encrypted, purpose, get(n.LEGAL_BASIS), data_region, tenant)
         for source, destination in self._edges(service, kind, attrs):
             self._flow(source, destination, signature, trace_id, span_id, end_ns)

@@ -119,6 +119,13 @@ def render_html(
             f"<td>{_ids(fl.samples())}</td></tr>"
         )
     parts.append("</table>")
+    if observed.refused:
+        parts.append('<h2>Refused by the residency guard</h2><ul id="refused">')
+        for (source, destination), ids in sorted(observed.refused.items()):
+            parts.append(
+                f"<li>{escape(source)} → {escape(destination)}: nothing sent<br>{_ids(ids)}</li>"
+            )
+        parts.append("</ul>")
     if steps is not None:
         parts.append(
             f'<h2>Trace {escape(trace_id or "")}</h2><table id="trace"><tr><th>#</th>'

@@ -146,6 +146,7 @@ def guard_destination(
         allowed = policy.rules[data]
         if where is None or where not in allowed:
             if span.is_recording():
+                span.set_attribute(n.REFUSED, True)
                 span.add_event(
                     RESIDENCY_ACTION,
                     {
