@@ -182,3 +182,53 @@ def test_memory_grows_with_flows_not_spans() -> None:
 
     small, large = peak(2_000), peak(20_000)
     assert large < small * 1.5 + 4096
+
+
+def test_scrubber_findings_count_unless_the_span_states_its_data() -> None:
+    """Scrubbed categories are evidence of data on a span; a record_data statement wins
+    (the scrubber also matches the span's own metadata, e.g. an IP in server.address)."""
+    db = {"db.system": "postgresql", "db.namespace": "shop"}
+    observed = ftmap.ObservedMap()
+    observed.add(
+        "1" * 32,
+        "1" * 16,
+        "CLIENT",
+        {**db, "flowtrace.scrub.categories": ["pii", "unclassified"]},
+        {"service.name": "a"},
+    )
+    observed.add(
+        "2" * 32,
+        "2" * 16,
+        "CLIENT",
+        {
+            **db,
+            "flowtrace.scrub.categories": ["network"],
+            "flowtrace.data.categories": ["pci"],
+            "flowtrace.data.encrypted": ["pci"],
+        },
+        {"service.name": "b"},
+    )
+    assert observed.flow("a", "postgresql/shop").categories == {"pii"}
+    assert observed.flow("b", "postgresql/shop").categories == {"pci"}
+    assert observed.flow("b", "postgresql/shop").plaintext == set()
+
+
+def test_record_data_classifies_payloads_and_spots_tokens() -> None:
+    """Fields are classified with the schema; a flowtrace token counts as encrypted."""
+    from flowtrace.classify import Schema
+    from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider, MemoryVaultStore
+
+    schema = Schema.from_dict({"email": "confidential:pii", "card": "restricted:pci"})
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = LocalKeyProvider.open_keyring(
+            Path(tmp) / "k.json", master_key=LocalKeyProvider.new_master_key(), create=["kek"]
+        )
+        enc = FieldEncryptor(KeyVault(keys, MemoryVaultStore(), kek_id="kek"))
+        with ft.context(tenant="acme"):
+            token = enc.encrypt("4111111111111111", field="card")
+    order = {"email": "a@b.c", "payment": {"card": token}, "note": "x"}
+    assert ftmap.classify_payload(order, schema) == ({"pii", "pci"}, {"pci"})
+    plain = {"email": "a@b.c", "card": "4111111111111111"}
+    assert ftmap.classify_payload(plain, schema) == ({"pii", "pci"}, set())

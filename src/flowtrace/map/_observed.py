@@ -147,11 +147,15 @@ def _http_target(attrs: Mapping[str, Any]) -> str | None:
 
 
 def span_categories(attrs: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(categories, encrypted categories)`` a span shows: declared on it with
-    :func:`flowtrace.map.record_data` or found in it by the scrubber."""
+    """``(categories, encrypted categories)`` a span shows: stated on it with
+    :func:`flowtrace.map.record_data`, else what the scrubber found in it.
+
+    A statement wins: the scrubber also matches the span's own metadata (an IP address
+    in ``server.address`` is ``network``), which is not data handed over.
+    """
     categories = _strings(attrs.get(n.DATA_CATEGORIES))
     scrubbed = attrs.get(n.SCRUB_CATEGORIES)
-    if scrubbed:
+    if scrubbed and not categories:
         extra = tuple(c for c in _strings(scrubbed) if c != n.UNCLASSIFIED)
         categories = tuple(sorted({*categories, *extra}))
     if not categories:
