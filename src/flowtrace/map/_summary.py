@@ -20,14 +20,26 @@ class RegionAnswer:
     """Flows of that data to a destination in another region: (flow, destination region)."""
     unknown: list[Flow] = field(default_factory=list)
     """Flows of that data to a destination whose region nobody declared or observed."""
+    foreign: list[tuple[str, str]] = field(default_factory=list)
+    """(system, its region) of systems in another region that processed that data."""
+
+    @property
+    def leaves(self) -> bool:
+        """True when the evidence shows the data outside its region."""
+        return bool(self.leaving or self.foreign)
 
     def lines(self) -> list[str]:
         out = [
             f"systems processing {self.region} personal data: "
             + (", ".join(self.systems) or "none")
         ]
-        if not self.leaving:
+        if not self.leaves:
             out.append(f"no {self.region} personal data left {self.region} in this evidence")
+        for system, where in self.foreign:
+            out.append(
+                f"LEAVES {self.region}: {system} is in region {where} and processed "
+                f"{self.region} personal data"
+            )
         for flow, where in self.leaving:
             trace_id, span_id = (flow.samples(f"region:{self.region}") or [("?", "?")])[0]
             out.append(
@@ -49,6 +61,11 @@ def region_answer(
         for node in observed.nodes.values()
         if region in node.data_regions and node.categories & sensitive
     )
+    for system in answer.systems:
+        node = observed.nodes[system]
+        where = (declared.region_of(system) if declared else None) or node.region
+        if where is not None and where != region:
+            answer.foreign.append((system, where))
     for key in sorted(observed.flows):
         flow = observed.flows[key]
         if region not in flow.data_regions or not flow.categories & sensitive:
