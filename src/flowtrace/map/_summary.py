@@ -62,17 +62,18 @@ def region_answer(
         if region in node.data_regions and node.categories & sensitive
     )
     for system in answer.systems:
-        node = observed.nodes[system]
-        where = (declared.region_of(system) if declared else None) or node.region
+        where = (declared.region_of(system) if declared else None) or observed.nodes[
+            system
+        ].region
         if where is not None and where != region:
             answer.foreign.append((system, where))
     for key in sorted(observed.flows):
         flow = observed.flows[key]
         if region not in flow.data_regions or not flow.categories & sensitive:
             continue
-        node = observed.nodes.get(flow.destination)
+        target = observed.nodes.get(flow.destination)
         where = (declared.region_of(flow.destination) if declared else None) or (
-            node.region if node else None
+            target.region if target else None
         )
         if where is None:
             answer.unknown.append(flow)
