@@ -18,6 +18,7 @@ NAMESPACES = [
     "flowtrace.crypto",
     "flowtrace.errors",
     "flowtrace.lineage",
+    "flowtrace.map",
     "flowtrace.otel",
     "flowtrace.propagation",
     "flowtrace.testing",
@@ -52,7 +53,7 @@ def test_all_is_sorted_and_resolves(name: str) -> None:
 
 # Namespaces that only re-export: everything public in them must be listed in __all__.
 REEXPORTING = ["flowtrace", "flowtrace.audit", "flowtrace.crypto", "flowtrace.errors",
-               "flowtrace.lineage"]
+               "flowtrace.lineage", "flowtrace.map"]
 
 
 @pytest.mark.parametrize("name", REEXPORTING)
@@ -67,7 +68,8 @@ def test_capability_namespaces_reachable_from_the_package() -> None:
     """ft.crypto, ft.audit and ft.lineage work after a bare `import flowtrace`."""
     code = (
         "import flowtrace as ft; "
-        "assert ft.crypto.FieldEncryptor and ft.audit.AuditLog and ft.lineage.LineageGraph"
+        "assert ft.crypto.FieldEncryptor and ft.audit.AuditLog and ft.lineage.LineageGraph "
+        "and ft.map.ObservedMap"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

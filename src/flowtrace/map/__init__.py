@@ -60,16 +60,41 @@ from ._summary import RegionAnswer, region_answer
 from ._trace import TraceStep, trace_steps
 
 __all__ = [
+    "CheckReport",
+    "DATA_CATEGORIES",
+    "DATA_ENCRYPTED",
+    "DESTINATION_REGION",
+    "DeclaredFlow",
+    "DeclaredMap",
+    "DeclaredNode",
+    "FLOWS_METRIC",
+    "FORMATS",
+    "Finding",
+    "Flow",
+    "FlowMetricsSpanProcessor",
+    "Node",
+    "ObservedMap",
     "RESIDENCY_ACTION",
+    "RESTRICTED",
+    "RULES",
+    "RegionAnswer",
     "ResidencyPolicy",
+    "SpanTuple",
+    "TraceStep",
+    "assert_matches",
+    "build",
+    "check",
+    "classify_payload",
     "configure_residency",
     "guard_destination",
+    "load_baseline",
+    "load_declared",
+    "parse_declared",
     "publish",
-    "residency_policy",
-    "FORMATS",
-    "RESTRICTED",
-    "RegionAnswer",
-    "TraceStep",
+    "read_audit",
+    "read_lineage",
+    "read_source",
+    "record_data",
     "region_answer",
     "render",
     "render_dot",
@@ -77,37 +102,12 @@ __all__ = [
     "render_json",
     "render_mermaid",
     "render_svg",
-    "trace_steps",
-    "RULES",
-    "CheckReport",
-    "DeclaredFlow",
-    "DeclaredMap",
-    "DeclaredNode",
-    "Finding",
-    "assert_matches",
-    "check",
-    "load_baseline",
-    "load_declared",
-    "parse_declared",
-    "write_baseline",
-    "DATA_CATEGORIES",
-    "DATA_ENCRYPTED",
-    "DESTINATION_REGION",
-    "FLOWS_METRIC",
-    "Flow",
-    "FlowMetricsSpanProcessor",
-    "Node",
-    "ObservedMap",
-    "SpanTuple",
-    "build",
-    "classify_payload",
-    "read_audit",
-    "read_lineage",
-    "read_source",
-    "record_data",
+    "residency_policy",
     "spans_from_otlp_json",
     "spans_from_otlp_proto",
     "spans_from_sdk",
+    "trace_steps",
+    "write_baseline",
 ]
 
 
@@ -148,3 +148,10 @@ def build(
         observed.add_all(read_source(source))
     observed.add_all(spans_from_sdk(spans))
     return observed
+
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("flowtrace.map._"):
+        _obj.__module__ = __name__  # users see flowtrace.map.ObservedMap
+del _name, _obj
