@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 import struct
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -219,8 +223,6 @@ def test_record_data_classifies_payloads_and_spots_tokens() -> None:
     from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider, MemoryVaultStore
 
     schema = Schema.from_dict({"email": "confidential:pii", "card": "restricted:pci"})
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         keys = LocalKeyProvider.open_keyring(
             Path(tmp) / "k.json", master_key=LocalKeyProvider.new_master_key(), create=["kek"]
@@ -232,3 +234,50 @@ def test_record_data_classifies_payloads_and_spots_tokens() -> None:
     assert ftmap.classify_payload(order, schema) == ({"pii", "pci"}, {"pci"})
     plain = {"email": "a@b.c", "card": "4111111111111111"}
     assert ftmap.classify_payload(plain, schema) == ({"pii", "pci"}, set())
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+_attr_keys = st.sampled_from(
+    [
+        "db.system",
+        "messaging.system",
+        "messaging.destination.name",
+        "http.request.method",
+        "flowtrace.purpose",
+        "flowtrace.tenant",
+        "flowtrace.data.categories",
+        "server.address",
+        "flowtrace.lineage.step",
+        "flowtrace.lineage.inputs",
+        "flowtrace.region",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {"span_id": _json},
+        optional={
+            "trace_id": _json,
+            "kind": st.sampled_from(["CLIENT", "PRODUCER", "CONSUMER"]) | _json,
+            "attributes": st.dictionaries(_attr_keys, _json, max_size=5) | _json,
+            "resource": st.dictionaries(st.just("service.name"), _json) | _json,
+            "end_time_unix_nano": _json,
+        },
+    )
+    | st.fixed_dictionaries({"resourceSpans": _json})
+)
+def test_any_span_line_builds_or_raises_map_source_error(line: dict[str, Any]) -> None:
+    """Foreign files never break the build with a TypeError: a map or MapSourceError."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "spans.jsonl"
+        path.write_text(json.dumps(line) + "\n")
+        with contextlib.suppress(MapSourceError):
+            ftmap.build([path]).to_dict()

@@ -126,6 +126,12 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _text(value: Any) -> Any:
+    """Attribute values are strings by spec; anything else from a foreign file is made one
+    (so it can be counted and hashed) instead of breaking the build."""
+    return value if value is None or type(value) is str else str(value)
+
+
 def _dataset(identifier: str) -> str:
     """The dataset part of a lineage identifier (``pg://app/users#42::email``)."""
     return identifier.split("#", 1)[0].split("::", 1)[0]
@@ -236,7 +242,7 @@ class ObservedMap:
         self.spans += 1
         get = attrs.get
         service = str(resource.get(n.SERVICE_NAME) or get(n.SERVICE_NAME) or "unknown_service")
-        region = get(n.SERVICE_REGION) or resource.get(n.SERVICE_REGION)
+        region = _text(get(n.SERVICE_REGION) or resource.get(n.SERVICE_REGION))
         node = self.nodes.get(service)
         if node is None or (region and not node.region):
             node = self.node(service, n.SERVICE, region)
@@ -245,9 +251,9 @@ class ObservedMap:
         node.spans += 1
 
         categories, encrypted = span_categories(attrs)
-        purpose = get(n.PURPOSE)
-        data_region = get(n.REGION)
-        tenant = get(n.TENANT)
+        purpose = _text(get(n.PURPOSE))
+        data_region = _text(get(n.REGION))
+        tenant = _text(get(n.TENANT))
         if categories:
             node.categories.update(categories)
         if data_region:
@@ -265,13 +271,14 @@ class ObservedMap:
                 if len(ids) < self.samples:
                     ids.append((trace_id, span_id))
             return
-        signature = (categories, encrypted, purpose, get(n.LEGAL_BASIS), data_region, tenant)
+        basis = _text(get(n.LEGAL_BASIS))
+        signature = (categories, encrypted, purpose, basis, data_region, tenant)
         for source, destination in self._edges(service, kind, attrs):
             self._flow(source, destination, signature, trace_id, span_id, end_ns)
 
     def _edges(self, service: str, kind: str, attrs: Mapping[str, Any]) -> list[tuple[str, str]]:
         edges = boundary_edges(service, kind, attrs)
-        region = attrs.get(n.DESTINATION_REGION)
+        region = _text(attrs.get(n.DESTINATION_REGION))
         for source, destination, other_kind in edges:
             other = source if destination == service else destination
             if other_kind == n.EXTERNAL and other in self.nodes:

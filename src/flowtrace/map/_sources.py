@@ -58,9 +58,19 @@ def _json_attrs(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def spans_from_otlp_json(data: Mapping[str, Any]) -> Iterator[SpanTuple]:
-    """Spans of one OTLP/JSON ``ExportTraceServiceRequest`` (or ``TracesData``) object."""
+    """Spans of one OTLP/JSON ``ExportTraceServiceRequest`` (or ``TracesData``) object.
+
+    A document of the wrong shape raises :class:`~flowtrace.errors.MapSourceError`.
+    """
     if not isinstance(data, Mapping) or "resourceSpans" not in data:
         raise MapSourceError("not OTLP JSON: expected an object with 'resourceSpans'")
+    try:
+        yield from _otlp_json(data)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise MapSourceError(f"malformed OTLP JSON ({type(exc).__name__}: {exc})") from None
+
+
+def _otlp_json(data: Mapping[str, Any]) -> Iterator[SpanTuple]:
     for rs in data["resourceSpans"]:
         resource = _json_attrs(rs.get("resource", {}).get("attributes", ()))
         for ss in rs.get("scopeSpans", ()):
@@ -128,7 +138,7 @@ def spans_from_sdk(spans: Iterable[Any]) -> Iterator[SpanTuple]:
 
 
 def _span_line(data: Mapping[str, Any]) -> SpanTuple:
-    return (
+    span = (
         data.get("trace_id") or "",
         data.get("span_id") or "",
         data.get("kind") or "INTERNAL",
@@ -136,6 +146,19 @@ def _span_line(data: Mapping[str, Any]) -> SpanTuple:
         data.get("resource") or {},
         data.get("end_time_unix_nano") or 0,
     )
+    if not (
+        type(span[0]) is str
+        and type(span[1]) is str
+        and type(span[2]) is str
+        and type(span[3]) is dict
+        and type(span[4]) is dict
+        and type(span[5]) is int
+    ):
+        raise MapSourceError(
+            "span line has a field of the wrong type (ids and kind are strings, attributes "
+            "and resource objects, end_time_unix_nano an integer)"
+        )
+    return span
 
 
 _PROTO_MAGIC_LIMIT = 64 << 20  # a length prefix above 64 MiB means this is not proto
@@ -206,9 +229,16 @@ def read_source(path: str | os.PathLike[str]) -> Iterator[SpanTuple]:
             if not isinstance(data, dict):
                 raise MapSourceError(f"{p}:{number}: expected a JSON object")
             if "resourceSpans" in data:
-                yield from spans_from_otlp_json(data)
+                try:
+                    yield from spans_from_otlp_json(data)
+                except MapSourceError as exc:
+                    raise MapSourceError(f"{p}:{number}: {exc}") from None
             elif "span_id" in data:
-                yield _span_line(data)
+                try:
+                    span = _span_line(data)
+                except MapSourceError as exc:
+                    raise MapSourceError(f"{p}:{number}: {exc}") from None
+                yield span
             elif "record" in data and "hash" in data:
                 record = data["record"]
                 yield from _audit_spans([{**record.get("event", {}), "seq": record.get("seq")}])

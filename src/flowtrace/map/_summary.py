@@ -62,9 +62,7 @@ def region_answer(
         if region in node.data_regions and node.categories & sensitive
     )
     for system in answer.systems:
-        where = (declared.region_of(system) if declared else None) or observed.nodes[
-            system
-        ].region
+        where = (declared.region_of(system) if declared else None) or observed.nodes[system].region
         if where is not None and where != region:
             answer.foreign.append((system, where))
     for key in sorted(observed.flows):
