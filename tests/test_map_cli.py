@@ -119,3 +119,29 @@ def test_render_one_trace_as_a_swimlane(
         main(["map", "render", "--format", "json", "--from", str(spans_file), "--trace", "0" * 32])
         == 2
     )
+
+
+def test_render_html_for_one_trace_has_the_swimlane(spans_file: Path, tmp_path: Path) -> None:
+    lines = [json.loads(line) for line in spans_file.read_text().splitlines()]
+    worker = next(s for s in lines if s["name"] == "orders process")
+    out = tmp_path / "trace.html"
+    assert (
+        main(
+            [
+                "map",
+                "render",
+                "--format",
+                "html",
+                "--from",
+                str(spans_file),
+                "--trace",
+                worker["trace_id"],
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    page = out.read_text()
+    assert f"<h2>Trace {worker['trace_id']}</h2>" in page
+    assert page.count('<tr class="step">') == 3
