@@ -281,3 +281,25 @@ def test_any_span_line_builds_or_raises_map_source_error(line: dict[str, Any]) -
         path.write_text(json.dumps(line) + "\n")
         with contextlib.suppress(MapSourceError):
             ftmap.build([path]).to_dict()
+
+
+def test_the_map_package_imports_only_public_flowtrace_names() -> None:
+    """flowtrace.map sits above the other packages and uses their public names only, so
+    the regrouping of private modules cannot break it."""
+    import ast
+
+    package = Path(ftmap.__file__).parent
+    private = []
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:
+                target = node.module or ""
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                target = (node.module or "").removeprefix("flowtrace").lstrip(".")
+                if not (node.module or "").startswith("flowtrace"):
+                    continue
+            else:
+                continue
+            if any(part.startswith("_") for part in target.split(".") if part):
+                private.append(f"{module.name}: {target}")
+    assert private == []
