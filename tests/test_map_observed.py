@@ -303,3 +303,27 @@ def test_the_map_package_imports_only_public_flowtrace_names() -> None:
             if any(part.startswith("_") for part in target.split(".") if part):
                 private.append(f"{module.name}: {target}")
     assert private == []
+
+
+def test_a_lineage_buffer_directory_is_a_source(tmp_path: Path) -> None:
+    """Edges recorded by @ft.step into the durable buffer become dataset flows."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from flowtrace import lineage
+
+    ft.configure(tracer_provider=TracerProvider(), service="etl")
+    buffer = lineage.LineageBuffer(tmp_path / "buf", exporter=InMemorySpanExporter())
+    lineage.configure(buffer=buffer)
+
+    @ft.step("normalize", inputs=lambda i: [f"stripe:charges#{i}"], outputs=lambda r: [r])
+    def normalize(i: int) -> str:
+        return f"pg://billing/orders#{i}"
+
+    with ft.context(tenant="acme"):
+        for i in range(3):
+            normalize(i)
+    buffer.close(ship=False)
+    observed = ftmap.build([tmp_path / "buf"])
+    assert sorted(observed.flows) == [("etl", "pg://billing/orders"), ("stripe:charges", "etl")]
+    assert observed.flow("stripe:charges", "etl").count == 3
+    assert observed.flow("stripe:charges", "etl").tenants == {"acme"}
