@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowtrace import map as ftmap
 
@@ -157,3 +159,34 @@ def test_chromium_renders_map_findings_and_evidence(tmp_path: Path) -> None:
     assert "undeclared-flow" in parsed.findings
     assert parsed.verdict.endswith("failing finding(s)")
     assert "trace " + "c" * 32 + " span " + "d" * 16 in dom
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4))
+def test_no_attribute_value_becomes_markup(names: list[str]) -> None:
+    """Whatever services, queues and tenants are called, the report has no script, no
+    URL, and every name is in the page as text."""
+    import html
+
+    observed = ftmap.ObservedMap()
+    for index, name in enumerate(names):
+        observed.add(
+            f"{index:032x}",
+            f"{index:016x}",
+            "PRODUCER",
+            {
+                "messaging.system": name,
+                "messaging.destination.name": name,
+                "flowtrace.data.categories": [name],
+                "flowtrace.purpose": name,
+                "flowtrace.region": name,
+            },
+            {"service.name": name + "-svc", "flowtrace.service.region": name},
+        )
+    page = ftmap.render(observed, "html")
+    parser = _Text()
+    parser.feed(page)
+    assert parser.scripts == 0
+    assert parser.urls == []
+    for name in names:
+        assert html.escape(f"{name}-svc") in page

@@ -126,6 +126,7 @@ def run(work: Path) -> dict[str, Any]:
             )
             assert status == 202, status
         receiver.wait_for("POST", 3)  # the worker charged all three
+        receiver.wait_for("orders process", 3)
         receiver.wait_for(f"orders-eu-{run_id} publish", 3)
         shutil.copy(receiver.proto_file, work / "phase1.pb")
         declared = ftmap.load_declared(declared_path)
