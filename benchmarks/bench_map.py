@@ -10,7 +10,8 @@ three (db, messaging, outbound HTTP), the rest internal. Lines are generated on 
 
 Timed with ``time.thread_time`` (CPU time of this thread: time spent preempted by the
 other builds on a shared machine is not counted). Also reported: the rate of
-``ObservedMap.add`` alone on already-parsed spans, and the ``tracemalloc`` peak of building (the generator's own line is a few hundred bytes).
+``ObservedMap.add`` alone on already-parsed spans, and the ``tracemalloc`` peak of
+building (the generator's own line is a few hundred bytes).
 Target (issue 12): >= 100k spans/s into the map; memory flat in the number of spans.
 
 Run: ``python3 dev.py bench map``.
