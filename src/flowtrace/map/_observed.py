@@ -202,6 +202,9 @@ class ObservedMap:
     (service -> store), outbound HTTP (``CLIENT`` span with ``http.request.method``:
     service -> ``peer.service`` or ``server.address``) and lineage edge spans
     (dataset -> service -> dataset). Every span also counts toward its service's node.
+
+    Not thread-safe: build it from one thread (sources are read lazily, one span at a
+    time). For concurrent producers count flows with :class:`FlowMetricsSpanProcessor`.
     """
 
     def __init__(self, *, samples: int = 3) -> None:
