@@ -55,17 +55,18 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.errors": [
         "AuditCorruptedError", "AuditError", "AuditVerificationError", "AuditWriteError",
         "CheckpointSignatureError", "ConfigError", "ContextError", "ContextPropagationError",
-        "CryptoError", "DatabaseCheckError", "FlowtraceError", "ForgedRecordError",
-        "InvalidContextValueError", "KeyDestroyedError", "KeyProviderError",
-        "KeyProviderUnavailableError", "KeyRetiredError", "LineageBufferError",
-        "LineageBufferFullError", "LineageError", "MalformedTokenError", "MigrationError",
-        "MissingExtraError", "MissingSubjectError", "MissingTenantError", "OversizedLineError",
-        "PseudonymKeyError", "RecordDeletedError", "RecordInsertedError", "RecordModifiedError",
-        "RecordReorderedError", "SchemaError", "ScrubBudgetExceededError", "ScrubError",
-        "TamperedTokenError", "TenantMismatchError", "TenantNotAllowedError",
-        "TenantRoutingError", "TenantScopeError", "TenantSwitchError", "TokenError",
-        "TruncationError", "UnknownKeyError", "UnsupportedTokenVersionError", "WrongFieldError",
-        "WrongTenantError", "require_extra",
+        "CryptoError", "DatabaseCheckError", "DeclaredMapError", "FlowtraceError",
+        "ForgedRecordError", "InvalidContextValueError", "KeyDestroyedError",
+        "KeyProviderError", "KeyProviderUnavailableError", "KeyRetiredError",
+        "LineageBufferError", "LineageBufferFullError", "LineageError", "MalformedTokenError",
+        "MapCheckError", "MapError", "MapSourceError", "MigrationError", "MissingExtraError",
+        "MissingSubjectError", "MissingTenantError", "OversizedLineError", "PseudonymKeyError",
+        "RecordDeletedError", "RecordInsertedError", "RecordModifiedError",
+        "RecordReorderedError", "ResidencyViolationError", "SchemaError",
+        "ScrubBudgetExceededError", "ScrubError", "TamperedTokenError", "TenantMismatchError",
+        "TenantNotAllowedError", "TenantRoutingError", "TenantScopeError", "TenantSwitchError",
+        "TokenError", "TruncationError", "UnknownKeyError", "UnsupportedTokenVersionError",
+        "WrongFieldError", "WrongTenantError", "require_extra",
     ],
     "flowtrace.flowcontext": [
         "EventKind", "FIELDS", "FlowContext", "FlowEvent", "MAX_BAGGAGE_ENTRIES",
@@ -110,6 +111,18 @@ SURFACE: dict[str, list[str]] = {
     ],
     "flowtrace.logging": [
         "ScrubFilter", "ScrubProcessor",
+    ],
+    "flowtrace.map": [
+        "CheckReport", "DATA_CATEGORIES", "DATA_ENCRYPTED", "DESTINATION_REGION",
+        "DeclaredFlow", "DeclaredMap", "DeclaredNode", "FLOWS_METRIC", "FORMATS", "Finding",
+        "Flow", "FlowMetricsSpanProcessor", "Node", "ObservedMap", "RESIDENCY_ACTION",
+        "RESTRICTED", "RULES", "RegionAnswer", "ResidencyPolicy", "SpanTuple", "TraceStep",
+        "assert_matches", "build", "check", "classify_payload", "configure_residency",
+        "guard_destination", "load_baseline", "load_declared", "parse_declared", "publish",
+        "read_audit", "read_lineage", "read_source", "record_data", "region_answer", "render",
+        "render_dot", "render_html", "render_json", "render_mermaid", "render_svg",
+        "residency_policy", "spans_from_otlp_json", "spans_from_otlp_proto", "spans_from_sdk",
+        "trace_steps", "write_baseline",
     ],
     "flowtrace.otel": [
         "ATTRIBUTES", "CATEGORIES_ATTRIBUTE", "COUNT_ATTRIBUTE", "EVENT_PREFIX",
@@ -221,7 +234,8 @@ def test_capability_namespaces_reachable_from_the_package() -> None:
     """ft.crypto, ft.audit and ft.lineage work after a bare `import flowtrace`."""
     code = (
         "import flowtrace as ft; "
-        "assert ft.crypto.FieldEncryptor and ft.audit.AuditLog and ft.lineage.LineageGraph"
+        "assert ft.crypto.FieldEncryptor and ft.audit.AuditLog and ft.lineage.LineageGraph "
+        "and ft.map.ObservedMap"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

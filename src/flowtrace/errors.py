@@ -39,18 +39,23 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   ├── LineageBufferError                       durable buffer unusable / corrupted
     │   ├── LineageBufferFullError                   buffer at its bound (overflow="raise")
     │   └── PseudonymKeyError                        a subject was given, no pseudonym key
-    └── AuditError
-        ├── AuditWriteError                          a record could not be made durable
-        ├── AuditCorruptedError (ValueError)         unparseable audit file / torn line
-        └── AuditVerificationError                   the chain does not verify
-            ├── RecordModifiedError
-            ├── RecordDeletedError
-            ├── RecordInsertedError
-            ├── RecordReorderedError
-            ├── TruncationError
-            ├── CheckpointSignatureError
-            ├── ForgedRecordError                    a record no trusted writer key vouches for
-            └── OversizedLineError (ValueError)      a line longer than the configured bound
+    ├── AuditError
+    │   ├── AuditWriteError                          a record could not be made durable
+    │   ├── AuditCorruptedError (ValueError)         unparseable audit file / torn line
+    │   └── AuditVerificationError                   the chain does not verify
+    │       ├── RecordModifiedError
+    │       ├── RecordDeletedError
+    │       ├── RecordInsertedError
+    │       ├── RecordReorderedError
+    │       ├── TruncationError
+    │       ├── CheckpointSignatureError
+    │       ├── ForgedRecordError                    a record no trusted writer key vouches for
+    │       └── OversizedLineError (ValueError)      a line longer than the configured bound
+    └── MapError
+        ├── MapSourceError (ValueError)          unreadable span / OTLP / audit / lineage source
+        ├── DeclaredMapError (ValueError)        invalid declared map file; names the bad key
+        ├── MapCheckError (AssertionError)       map check found drift (pytest assertion)
+        └── ResidencyViolationError              a send to a region the data may not reach
 
 Verification and decryption never return ``False``: they raise one of these.
 
@@ -93,6 +98,7 @@ __all__ = [
     "ContextPropagationError",
     "CryptoError",
     "DatabaseCheckError",
+    "DeclaredMapError",
     "FlowtraceError",
     "ForgedRecordError",
     "InvalidContextValueError",
@@ -104,6 +110,9 @@ __all__ = [
     "LineageBufferFullError",
     "LineageError",
     "MalformedTokenError",
+    "MapCheckError",
+    "MapError",
+    "MapSourceError",
     "MigrationError",
     "MissingExtraError",
     "MissingSubjectError",
@@ -114,6 +123,7 @@ __all__ = [
     "RecordInsertedError",
     "RecordModifiedError",
     "RecordReorderedError",
+    "ResidencyViolationError",
     "SchemaError",
     "ScrubBudgetExceededError",
     "ScrubError",
@@ -819,3 +829,78 @@ class OversizedLineError(AuditVerificationError, ValueError):
     def __init__(self, message: str, sequence: int | None = None, offset: int | None = None):
         self.offset = offset
         super().__init__(message, sequence)
+
+
+# --- data-flow map -------------------------------------------------------------------------
+
+
+class MapError(FlowtraceError):
+    """Base for data-flow map errors.
+
+    Example::
+
+        try:
+            ft.map.load_declared("no-such-map.toml")
+        except MapError as error:                        # any map problem
+            print(error)
+    """
+
+
+class MapSourceError(MapError, ValueError):
+    """A map source (span file, OTLP file, lineage, audit log) cannot be read.
+
+    Example::
+
+        Path("spans.jsonl").write_text("not json\\n")
+        try:
+            ft.map.build(sources=["spans.jsonl"])
+        except MapSourceError as error:                  # names the file and line
+            print(error)
+    """
+
+
+class DeclaredMapError(MapError, ValueError):
+    """The declared map file is invalid; the message names the bad key and what to write.
+
+    Example::
+
+        Path("map.toml").write_text('[systems.api]\\nregion = 42\\n')
+        try:
+            ft.map.load_declared("map.toml")
+        except DeclaredMapError as error:                # also a ValueError
+            print(error)
+    """
+
+
+class MapCheckError(MapError, AssertionError):
+    """The observed map drifted from the declared one; ``findings`` holds what was found.
+
+    Example::
+
+        try:
+            raise MapCheckError("1 finding: undeclared flow api -> newsletter", findings=[])
+        except AssertionError as error:                  # so pytest reports it as a failure
+            print(error)
+    """
+
+    def __init__(self, message: str, findings: object = ()) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
+class ResidencyViolationError(MapError):
+    """Data of one region was about to be sent to a destination its region forbids.
+
+    Raised *before* anything is sent; the refusal is recorded in the audit trail.
+
+    Example::
+
+        ft.map.configure_residency(rules={"eu": ["eu"]},
+                                   destinations={"rabbitmq/orders-us": "us"})
+        try:
+            with ft.context(tenant="acme", region="eu"):
+                ft.map.guard_destination("rabbitmq/orders-us")   # before the publish
+        except ResidencyViolationError as error:                  # nothing was sent
+            print(error)
+        ft.map.configure_residency()                              # back to no policy
+    """

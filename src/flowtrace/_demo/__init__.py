@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-STEPS = ("foundation", "propagation", "scrubbing", "encryption", "lineage", "audit")
+STEPS = ("foundation", "propagation", "scrubbing", "encryption", "lineage", "audit", "map")
 
 Say = Callable[[str], None]
 
