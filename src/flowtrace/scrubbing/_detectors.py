@@ -57,6 +57,9 @@ _AR = r"(?![A-Za-z0-9])"  # right alnum boundary
 # --- validators ---------------------------------------------------------------------------
 
 
+_CARD_SEPARATORS = str.maketrans("-./_", "    ")
+
+
 def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
     """A Luhn-valid card with a known IIN range starting at this digit group.
 
@@ -70,7 +73,7 @@ def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
     digits = ""
     offset = start
     candidates: list[tuple[str, int]] = []
-    for part in run.replace("-", " ").split(" "):
+    for part in run.translate(_CARD_SEPARATORS).split(" "):
         digits += part
         offset += len(part)
         if len(digits) > 19:
@@ -88,7 +91,7 @@ def _iban_span(m: re.Match[str]) -> list[Span]:
     from ._checks import _IBAN_LENGTHS
 
     start, end = m.span("iban")
-    text = m.string[start:end]
+    text = m.string[start:end].upper()
     want = _IBAN_LENGTHS.get(text[:2])
     if want is None:
         return []
@@ -189,9 +192,48 @@ def _group_span(group: str) -> Validator:
     return spans
 
 
+# Credential key words in free text, by first letter: the same words as the built-in key
+# rules (tests/test_scrub_text_keys.py checks each one against Scrubber.classify).
+CREDENTIAL_KEY_STEMS: dict[str, str] = {
+    "p": r"ass(?:word|wd|phrase)|wd|rivate[_\-.]?key|hp_?sess(?:ion)?[_\-.]?id",
+    "s": r"ecret|ess(?:ion)?[_\-.]?id",
+    "t": r"oken",
+    "a": r"pi[_\-.]?key|ccess[_\-.]?key",
+    "c": r"ookie|redentials?",
+    "j": r"wt|sess(?:ion)?[_\-.]?id",
+}
+
+
+def _credential_key() -> str:
+    """A credential key inside an identifier: the stem starts the identifier or a word of
+    it (``access_token``, ``x-api-key``, ``userPassword``); more words may follow
+    (``password_hash``), never more letters (``tokens``, ``passwordless``)."""
+    stems = "|".join(
+        f"[{c}{c.upper()}](?:(?<![A-Za-z0-9].)|(?<=[a-z][A-Z]))(?i:{rest})"
+        for c, rest in CREDENTIAL_KEY_STEMS.items()
+    )
+    return rf"(?:{stems})(?:[_\-.][A-Za-z0-9]{{1,24}}+|[A-Z][a-z0-9]{{0,24}}+){{0,3}}+(?![A-Za-z0-9])"
+
+
 def _assignment_span(m: re.Match[str]) -> list[Span]:
+    for group in ("assignment_qv", "assignment_xml"):
+        if m.group(group) is not None:
+            val = m.group(group)
+            if val.startswith(("[REDACTED", "[PSEUDO")) or not val.strip():
+                return []
+            if group == "assignment_xml" and m.string[m.start("assignment") - 1 : m.start(
+                "assignment"
+            )] != "<":
+                return []
+            return [m.span(group)]
     val = m.group("assignment_val")
-    if val.lower() in _BENIGN_ASSIGNED or val.startswith("[REDACTED") or val.isdigit():
+    sep = m.group("assignment_sep")
+    if "=" not in sep and ":" not in sep:
+        # "--password hunter2": a bare space separates only a command-line option.
+        start = m.start("assignment")
+        if m.string[max(start - 2, 0) : start] != "--":
+            return []
+    if val.lower() in _BENIGN_ASSIGNED or val.startswith(("[REDACTED", "[PSEUDO")) or val.isdigit():
         return []
     return [m.span("assignment_val")]
 
@@ -204,7 +246,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "private_key",
         Category.CREDENTIAL,
-        r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----(?:[A-Za-z0-9+/=\s:,._]|-(?!----))*+"
+        r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----(?:[A-Za-z0-9+/=\s:,._\\]|-(?!----))*+"
         r"(?:-----END[A-Z ]{0,40}PRIVATE KEY-----)?",
         rule="PEM `BEGIN ... PRIVATE KEY` block; redacted through END, or to the end of the "
         "base64 body when the END line is missing (fail closed)",
@@ -267,30 +309,45 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         gate=lambda v, nd: any(w in v for w in ("earer", "asic", "oken", "EARER", "ASIC", "OKEN")),
     ),
     Detector(
+        "cookie_header",
+        Category.CREDENTIAL,
+        r"[CcSs](?<![A-Za-z0-9\-].)(?:(?i:et-)[Cc])?(?i:ookie)[ \t]{0,3}:[ \t]{0,3}"
+        r"(?P<cookie_header_val>[^\r\n\"\\]{1,4096}+)",
+        validate=_group_span("cookie_header_val"),
+        rule="`Cookie:` / `Set-Cookie:` header; every pair to the end of the line",
+        gate=lambda v, nd: "ookie" in v or "OOKIE" in v,
+    ),
+    Detector(
         "assignment",
         Category.CREDENTIAL,
-        r"[PpSsAaCc](?<![A-Za-z0-9].)(?i:assword|asswd|wd|ecret|pi[_\-]?key|ccess[_\-]?token"
-        r"|lient[_\-]?secret|rivate[_\-]?key)[\"']?\s{0,3}[:=]\s{0,3}[\"']?"
-        r"(?P<assignment_val>[^\s\"',;&]{1,256}+)",
+        _credential_key() + r"(?:\\{0,7}[\"'])?"
+        r"(?:(?P<assignment_sep>[ \t]{0,3}[:=][ \t]{0,3}|[ \t]{1,3})"
+        r"(?:(?P<assignment_q>\\{0,7}[\"'])(?P<assignment_qv>[^\"'\\\r\n]{1,256}+)"
+        r"|(?P<assignment_val>[^\s\"',;&<>\\]{1,256}+))"
+        r"|>(?P<assignment_xml>[^<\r\n]{1,256}+))",
         validate=_assignment_span,
-        rule="`password=...`, `secret: ...`, `api_key=...` in free text; the value (not "
-        "`true`/`false`/`null` or a bare integer)",
-        gate=lambda v, nd: "=" in v or ":" in v,
+        rule="a credential key (the built-in key rules' words: `password`, `secret`, `token`, "
+        "`api_key`, `access_token`, `cookie`, `session_id`, ...) with its value in free text: "
+        "`k=v`, `?k=v&`, `k: v`, `\"k\": \"v\"` (also JSON-escaped), `<k>v</k>`, `--k v`; "
+        "a quoted value whole (not `true`/`false`/`null` or a bare integer)",
+        gate=lambda v, nd: True,
     ),
     Detector(
         "email",
         Category.PII,
-        r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}+@(?:[A-Za-z0-9\-]{1,63}+\.){1,8}+"
-        r"[A-Za-z]{2,24}+(?![A-Za-z0-9\-])",
-        rule="local part (1-64) `@` 1-8 dot-separated labels and an alphabetic TLD",
+        r"(?<![\w.%+\-])[\w.%+\-]{1,64}+@(?:[\w\-]{1,63}+\.){1,8}+"
+        r"(?:[^\W\d_]{2,24}+|xn--[A-Za-z0-9\-]{1,59}+)(?![\w\-])",
+        rule="local part (1-64) `@` 1-8 dot-separated labels and an alphabetic TLD; Unicode "
+        "letters allowed (internationalised addresses), punycode `xn--` TLDs",
         gate=lambda v, nd: "@" in v,
     ),
     Detector(
         "iban",
         Category.FINANCIAL,
-        r"[A-Z](?<![A-Za-z0-9].)[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,30}+",
+        r"[A-Za-z](?<![A-Za-z0-9].)[A-Za-z][0-9]{2}(?: ?[A-Za-z0-9]){11,30}+",
         validate=_iban_span,
-        rule="country code with its ISO 13616 length, mod-97 checksum == 1; spaces allowed",
+        rule="country code with its ISO 13616 length, mod-97 checksum == 1; spaces allowed, "
+        "either case",
         gate=lambda v, nd: nd >= 4 and len(v) >= 15 and not v.isdigit(),
     ),
     Detector(
@@ -322,9 +379,9 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "card",
         Category.PCI,
-        r"[0-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{1,19}+){0,5}+))",
+        r"[0-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-./_][0-9]{1,19}+){0,5}+))",
         validate=card_spans,
-        rule="12-19 digits (spaces/dashes allowed), a known IIN range and length (Visa incl. "
+        rule="12-19 digits (groups separated by a space, `-`, `.`, `/` or `_`), a known IIN range and length (Visa incl. "
         "19-digit, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, "
         "Maestro), Luhn-valid; also integers",
         gate=lambda v, nd: nd >= 12,
@@ -332,12 +389,12 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "ssn",
         Category.PII,
-        r"[0-9](?<![A-Za-z0-9\-].)[0-9]{2}(?P<ssn_sep>[\- ])(?P<ssn_g>[0-9]{2})"
-        r"(?P=ssn_sep)(?P<ssn_s>[0-9]{4})(?![A-Za-z0-9\-])",
+        r"[0-9](?<![A-Za-z0-9\-.].)[0-9]{2}(?P<ssn_sep>[\- .])(?P<ssn_g>[0-9]{2})"
+        r"(?P=ssn_sep)(?P<ssn_s>[0-9]{4})(?![A-Za-z0-9\-]|\.[0-9])",
         validate=_ssn_span,
-        rule="`AAA-GG-SSSS` (dashes or spaces); area not 000/666/900-999, group not 00, "
+        rule="`AAA-GG-SSSS` (dashes, spaces or dots); area not 000/666/900-999, group not 00, "
         "serial not 0000",
-        gate=lambda v, nd: nd >= 9 and ("-" in v or " " in v),
+        gate=lambda v, nd: nd >= 9 and ("-" in v or " " in v or "." in v),
     ),
     Detector(
         "phone",
@@ -368,30 +425,22 @@ def _trigger() -> re.Pattern[str]:
     a digit that starts the shape of a card (12 digits), SSN, phone (North American,
     national trunk ``0``, ``+`` or ``00`` international), dotted quad (IPv4) or follows
     an IBAN's country code; ``::`` or eight colon groups (IPv6), ``@``,
-    a JWT's ``.eyJ``, provider-token separators, AWS key-id prefixes, ``:`` / ``=`` right
-    after a credential word, and the last letter of ``bearer`` / ``basic`` / ``token``.
+    a JWT's ``.eyJ``, provider-token separators, AWS key-id prefixes, a credential key
+    word (``password``, ``token``...), the last letter of ``bearer`` / ``basic``.
     (AWS secret keys — 40 base64 characters — are checked separately.)
     """
-    four = "word|sswd|cret|oken|tion|WORD|SSWD|CRET|OKEN|TION"
-    three = "pwd|key|PWD|KEY|Key"
-    after_word = "|".join(
-        f"(?<=(?:{words}){q}{sep})"
-        for words in (four, three)
-        for q in ("", '"', "'")
-        for sep in ("SEP",)
-    )
     # Each lookahead is tried at every digit, so the shapes that begin with two more
     # digits share one lookahead (it fails on the third character of most numbers) and
     # repetitions are possessive: same language, fewer steps.
     shapes = "|".join(
         [
             r"(?=[0-9]{2}(?:"
-            r"[\- ][0-9]{2}[\- ][0-9]{4}"  # SSN
+            r"[\- .][0-9]{2}[\- .][0-9]{4}"  # SSN
             r"|[ .\-)]{1,2}[0-9]{3}[ .\-][0-9]{4}"  # North American phone
             r"|[0-9]{7}))",  # bare 10-digit phone
-            r"(?=(?:[ \-]?+[0-9]){11})",  # card: 12+ digits, single separators
+            r"(?=(?:[ \-./_]?+[0-9]){11})",  # card: 12+ digits, single separators
             r"(?=[0-9]{0,2}+\.[0-9]{1,3}+\.[0-9]{1,3}+\.[0-9])",  # IPv4
-            r"(?<=[A-Z][A-Z][0-9])(?=[0-9])",  # IBAN check digits
+            r"(?<=[A-Za-z][A-Za-z][0-9])(?=[0-9])",  # IBAN check digits
         ]
     )
     branches = [d + f"(?:{shapes})" for d in "123456789"]
@@ -403,8 +452,13 @@ def _trigger() -> re.Pattern[str]:
         r"\((?=0[1-9])",
         "@",
         r"\.(?=eyJ)",
-        r":(?:(?=:)|(?=(?:[0-9A-Fa-f]{1,4}:){6})|" + after_word.replace("SEP", ":") + ")",
-        r"=(?:" + after_word.replace("SEP", "=") + ")",
+        r":(?:(?=:)|(?=(?:[0-9A-Fa-f]{1,4}:){6}))",
+        # A credential key word (its first letter, then the rest): see _credential_key.
+        *(
+            f"[{c}{c.upper()}](?:(?<![A-Za-z0-9].)|(?<=[a-z][A-Z]))(?i:{rest})"
+            for c, rest in CREDENTIAL_KEY_STEMS.items()
+        ),
+        r"[Aa](?i:uthorization)",
         r"-(?:(?=----BEGIN)|(?<=xox[abposr]-)|(?<=glpat-)|(?<=sk-))",
         r"_(?:(?<=[sr]k_)|(?<=whsec_)|(?<=npm_)|(?<=gh[pousr]_)|(?<=github_pat_))",
         "A(?=KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA|Iza)",
@@ -439,7 +493,9 @@ def builtin_candidates(v: str, nd: int) -> list[str]:
         out.append("authorization")
     if "earer" in v or "asic" in v or "oken" in v or "EARER" in v or "ASIC" in v or "OKEN" in v:
         out.append("bearer")
-    if "=" in v or ":" in v:
+    if "ookie" in v or "OOKIE" in v:
+        out.append("cookie_header")
+    if "=" in v or ":" in v or ">" in v or "--" in v:
         out.append("assignment")
     if at:
         out.append("email")
@@ -454,15 +510,27 @@ def builtin_candidates(v: str, nd: int) -> list[str]:
         out.append("ipv6")
     if nd >= 12:
         out.append("card")
-    if nd >= 9 and ("-" in v or " " in v):
+    if nd >= 9 and ("-" in v or " " in v or "." in v):
         out.append("ssn")
     if nd >= 8 and not (digits_only and n > 11):
         out.append("phone")
     return out
 
 
-# AWS secret keys: 40 base64 characters (only looked for in mixed-case values of 40+).
-B64_RUN = re.compile(r"[A-Za-z0-9/+]{40}")
+# Runs of base64 (standard or URL-safe) long enough to be decoded and scanned, or to be an
+# AWS secret key (40). Only mixed-case runs qualify: see ``encoded_runs``.
+B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{16,}+={0,2}")
+
+MIN_ENCODED = 16
+"""Shortest base64 run that is decoded and scanned (12 bytes of text)."""
+
+
+def encoded_runs(text: str) -> list[re.Match[str]]:
+    """Base64 runs worth decoding: 16+ characters mixing upper and lower case (text
+    encoded in base64 always does; identifiers and hex digests mostly do not)."""
+    return [
+        m for m in B64_RUN.finditer(text) if not m.group().islower() and not m.group().isupper()
+    ]
 
 # Whole values of these shapes cannot hold anything the built-in detectors look for:
 # ISO-8601 dates/timestamps, UUIDs, hex digests (MD5/SHA-1/SHA-256/SHA-512).
@@ -487,3 +555,5 @@ def compile_detectors(detectors: Sequence[Detector]) -> list[tuple[Detector, re.
 
 
 CONTROL_RE = re.compile(CONTROL_PATTERN)
+CONTROL_RE_KEEP_LF = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+"""Multi-line text (a traceback) keeps its line feeds; every other control is escaped."""

@@ -7,6 +7,8 @@ Internal to :class:`flowtrace.scrubbing.Scrubber`: :class:`Scan` is the base of
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -18,17 +20,22 @@ from ._detectors import (
     B64_RUN,
     BENIGN_SHAPE,
     CONTROL_RE,
+    CONTROL_RE_KEEP_LF,
     TRIGGER,
-    Detector,
     builtin_candidates,
+    encoded_runs,
 )
+from ._normalize import original_span, view_of
 from ._report import ScrubReport
 from ._strategies import DROP, _DropMarker
 
 if TYPE_CHECKING:
     from ._engine import Scrubber
 
-__all__ = ["SKELETON", "Scan", "card_spans_whole", "digit_count"]
+__all__ = ["MAX_DECODE_LAYERS", "SKELETON", "Scan", "card_spans_whole", "digit_count", "plain"]
+
+MAX_DECODE_LAYERS = 2
+"""Base64 inside base64 (or inside JSON inside base64) is decoded this deep, no deeper."""
 
 _ESCAPES = {
     "\r": "\\r",
@@ -70,10 +77,27 @@ class Scan:
     """State of one scrub call (report, deadline, containers on the current path) and
     the treatment of single values; :class:`~._walk.Run` adds the traversal."""
 
-    __slots__ = ("_report", "active", "changes", "deadline", "expired", "s", "want_report")
+    __slots__ = (
+        "_report",
+        "active",
+        "changes",
+        "deadline",
+        "expired",
+        "first_hit",
+        "keep_newlines",
+        "layer",
+        "s",
+        "want_report",
+    )
 
     def __init__(self, scrubber: Scrubber, *, want_report: bool = True) -> None:
         self.s = scrubber
+        self.layer = 0
+        """How many base64 layers this scan is nested in (see MAX_DECODE_LAYERS)."""
+        self.first_hit: tuple[str, Category | None] | None = None
+        """Label and category of the first replacement (names a decoded run's finding)."""
+        self.keep_newlines = False
+        """Multi-line text (tracebacks): scanned whole, then neutralized except LF."""
         self._report: ScrubReport | None = None
         self.want_report = want_report
         """False for :meth:`Scrubber.scrub`: findings (paths, labels) are then not built."""
@@ -103,6 +127,9 @@ class Scan:
         in_text: bool,
     ) -> str | _DropMarker:
         self.changes += 1
+        if self.first_hit is None:
+            cats0 = tuple(categories)
+            self.first_hit = (label, cats0[0] if len(cats0) == 1 else None)
         if self.s._redact_all and not self.want_report:
             # The default strategy, nobody asking for paths: the placeholder is all there
             # is to compute (Redact never echoes the value, whatever its label).
@@ -165,16 +192,16 @@ class Scan:
             return self.redacted_whole("budget", path)
         if len(value) > s.max_string:
             return self.redacted_whole("oversize", path)
-        if s._all_builtin and (
-            (len(value) <= 128 and BENIGN_SHAPE.fullmatch(value) is not None)
-            or (
-                value.isprintable()
-                and not (s.scan_json and value[:1] in "{[" and value[-1:] in "}]")
-                and TRIGGER.search(value) is None
-                and (len(value) < 40 or value.islower() or B64_RUN.search(value) is None)
-            )
-        ):
-            return value
+        if s._all_builtin:
+            if len(value) <= 128 and BENIGN_SHAPE.fullmatch(value) is not None:
+                return value
+            if (s.scan_json and value[:1] in "{[" and value[-1:] in "}]") or not value.isprintable():
+                return self.deep(value, path, depth)
+            if value.isascii() and "%" not in value:
+                if plain(value):
+                    return value
+            elif plain(view_of(value)[0]):
+                return value
         return self.deep(value, path, depth)
 
     def deep(self, value: str, path: tuple[str | int, ...], depth: int) -> Any:
@@ -215,7 +242,8 @@ class Scan:
         return json.dumps(new, ensure_ascii=False, default=str)
 
     def scan(self, value: str, path: tuple[str | int, ...]) -> str:
-        """Replace every validated detector match; then neutralize control characters."""
+        """Replace every validated detector match found in the normalised view of
+        ``value`` (and in the base64 runs it decodes to); then neutralize controls."""
         s = self.s
         if 12 <= len(value) <= 19 and not s._custom and value.isascii() and value.isdigit():
             # A bare 12-19 digit string: of the built-ins only the card detector can match,
@@ -224,47 +252,86 @@ class Scan:
                 rep = self.replace(value, "card", (Category.PCI,), None, path, in_text=True)
                 return rep if isinstance(rep, str) else "[REDACTED:card]"
             return value
-        spans: list[tuple[int, int, int, Detector]] = []
+        if value.isascii() and "%" not in value:
+            view, layers = value, []
+        else:
+            view, layers = view_of(value)
+        hits: list[tuple[int, int, int, str, Category | None]] = []
         checks = 0
-        nd = digit_count(value)
+        nd = digit_count(view)
         by_name = s._by_name
-        selected = [by_name[name] for name in builtin_candidates(value, nd) if name in by_name]
+        selected = [by_name[name] for name in builtin_candidates(view, nd) if name in by_name]
         selected += s._custom
         for rank, det, pattern in selected:
-            if not det.builtin and det.gate is not None and not det.gate(value, nd):
+            if not det.builtin and det.gate is not None and not det.gate(view, nd):
                 continue
-            for m in pattern.finditer(value):
+            for m in pattern.finditer(view):
                 checks += 1
                 if not checks & 255 and s.clock() > self.deadline:
                     raise ScrubBudgetExceeded("time budget spent while scanning")
                 for start, end in det.spans(m):
-                    spans.append((start, -end, rank, det))
+                    hits.append((start, -end, rank, det.name, det.category))
+        if self.layer < MAX_DECODE_LAYERS and len(view) >= 16:
+            self.decoded(view, hits, path)
         out: list[str] = []
         last = 0
-        if spans:
-            spans.sort(key=lambda x: (x[0], x[2], x[1]))
-            for start, neg_end, _rank, det in spans:
+        if hits:
+            if layers:
+                hits = [
+                    (*original_span(layers, start, -neg_end), rank, name, cat)
+                    for start, neg_end, rank, name, cat in hits
+                ]
+                hits = [(a, -b, r, n, c) for a, b, r, n, c in hits]
+            hits.sort(key=lambda x: (x[0], x[2], x[1]))
+            for start, neg_end, _rank, name, cat in hits:
                 end = -neg_end
                 if start < last:
                     continue
                 out.append(value[last:start])
                 rep = self.replace(
-                    value[start:end], det.name, (det.category,), None, path, in_text=True
+                    value[start:end], name, () if cat is None else (cat,), None, path, in_text=True
                 )
-                out.append(rep if isinstance(rep, str) else f"[REDACTED:{det.name}]")
+                out.append(rep if isinstance(rep, str) else f"[REDACTED:{name}]")
                 last = end
         out.append(value[last:])
-        result = "".join(out) if spans else value
+        result = "".join(out) if hits else value
         if s.neutralize and not value.isprintable():
             result = self.neutralize(result)
         return result
+
+    def decoded(
+        self,
+        view: str,
+        hits: list[tuple[int, int, int, str, Category | None]],
+        path: tuple[str | int, ...],
+    ) -> None:
+        """Decode the base64 runs of ``view`` that hold UTF-8 text and scan that text (one
+        layer deeper); a run whose text has findings is replaced whole."""
+        taken = [(start, -neg_end) for start, neg_end, *_ in hits]
+        for m in encoded_runs(view):
+            start, end = m.span()
+            if any(a < end and start < b for a, b in taken):
+                continue  # already replaced (a JWT, an AWS secret...)
+            text = _decode_text(m.group())
+            if text is None:
+                continue
+            if self.s.clock() > self.deadline:
+                raise ScrubBudgetExceeded("time budget spent while decoding")
+            inner = type(self)(self.s, want_report=False)
+            inner.deadline, inner.layer = self.deadline, self.layer + 1
+            inner.walk(text, path, 0, None)
+            if inner.expired:
+                raise ScrubBudgetExceeded("time budget spent while decoding")
+            if inner.first_hit is not None:
+                label, category = inner.first_hit
+                hits.append((start, -end, 1 << 20, label, category))
 
     def neutralize(self, value: str) -> str:
         def esc(m: Any) -> str:
             ch = m.group()
             return _ESCAPES.get(ch) or f"\\x{ord(ch):02x}"
 
-        new, n = CONTROL_RE.subn(esc, value)
+        new, n = (CONTROL_RE_KEEP_LF if self.keep_newlines else CONTROL_RE).subn(esc, value)
         if n:
             self.changes += n
             self.report.neutralized += n
@@ -288,3 +355,33 @@ def card_spans_whole(text: str) -> bool:
         and card_brand(text) is not None
         and luhn_valid(text)
     )
+
+
+def plain(value: str) -> bool:
+    """The prefilter: ``True`` when no built-in detector can match the (ASCII or already
+    normalised) printable ``value`` and it holds no base64 run worth decoding."""
+    return TRIGGER.search(value) is None and (
+        len(value) < 16
+        or value.islower()
+        or B64_RUN.search(value) is None
+        or not encoded_runs(value)
+    )
+
+
+def _decode_text(run: str) -> str | None:
+    """The UTF-8 text a base64 run encodes, or ``None`` (not base64, not text)."""
+    run = run.rstrip("=")
+    if len(run) % 4 == 1:
+        return None
+    padded = run + "=" * (-len(run) % 4)
+    try:
+        if "-" in run or "_" in run:
+            raw = base64.urlsafe_b64decode(padded)
+        else:
+            raw = base64.b64decode(padded, validate=True)
+        text = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    if not text.isprintable() and not text.replace("\n", "").replace("\t", "").isprintable():
+        return None
+    return text

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..classify import Classification
-from ._detectors import B64_RUN, BENIGN_SHAPE, TRIGGER
+from ._detectors import B64_RUN, BENIGN_SHAPE, TRIGGER, encoded_runs
 from ._scan import SKELETON, Scan
 from ._strategies import DROP
 
@@ -182,11 +182,16 @@ class Run(Scan):
                                 continue
                         if (
                             fast
+                            and v.isascii()
                             and trigger(v) is None
                             and v.isprintable()
+                            and "%" not in v
                             and (
-                                len(v) < 40
-                                or (len(v) <= max_string and (v.islower() or b64(v) is None))
+                                len(v) < 16
+                                or (
+                                    len(v) <= max_string
+                                    and (v.islower() or b64(v) is None or not encoded_runs(v))
+                                )
                             )
                             and not (v[:1] in "{[" and v[-1:] in "}]")
                         ):
@@ -200,8 +205,14 @@ class Run(Scan):
                                 benign_skeletons.add(skeleton)
                             continue
                         if fast and not self.expired and len(v) <= max_string:
-                            # The prefilter already ran: straight to the detectors.
-                            out[nk] = self.deep(v, (*path, k), 0)
+                            # The prefilter already ran on ASCII text: straight to the
+                            # detectors; anything else is prefiltered on its normalised view.
+                            plain_ascii = v.isascii() and "%" not in v
+                            out[nk] = (
+                                self.deep(v, (*path, k), 0)
+                                if plain_ascii
+                                else self.text(v, (*path, k), 0)
+                            )
                             continue
                     elif (
                         tv is float
