@@ -48,6 +48,7 @@ class ScrubProcessor:
     def __init__(self, scrubber: Scrubber | None = None, *, count_key: str | None = None) -> None:
         self.scrubber = scrubber
         self.count_key = count_key
+        self._warned = False
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
@@ -55,6 +56,8 @@ class ScrubProcessor:
         """Scrub every key and value (``event`` included)."""
         scrubber = self.scrubber if self.scrubber is not None else default_scrubber()
         try:
+            if "positional_args" in event_dict:
+                event_dict = self._render(scrubber, event_dict)
             if self.count_key is None:
                 out = scrubber.scrub(event_dict)
                 return out if isinstance(out, dict) else {"event": "[REDACTED:event]"}
@@ -67,6 +70,34 @@ class ScrubProcessor:
         if report.total:
             out = dict(out)
             out[self.count_key] = report.total
+        return out
+
+
+    def _render(
+        self, scrubber: Scrubber, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """Running before ``PositionalArgumentsFormatter``: warn once, and render the
+        message here from scrubbed args so that the rendered text is what gets scanned."""
+        if not self._warned:
+            self._warned = True
+            _log.warning(
+                "flowtrace ScrubProcessor runs before structlog's PositionalArgumentsFormatter; "
+                "it renders %%-style messages itself so they are scrubbed. Put ScrubProcessor "
+                "after PositionalArgumentsFormatter (last before the renderer)."
+            )
+        event, args = event_dict.get("event"), event_dict.get("positional_args")
+        if not isinstance(event, str) or not isinstance(args, tuple) or not args:
+            return event_dict
+        fmt_args: Any = args[0] if len(args) == 1 and isinstance(args[0], dict) else args
+        try:
+            rendered = event % scrubber.scrub(fmt_args)
+        except (TypeError, ValueError, KeyError):
+            try:
+                rendered = event % fmt_args
+            except (TypeError, ValueError, KeyError):
+                return event_dict
+        out = {k: v for k, v in event_dict.items() if k != "positional_args"}
+        out["event"] = rendered
         return out
 
 
@@ -101,16 +132,17 @@ class ScrubFilter(_logging.Filter):
             return
         msg, args = record.msg, record.args
         if args:
+            # Args first (a dict arg gets key rules), then the rendered message is scanned
+            # as a whole: log.info("%s=%s", "password", pw) only says "password=" there.
             scrubbed_args: Any = scrubber.scrub(
                 dict(args) if isinstance(args, Mapping) else tuple(args)
             )
-            scrubbed_msg = scrubber.scrub_text(msg) if isinstance(msg, str) else msg
             try:
-                rendered = str(scrubbed_msg) % scrubbed_args
+                rendered = str(msg) % scrubbed_args
             except (TypeError, ValueError, KeyError):
-                # A scrubbed arg no longer fits its %-format: render the original, scrub it.
-                rendered = scrubber.scrub_text(record.getMessage())
-            record.msg, record.args = rendered, None
+                # A scrubbed arg no longer fits its %-format: render the original.
+                rendered = record.getMessage()
+            record.msg, record.args = scrubber.scrub_text(rendered), None
         elif isinstance(msg, str):
             record.msg = scrubber.scrub_text(msg)
         else:
@@ -142,5 +174,6 @@ def _extras(record: _logging.LogRecord) -> dict[str, Any]:
 
 
 def _multiline(scrubber: Scrubber, text: str) -> str:
-    """Scrub line by line: tracebacks keep their shape, each line is neutralized."""
-    return "\n".join(scrubber.scrub_text(line) for line in text.split("\n"))
+    """Scrub the whole text (a PEM key or pretty-printed JSON spans lines), then keep its
+    line feeds and escape every other control character."""
+    return scrubber.scrub_text(text, multiline=True)

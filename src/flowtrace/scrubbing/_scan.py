@@ -168,7 +168,7 @@ class Scan:
                 text = str(value)
             except Exception:
                 text = ""
-        return self.replace(
+        out = self.replace(
             text,
             self.s.field_label(cls),
             cls.categories,
@@ -176,6 +176,8 @@ class Scan:
             path,
             in_text=False,
         )
+        # Bytes stay bytes (ASGI header values): a consumer expecting bytes keeps working.
+        return out.encode() if t is bytes and isinstance(out, str) else out
 
     def integer(self, value: int, path: tuple[str | int, ...]) -> Any:
         if self.s._has_card and 10**11 <= value < 10**19:
