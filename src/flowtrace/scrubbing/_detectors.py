@@ -90,7 +90,9 @@ def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
 def _iban_span(m: re.Match[str]) -> list[Span]:
     from ._checks import _IBAN_LENGTHS
 
-    start, end = m.span("iban")
+    # Zero-width after the first letter, so that a rejected candidate ("AA00 DE89...")
+    # does not swallow the IBAN that starts inside it.
+    start, end = m.start("iban"), m.end("iban_run")
     text = m.string[start:end].upper()
     want = _IBAN_LENGTHS.get(text[:2])
     if want is None:
@@ -344,7 +346,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "iban",
         Category.FINANCIAL,
-        r"[A-Za-z](?<![A-Za-z0-9].)[A-Za-z][0-9]{2}(?: ?[A-Za-z0-9]){11,30}+",
+        r"[A-Za-z](?<![A-Za-z0-9].)(?=(?P<iban_run>[A-Za-z][0-9]{2}(?: ?[A-Za-z0-9]){11,30}+))",
         validate=_iban_span,
         rule="country code with its ISO 13616 length, mod-97 checksum == 1; spaces allowed, "
         "either case",
@@ -425,8 +427,9 @@ def _trigger() -> re.Pattern[str]:
     a digit that starts the shape of a card (12 digits), SSN, phone (North American,
     national trunk ``0``, ``+`` or ``00`` international), dotted quad (IPv4) or follows
     an IBAN's country code; ``::`` or eight colon groups (IPv6), ``@``,
-    a JWT's ``.eyJ``, provider-token separators, AWS key-id prefixes, a credential key
-    word (``password``, ``token``...), the last letter of ``bearer`` / ``basic``.
+    a JWT's ``.eyJ``, provider-token separators, AWS key-id prefixes. Words (credential
+    keys, ``bearer``, ``authorization``) are :data:`KEY_WORDS`, searched in the lower-cased
+    text: letters are too common to start branches of this expression.
     (AWS secret keys — 40 base64 characters — are checked separately.)
     """
     # Each lookahead is tried at every digit, so the shapes that begin with two more
@@ -453,19 +456,9 @@ def _trigger() -> re.Pattern[str]:
         "@",
         r"\.(?=eyJ)",
         r":(?:(?=:)|(?=(?:[0-9A-Fa-f]{1,4}:){6}))",
-        # A credential key word (its first letter, then the rest): see _credential_key.
-        *(
-            f"[{c}{c.upper()}](?:(?<![A-Za-z0-9].)|(?<=[a-z][A-Z]))(?i:{rest})"
-            for c, rest in CREDENTIAL_KEY_STEMS.items()
-        ),
-        r"[Aa](?i:uthorization)",
         r"-(?:(?=----BEGIN)|(?<=xox[abposr]-)|(?<=glpat-)|(?<=sk-))",
         r"_(?:(?<=[sr]k_)|(?<=whsec_)|(?<=npm_)|(?<=gh[pousr]_)|(?<=github_pat_))",
         "A(?=KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA|Iza)",
-        r"r(?<=[Bb]earer)(?=\s)",
-        r"R(?<=BEARER)(?=\s)",
-        r"c(?<=[Bb]asic)(?=\s)",
-        r"n(?<=[Tt]oken)(?=\s)",
     ]
     return re.compile("|".join(branches))
 
@@ -473,46 +466,72 @@ def _trigger() -> re.Pattern[str]:
 TRIGGER = _trigger()
 
 
-def builtin_candidates(v: str, nd: int) -> list[str]:
-    """Names of the built-in detectors that can possibly match ``v`` (``nd`` digits), in
-    detector order. One function instead of sixteen gate calls: this is the hot path."""
+KEY_WORDS = re.compile(
+    r"pass|pwd|secret|token|key|cookie|credential|jwt|sess|authorization|bearer|basic"
+)
+"""In the lower-cased text: a necessary condition for the credential-word detectors
+(``assignment``, ``cookie_header``, ``authorization``, ``bearer``)."""
+
+# Cheap necessary conditions (each starts with a digit or a literal, so ``re`` skips other
+# characters in C) that choose which detectors run on a string the prefilter let in.
+_PROVIDER_GATE = re.compile(
+    r"_(?:(?<=[sr]k_live_)|(?<=[sr]k_test_)|(?<=whsec_)|(?<=npm_)|(?<=gh[pousr]_)"
+    r"|(?<=github_pat_))|-(?:(?<=xox[abposr]-)|(?<=glpat-)|(?<=sk-))|AIza"
+)
+_AWS_ID_GATE = re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA)")
+_IBAN_GATE = re.compile(r"[0-9]{2}(?<=[A-Za-z]{2}[0-9]{2})(?<![A-Za-z0-9][A-Za-z]{2}[0-9]{2})")
+_CARD_GATE = re.compile(r"[0-9](?:[ \-./_]?[0-9]){11}")
+_IPV4_GATE = re.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]")
+_SSN_GATE = re.compile(r"[0-9]{3}[\- .][0-9]{2}[\- .][0-9]{4}")
+_PHONE_GATE = re.compile(
+    r"\+[ (]?[0-9]|\(0[1-9]|0(?<![0-9]0)[0-9]|[0-9]{3}[ .\-)]{1,2}[0-9]{3}[ .\-][0-9]{4}"
+    r"|[2-9][0-9]{9}"
+)
+
+
+def builtin_candidates(v: str, nd: int, words: bool, b64_40: bool) -> list[str]:
+    """Names of the built-in detectors that can possibly match ``v`` (``nd`` digits;
+    ``words``: KEY_WORDS found; ``b64_40``: a mixed-case base64 run of 40+), in detector
+    order. One function instead of seventeen gate calls: this is the hot path."""
     out: list[str] = []
     n = len(v)
     if "PRIVATE KEY" in v:
         out.append("private_key")
     if "eyJ" in v:
         out.append("jwt")
-    if n >= 14 and ("_" in v or "xox" in v or "AIza" in v or "glpat-" in v or "sk-" in v):
+    if n >= 14 and _PROVIDER_GATE.search(v) is not None:
         out.append("provider_token")
-    if n >= 20 and "A" in v:
+    if n >= 20 and _AWS_ID_GATE.search(v) is not None:
         out.append("aws_access_key_id")
     at = "@" in v
     if at and "://" in v:
         out.append("url_credentials")
-    if "uthorization" in v or "UTHORIZATION" in v:
-        out.append("authorization")
-    if "earer" in v or "asic" in v or "oken" in v or "EARER" in v or "ASIC" in v or "OKEN" in v:
-        out.append("bearer")
-    if "ookie" in v or "OOKIE" in v:
-        out.append("cookie_header")
-    if "=" in v or ":" in v or ">" in v or "--" in v:
-        out.append("assignment")
+    if words:
+        if "uthorization" in v or "UTHORIZATION" in v:
+            out.append("authorization")
+        if "earer" in v or "asic" in v or "oken" in v or "EARER" in v or "ASIC" in v or "OKEN" in v:
+            out.append("bearer")
+        if "ookie" in v or "OOKIE" in v:
+            out.append("cookie_header")
+        if "=" in v or ":" in v or ">" in v or "--" in v:
+            out.append("assignment")
     if at:
         out.append("email")
-    digits_only = nd == n
-    if nd >= 4 and n >= 15 and not digits_only:
-        out.append("iban")
-    if nd and n >= 40:
+    if nd >= 4:
+        if n >= 15 and nd != n and _IBAN_GATE.search(v) is not None:
+            out.append("iban")
+    if b64_40 and nd:
         out.append("aws_secret_key")
-    if nd >= 4 and "." in v:
-        out.append("ipv4")
-    if v.count(":") >= 2:
+    if nd >= 4:
+        if "." in v and _IPV4_GATE.search(v) is not None:
+            out.append("ipv4")
+    if "::" in v or v.count(":") >= 7:
         out.append("ipv6")
-    if nd >= 12:
+    if nd >= 12 and _CARD_GATE.search(v) is not None:
         out.append("card")
-    if nd >= 9 and ("-" in v or " " in v or "." in v):
+    if nd >= 9 and _SSN_GATE.search(v) is not None:
         out.append("ssn")
-    if nd >= 8 and not (digits_only and n > 11):
+    if nd >= 8 and not (nd == n and n > 11) and _PHONE_GATE.search(v) is not None:
         out.append("phone")
     return out
 
@@ -528,9 +547,12 @@ MIN_ENCODED = 16
 def encoded_runs(text: str) -> list[re.Match[str]]:
     """Base64 runs worth decoding: 16+ characters mixing upper and lower case (text
     encoded in base64 always does; identifiers and hex digests mostly do not)."""
-    return [
-        m for m in B64_RUN.finditer(text) if not m.group().islower() and not m.group().isupper()
-    ]
+    out = []
+    for m in B64_RUN.finditer(text):
+        run = m.group()
+        if run != run.lower() and run != run.upper():
+            out.append(m)
+    return out
 
 # Whole values of these shapes cannot hold anything the built-in detectors look for:
 # ISO-8601 dates/timestamps, UUIDs, hex digests (MD5/SHA-1/SHA-256/SHA-512).

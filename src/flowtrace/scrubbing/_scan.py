@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +22,12 @@ from ._detectors import (
     BENIGN_SHAPE,
     CONTROL_RE,
     CONTROL_RE_KEEP_LF,
+    KEY_WORDS,
     TRIGGER,
     builtin_candidates,
     encoded_runs,
 )
-from ._normalize import original_span, view_of
+from ._normalize import View, original_span, view_of
 from ._report import ScrubReport
 from ._strategies import DROP, _DropMarker
 
@@ -33,6 +35,15 @@ if TYPE_CHECKING:
     from ._engine import Scrubber
 
 __all__ = ["MAX_DECODE_LAYERS", "SKELETON", "Scan", "card_spans_whole", "digit_count", "plain"]
+
+# Detectors whose every match starts at (or at most n characters before) a literal the
+# gate already found: the scan starts there instead of at 0.
+_ANCHORS = {
+    "email": ("@", 65),
+    "jwt": ("eyJ", 0),
+    "private_key": ("-----BEGIN", 0),
+    "url_credentials": ("://", 0),
+}
 
 MAX_DECODE_LAYERS = 2
 """Base64 inside base64 (or inside JSON inside base64) is decoded this deep, no deeper."""
@@ -85,6 +96,7 @@ class Scan:
         "expired",
         "first_hit",
         "keep_newlines",
+        "last_view",
         "layer",
         "s",
         "want_report",
@@ -96,6 +108,8 @@ class Scan:
         """How many base64 layers this scan is nested in (see MAX_DECODE_LAYERS)."""
         self.first_hit: tuple[str, Category | None] | None = None
         """Label and category of the first replacement (names a decoded run's finding)."""
+        self.last_view: tuple[str, str, list[View]] | None = None
+        """(value, its normalised view, layers) from the prefilter, reused by the scan."""
         self.keep_newlines = False
         """Multi-line text (tracebacks): scanned whole, then neutralized except LF."""
         self._report: ScrubReport | None = None
@@ -202,8 +216,10 @@ class Scan:
             if value.isascii() and "%" not in value:
                 if plain(value):
                     return value
-            elif plain(view_of(value)[0]):
-                return value
+            else:
+                self.last_view = (value, *view_of(value))
+                if plain(self.last_view[1]):
+                    return value
         return self.deep(value, path, depth)
 
     def deep(self, value: str, path: tuple[str | int, ...], depth: int) -> Any:
@@ -256,25 +272,36 @@ class Scan:
             return value
         if value.isascii() and "%" not in value:
             view, layers = value, []
+        elif self.last_view is not None and self.last_view[0] is value:
+            view, layers = self.last_view[1], self.last_view[2]
         else:
             view, layers = view_of(value)
         hits: list[tuple[int, int, int, str, Category | None]] = []
         checks = 0
         nd = digit_count(view)
+        runs = encoded_runs(view) if len(view) >= 16 else []
+        words = KEY_WORDS.search(view.lower()) is not None
+        b64_40 = any(m.end() - m.start() >= 40 for m in runs)
         by_name = s._by_name
-        selected = [by_name[name] for name in builtin_candidates(view, nd) if name in by_name]
+        selected = [
+            by_name[name]
+            for name in builtin_candidates(view, nd, words, b64_40)
+            if name in by_name
+        ]
         selected += s._custom
         for rank, det, pattern in selected:
             if not det.builtin and det.gate is not None and not det.gate(view, nd):
                 continue
-            for m in pattern.finditer(view):
+            anchor = _ANCHORS.get(det.name) if det.builtin else None
+            pos = max(view.find(anchor[0]) - anchor[1], 0) if anchor else 0
+            for m in pattern.finditer(view, pos):
                 checks += 1
                 if not checks & 255 and s.clock() > self.deadline:
                     raise ScrubBudgetExceeded("time budget spent while scanning")
                 for start, end in det.spans(m):
                     hits.append((start, -end, rank, det.name, det.category))
-        if self.layer < MAX_DECODE_LAYERS and len(view) >= 16:
-            self.decoded(view, hits, path)
+        if runs and self.layer < MAX_DECODE_LAYERS:
+            self.decoded(runs, hits, path)
         out: list[str] = []
         last = 0
         if hits:
@@ -303,14 +330,14 @@ class Scan:
 
     def decoded(
         self,
-        view: str,
+        runs: list[re.Match[str]],
         hits: list[tuple[int, int, int, str, Category | None]],
         path: tuple[str | int, ...],
     ) -> None:
-        """Decode the base64 runs of ``view`` that hold UTF-8 text and scan that text (one
-        layer deeper); a run whose text has findings is replaced whole."""
+        """Decode the base64 ``runs`` that hold UTF-8 text and scan that text (one layer
+        deeper); a run whose text has findings is replaced whole."""
         taken = [(start, -neg_end) for start, neg_end, *_ in hits]
-        for m in encoded_runs(view):
+        for m in runs:
             start, end = m.span()
             if any(a < end and start < b for a, b in taken):
                 continue  # already replaced (a JWT, an AWS secret...)
@@ -362,11 +389,13 @@ def card_spans_whole(text: str) -> bool:
 def plain(value: str) -> bool:
     """The prefilter: ``True`` when no built-in detector can match the (ASCII or already
     normalised) printable ``value`` and it holds no base64 run worth decoding."""
-    return TRIGGER.search(value) is None and (
-        len(value) < 16
+    return (
+        TRIGGER.search(value) is None
+        and KEY_WORDS.search(value.lower()) is None
+        and (len(value) < 16
         or value.islower()
         or B64_RUN.search(value) is None
-        or not encoded_runs(value)
+        or not encoded_runs(value))
     )
 
 
