@@ -22,10 +22,11 @@ from ._detectors import (
     BENIGN_SHAPE,
     CONTROL_RE,
     CONTROL_RE_KEEP_LF,
-    KEY_WORDS,
     TRIGGER,
     builtin_candidates,
     encoded_runs,
+    has_key_word,
+    key_word_at,
 )
 from ._normalize import View, original_span, view_of
 from ._report import ScrubReport
@@ -35,15 +36,6 @@ if TYPE_CHECKING:
     from ._engine import Scrubber
 
 __all__ = ["MAX_DECODE_LAYERS", "SKELETON", "Scan", "card_spans_whole", "digit_count", "plain"]
-
-# Detectors whose every match starts at (or at most n characters before) a literal the
-# gate already found: the scan starts there instead of at 0.
-_ANCHORS = {
-    "email": ("@", 65),
-    "jwt": ("eyJ", 0),
-    "private_key": ("-----BEGIN", 0),
-    "url_credentials": ("://", 0),
-}
 
 MAX_DECODE_LAYERS = 2
 """Base64 inside base64 (or inside JSON inside base64) is decoded this deep, no deeper."""
@@ -211,7 +203,9 @@ class Scan:
         if s._all_builtin:
             if len(value) <= 128 and BENIGN_SHAPE.fullmatch(value) is not None:
                 return value
-            if (s.scan_json and value[:1] in "{[" and value[-1:] in "}]") or not value.isprintable():
+            if (
+                s.scan_json and value[:1] in "{[" and value[-1:] in "}]"
+            ) or not value.isprintable():
                 return self.deep(value, path, depth)
             if value.isascii() and "%" not in value:
                 if plain(value):
@@ -279,21 +273,18 @@ class Scan:
         hits: list[tuple[int, int, int, str, Category | None]] = []
         checks = 0
         nd = digit_count(view)
-        runs = encoded_runs(view) if len(view) >= 16 else []
-        words = KEY_WORDS.search(view.lower()) is not None
-        b64_40 = any(m.end() - m.start() >= 40 for m in runs)
+        runs = encoded_runs(view) if len(view) >= 16 and B64_RUN.search(view) else []
+        b64_40 = next((m.start() for m in runs if m.end() - m.start() >= 40), -1)
         by_name = s._by_name
         selected = [
-            by_name[name]
-            for name in builtin_candidates(view, nd, words, b64_40)
+            (*by_name[name], pos)
+            for name, pos in builtin_candidates(view, nd, key_word_at(view), b64_40)
             if name in by_name
         ]
-        selected += s._custom
-        for rank, det, pattern in selected:
+        selected += [(*c, 0) for c in s._custom]
+        for rank, det, pattern, pos in selected:
             if not det.builtin and det.gate is not None and not det.gate(view, nd):
                 continue
-            anchor = _ANCHORS.get(det.name) if det.builtin else None
-            pos = max(view.find(anchor[0]) - anchor[1], 0) if anchor else 0
             for m in pattern.finditer(view, pos):
                 checks += 1
                 if not checks & 255 and s.clock() > self.deadline:
@@ -391,11 +382,13 @@ def plain(value: str) -> bool:
     normalised) printable ``value`` and it holds no base64 run worth decoding."""
     return (
         TRIGGER.search(value) is None
-        and KEY_WORDS.search(value.lower()) is None
-        and (len(value) < 16
-        or value.islower()
-        or B64_RUN.search(value) is None
-        or not encoded_runs(value))
+        and not has_key_word(value)
+        and (
+            len(value) < 16
+            or value.islower()
+            or B64_RUN.search(value) is None
+            or not encoded_runs(value)
+        )
     )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..classify import Classification
-from ._detectors import B64_RUN, BENIGN_SHAPE, KEY_WORDS, TRIGGER, encoded_runs
+from ._detectors import B64_RUN, BENIGN_SHAPE, TRIGGER, encoded_runs, has_key_word
 from ._scan import SKELETON, Scan
 from ._strategies import DROP
 
@@ -150,7 +150,6 @@ class Run(Scan):
         # Hot path: values that certainly hold nothing are copied without a call.
         fast = s._all_builtin and not self.expired
         trigger = TRIGGER.search
-        words = KEY_WORDS.search
         b64 = B64_RUN.search
         benign_shape = BENIGN_SHAPE.fullmatch
         max_string = s.max_string
@@ -205,7 +204,7 @@ class Run(Scan):
                             fast
                             and v.isascii()
                             and trigger(v) is None
-                            and words(v.lower()) is None
+                            and not has_key_word(v)
                             and v.isprintable()
                             and "%" not in v
                             and (
@@ -287,9 +286,7 @@ class Run(Scan):
             return obj if new is text else new
         return self.walk(value, path, 0, None) if isinstance(value, list | tuple | dict) else obj
 
-    def new_key(
-        self, key: str, path: tuple[str | int, ...]
-    ) -> tuple[Any, Classification | None]:
+    def new_key(self, key: str, path: tuple[str | int, ...]) -> tuple[Any, Classification | None]:
         """A key not seen before: scrubbed as text, classified; cached when it holds
         nothing (bounded)."""
         s = self.s
