@@ -604,7 +604,7 @@ def encoded_runs(text: str) -> list[re.Match[str]]:
     out = []
     for m in B64_RUN.finditer(text):
         run = m.group()
-        if run != run.lower() and run != run.upper():
+        if not (run.islower() or run.isupper() or run.isdigit()):
             out.append(m)
     return out
 
