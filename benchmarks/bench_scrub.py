@@ -167,7 +167,7 @@ def accuracy(
 
 
 def throughput(
-    events: list[LabeledEvent], scrub: Callable[[dict[str, Any]], Any], repeat: int
+    events: list[Any], scrub: Callable[[dict[str, Any]], Any], repeat: int
 ) -> float:
     """Median events/s over ``repeat`` passes."""
     payload = [e.event for e in events]

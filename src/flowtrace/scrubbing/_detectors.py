@@ -219,23 +219,33 @@ def _credential_key() -> str:
     )
 
 
+def _key_start(m: re.Match[str]) -> int:
+    """Where the identifier holding the matched key word starts (``x-api-key``,
+    ``client_secret``): back over letters, digits, ``_``, ``.`` and single inner ``-``."""
+    text, i = m.string, m.start("assignment")
+    while i > 0:
+        ch = text[i - 1]
+        if ch.isalnum() or ch in "_." or (ch == "-" and i > 1 and text[i - 2].isalnum()):
+            i -= 1
+        else:
+            break
+    return i
+
+
 def _assignment_span(m: re.Match[str]) -> list[Span]:
     for group in ("assignment_qv", "assignment_xml"):
         if m.group(group) is not None:
             val = m.group(group)
             if val.startswith(("[REDACTED", "[PSEUDO")) or not val.strip():
                 return []
-            if (
-                group == "assignment_xml"
-                and m.string[m.start("assignment") - 1 : m.start("assignment")] != "<"
-            ):
+            if group == "assignment_xml" and m.string[_key_start(m) - 1 : _key_start(m)] != "<":
                 return []
             return [m.span(group)]
     val = m.group("assignment_val")
     sep = m.group("assignment_sep")
     if "=" not in sep and ":" not in sep:
         # "--password hunter2": a bare space separates only a command-line option.
-        start = m.start("assignment")
+        start = _key_start(m)
         if m.string[max(start - 2, 0) : start] != "--":
             return []
     if val.lower() in _BENIGN_ASSIGNED or val.startswith(("[REDACTED", "[PSEUDO")) or val.isdigit():
@@ -340,7 +350,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "email",
         Category.PII,
-        r"(?<![\w.%+\-])[\w.%+\-]{1,64}+@(?:[\w\-]{1,63}+\.){1,8}+"
+        r"(?<![\w.%+\-])[\w.%+\-]{1,64}+@(?:[\w\-]{1,63}+\.){1,8}"
         r"(?:[^\W\d_]{2,24}+|xn--[A-Za-z0-9\-]{1,59}+)(?![\w\-])",
         rule="local part (1-64) `@` 1-8 dot-separated labels and an alphabetic TLD; Unicode "
         "letters allowed (internationalised addresses), punycode `xn--` TLDs",
@@ -387,9 +397,9 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"[0-6](?<![A-Za-z0-9].)(?=(?:[ \-./_]?+[0-9]){11})"
         r"(?=(?P<card_run>[0-9]{2,18}+(?:[ \-./_][0-9]{1,19}+){0,5}+))",
         validate=card_spans,
-        rule="12-19 digits (groups separated by a space, `-`, `.`, `/` or `_`), a known IIN range and length (Visa incl. "
-        "19-digit, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, "
-        "Maestro), Luhn-valid; also integers",
+        rule="12-19 digits (groups separated by a space, `-`, `.`, `/` or `_`), a known IIN "
+        "range and length (Visa incl. 19-digit, Mastercard 51-55 and 2221-2720, Amex, "
+        "Discover, JCB, Diners, UnionPay, Maestro), Luhn-valid; also integers",
         gate=lambda v, nd: nd >= 12,
     ),
     Detector(

@@ -1,7 +1,7 @@
 """The normalised view a string is scanned in, and the map back to the original.
 
 An attacker who controls logged text can disguise a value so that a pattern written for
-ASCII misses it: fullwidth digits (``４１１１``), other scripts' decimal digits, zero-width
+ASCII misses it: fullwidth digits (U+FF14 U+FF11...), other scripts' decimal digits, zero-width
 characters between the digits of a card, a no-break space inside an IBAN, a fullwidth
 ``@``, percent-encoding (``jane%40example.com``). Detectors therefore run on a *view*:
 
