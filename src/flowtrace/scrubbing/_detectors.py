@@ -70,6 +70,10 @@ def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
     """
     start = m.start(group)
     run = m.string[start : m.end(group + "_run")]
+    if run.isdigit():
+        # One group (the common case): only the whole run is a candidate.
+        ok = 12 <= len(run) <= 19 and card_brand(run) is not None and luhn_valid(run)
+        return [(start, start + len(run))] if ok else []
     digits = ""
     offset = start
     candidates: list[tuple[str, int]] = []
@@ -606,6 +610,21 @@ B64_RUN = re.compile(r"[A-Za-z0-9+/_\-]{16,}+={0,2}")
 
 MIN_ENCODED = 16
 """Shortest base64 run that is decoded and scanned (12 bytes of text)."""
+
+
+_B64_SPLIT = re.compile(r"[_\-]")
+
+
+def aws_secret_at(runs: list[re.Match[str]]) -> int:
+    """Where the first run that holds exactly 40 standard-base64 characters starts (an AWS
+    secret key candidate), or -1."""
+    for m in runs:
+        if m.end() - m.start() >= 40:
+            run = m.group().rstrip("=")
+            pieces = _B64_SPLIT.split(run) if ("_" in run or "-" in run) else [run]
+            if any(len(piece) == 40 for piece in pieces):
+                return m.start()
+    return -1
 
 
 def encoded_runs(text: str) -> list[re.Match[str]]:

@@ -23,6 +23,7 @@ from ._detectors import (
     CONTROL_RE,
     CONTROL_RE_KEEP_LF,
     TRIGGER,
+    aws_secret_at,
     builtin_candidates,
     encoded_runs,
     has_key_word,
@@ -274,7 +275,7 @@ class Scan:
         checks = 0
         nd = digit_count(view)
         runs = encoded_runs(view) if len(view) >= 16 and B64_RUN.search(view) else []
-        b64_40 = next((m.start() for m in runs if m.end() - m.start() >= 40), -1)
+        b64_40 = aws_secret_at(runs)
         by_name = s._by_name
         selected = [
             (*by_name[name], pos)
