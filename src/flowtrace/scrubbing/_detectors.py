@@ -423,13 +423,14 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"(?:\+|00)[1-9][0-9]{0,3}(?:[ .\-]{0,2}\(?[0-9]{1,5}\)?){1,6}+"
         r"|(?:1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
         r"|\(0[1-9][0-9]{1,3}\) ?[0-9]{3,8}(?:[ \-]?[0-9]{2,4})?"
-        r"|[2-9][0-9]{2}[2-9][0-9]{6}"
+        r"|[2-9][0-9]{2}[2-9][0-9]{6}(?![A-Fa-f][0-9A-Fa-f])"
         r"|0[1-9][0-9]{1,4}[ \-/]?[0-9]{3,8}(?:[ \-][0-9]{2,4})?"
         r")(?:\s?(?:x|ext\.?)\s?[0-9]{1,6})?(?![0-9])",
         validate=_phone_span,
         rule="E.164 / `00` international (8-15 digits, `(0)` allowed), North American "
         "`(AAA) BBB-CCCC` / `AAA-BBB-CCCC` / `AAA.BBB.CCCC` / bare `AAABBBCCCC` (area and "
-        "exchange starting 2-9), or national trunk `0...` / `(0..) ...` (10-11 digits); "
+        "exchange starting 2-9; not continued by hex digits, so a hex id is not a phone), or "
+        "national trunk `0...` / `(0..) ...` (10-11 digits); "
         "optional extension",
         gate=lambda v, nd: nd >= 8 and not (len(v) > 11 and v.isdigit()),
     ),
@@ -563,8 +564,9 @@ def builtin_candidates(v: str, nd: int, word_at: int, b64_40: int) -> list[tuple
             out.append(("assignment", pos))
     if at >= 0:
         out.append(("email", max(at - 65, 0)))
+    short = n < _SHORT
     if nd >= 4 and n >= 15 and nd != n:
-        pos = _at(_IBAN_GATE.search(v), 4)
+        pos = 0 if short else _at(_IBAN_GATE.search(v), 4)
         if pos >= 0:
             out.append(("iban", pos))
     if b64_40 >= 0 and nd:
@@ -572,8 +574,23 @@ def builtin_candidates(v: str, nd: int, word_at: int, b64_40: int) -> list[tuple
     if "::" in v or v.count(":") >= 7:
         out.append(("ipv6", 0))
     if nd >= 7:
-        out += _numeric(v, nd)
+        if not short:
+            out += _numeric(v, nd)
+        else:
+            # A short value: gates would cost about what the detectors cost.
+            if "." in v:
+                out.append(("ipv4", 0))
+            if nd >= 12:
+                out.append(("card", 0))
+            if nd >= 9 and ("-" in v or " " in v or "." in v):
+                out.append(("ssn", 0))
+            if nd >= 8 and not (nd == n and n > 11):
+                out.append(("phone", 0))
     return out
+
+
+_SHORT = 48
+"""Values shorter than this skip the regular-expression gates (see builtin_candidates)."""
 
 
 def _numeric(v: str, nd: int) -> list[tuple[str, int]]:
