@@ -501,6 +501,13 @@ _IBAN_GATE = re.compile(r"[0-9]{2}(?<=[A-Za-z]{2}[0-9]{2})(?<![A-Za-z0-9][A-Za-z
 # Numbers of 7+ characters with their separators: one pass finds where a card, SSN,
 # phone or IPv4 address can start (each needs a run this long).
 _NUMERIC = re.compile(r"[0-9+(][0-9 ()./_+\-]{6,}+")
+_SSN_SHAPE = re.compile(r"[0-9]{3}[\- .][0-9]{2}[\- .][0-9]{4}")
+# Every phone alternative contains one of these: "+", "(0", a leading "0" (trunk or "00"),
+# the North American 3-3-4 groups, or ten digits in a row.
+_PHONE_SHAPE = re.compile(
+    r"\+[ (]?[0-9]|\(0[1-9]|0(?<![0-9]0)(?:0[1-9]|[1-9][0-9]{1,4}[ \-/]?[0-9]{3})"
+    r"|[0-9]{3}[ .\-)]{1,2}[0-9]{3}[ .\-][0-9]{4}|[2-9][0-9]{9}"
+)
 _DIGITS = b"0123456789"
 _PROVIDER_GATE = re.compile(
     r"_(?:(?<=[sr]k_live_)|(?<=[sr]k_test_)|(?<=whsec_)|(?<=npm_)|(?<=gh[pousr]_)"
@@ -594,7 +601,8 @@ _SHORT = 48
 
 
 def _numeric(v: str, nd: int) -> list[tuple[str, int]]:
-    """Card, IPv4, SSN and phone candidates from the numbers in ``v`` (first start of each)."""
+    """Card, IPv4, SSN and phone candidates from the numbers in ``v`` (first start of each;
+    the SSN and phone shapes are checked on the number alone, which is short)."""
     card = ipv4 = ssn = phone = -1
     for m in _NUMERIC.finditer(v):
         tok = m.group()
@@ -605,10 +613,10 @@ def _numeric(v: str, nd: int) -> list[tuple[str, int]]:
             card = start
         if ipv4 < 0 and tok.count(".") >= 3:
             ipv4 = start
-        if digits >= 9 and ssn < 0:
+        if digits >= 9 and ssn < 0 and _SSN_SHAPE.search(tok) is not None:
             ssn = start
-        if digits >= 8 and phone < 0:
-            phone = max(start - 4, 0)  # "1 (555) 123-4567" starts before its number
+        if digits >= 8 and phone < 0 and _PHONE_SHAPE.search(tok) is not None:
+            phone = max(start - 4, 0)  # "1 (555) 234-5678" starts before its number
     out = []
     if ipv4 >= 0:
         out.append(("ipv4", ipv4))
