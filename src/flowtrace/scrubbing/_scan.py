@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from ..classify import Category, Classification, Level
 from ..errors import ScrubBudgetExceeded
 from ._checks import card_brand, luhn_valid
-from ._detectors import (
+from ._detectors import CONTROL_RE, CONTROL_RE_KEEP_LF
+from ._normalize import View, original_span, view_of
+from ._prefilter import (
     B64_RUN,
     BENIGN_SHAPE,
-    CONTROL_RE,
-    CONTROL_RE_KEEP_LF,
     TRIGGER,
     aws_secret_at,
     builtin_candidates,
@@ -29,7 +29,6 @@ from ._detectors import (
     has_key_word,
     key_word_at,
 )
-from ._normalize import View, original_span, view_of
 from ._report import ScrubReport
 from ._strategies import DROP, _DropMarker
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..classify import Classification
-from ._detectors import B64_RUN, BENIGN_SHAPE, TRIGGER, encoded_runs, has_key_word
+from ._prefilter import B64_RUN, BENIGN_SHAPE, TRIGGER, encoded_runs, has_key_word
 from ._scan import SKELETON, Scan
 from ._strategies import DROP
 
