@@ -239,6 +239,12 @@ def _key_start(m: re.Match[str]) -> int:
 
 
 def _assignment_span(m: re.Match[str]) -> list[Span]:
+    sep = m.group("assignment_sep")
+    if sep is not None and "=" not in sep and ":" not in sep:
+        # "--password hunter2": a bare space separates only a command-line option.
+        start = _key_start(m)
+        if m.string[max(start - 2, 0) : start] != "--":
+            return []
     for group in ("assignment_qv", "assignment_xml"):
         if m.group(group) is not None:
             val = m.group(group)
@@ -248,12 +254,6 @@ def _assignment_span(m: re.Match[str]) -> list[Span]:
                 return []
             return [m.span(group)]
     val = m.group("assignment_val")
-    sep = m.group("assignment_sep")
-    if "=" not in sep and ":" not in sep:
-        # "--password hunter2": a bare space separates only a command-line option.
-        start = _key_start(m)
-        if m.string[max(start - 2, 0) : start] != "--":
-            return []
     if val.lower() in _BENIGN_ASSIGNED or val.startswith(("[REDACTED", "[PSEUDO")) or val.isdigit():
         return []
     return [m.span("assignment_val")]

@@ -106,9 +106,9 @@ _PROVIDER_GATE = re.compile(
 
 def key_word_at(v: str) -> int:
     """Where the first credential word starts, or -1; only when a separator one of the
-    word detectors needs is present (``=``, ``:``, ``>``, a space: every other separator
-    is a control character, and those never take the fast path)."""
-    if not (":" in v or "=" in v or " " in v or ">" in v or "\t" in v):
+    word detectors needs is present (``=``, ``:``, ``>``, a space, a tab, or any other
+    whitespace, which is a control character: then the text is not printable)."""
+    if not (":" in v or "=" in v or " " in v or ">" in v or "\t" in v or not v.isprintable()):
         return -1
     m = KEY_WORDS.search(v.lower())
     return -1 if m is None else m.start()
@@ -169,7 +169,7 @@ def builtin_candidates(v: str, nd: int, word_at: int, b64_40: int) -> list[tuple
         out.append(("aws_secret_key", b64_40))
     if "::" in v or v.count(":") >= 7:
         out.append(("ipv6", 0))
-    if nd >= 7:
+    if nd >= 4:
         if not short:
             out += _numeric(v, nd)
         else:
