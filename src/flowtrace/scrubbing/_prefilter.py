@@ -105,13 +105,19 @@ _PROVIDER_GATE = re.compile(
 
 
 def key_word_at(v: str) -> int:
-    """Where the first credential word starts, or -1; only when a separator one of the
-    word detectors needs is present (``=``, ``:``, ``>``, a space, a tab, or any other
-    whitespace, which is a control character: then the text is not printable)."""
-    if not (":" in v or "=" in v or " " in v or ">" in v or "\t" in v or not v.isprintable()):
-        return -1
-    m = KEY_WORDS.search(v.lower())
-    return -1 if m is None else m.start()
+    """Where the first credential word starts, or -1, when a separator one of the word
+    detectors needs is present: ``=``, ``:``, ``>`` or ``--`` (assignments, headers,
+    options), a line break or other control (then the text is not printable), or a plain
+    space or tab after ``bearer`` / ``basic`` / ``token``."""
+    if ":" in v or "=" in v or ">" in v or "--" in v or not v.isprintable():
+        m = KEY_WORDS.search(v.lower())
+        return -1 if m is None else m.start()
+    if (" " in v or "\t" in v) and (
+        "earer" in v or "asic" in v or "oken" in v or "EARER" in v or "ASIC" in v or "OKEN" in v
+    ):
+        m = KEY_WORDS.search(v.lower())
+        return -1 if m is None else m.start()
+    return -1
 
 
 def has_key_word(v: str) -> bool:
