@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..classify import Category, Classification, Level
 from ..errors import ScrubBudgetExceeded
 from ._checks import card_brand, luhn_valid
-from ._detectors import CONTROL_RE, CONTROL_RE_KEEP_LF
+from ._detectors import CONTROL_RE, CONTROL_RE_KEEP_LF, Detector
 from ._normalize import View, original_span, view_of
 from ._prefilter import (
     B64_RUN,
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from ._engine import Scrubber
 
 __all__ = ["MAX_DECODE_LAYERS", "SKELETON", "Scan", "card_spans_whole", "digit_count", "plain"]
+
+_LOCAL_BEFORE_AT = re.compile(r"[\w.%+\-]{1,64}")
+"""An email's local part, read backwards from its ``@`` (see ``Scan.emails``)."""
 
 MAX_DECODE_LAYERS = 2
 """Base64 inside base64 (or inside JSON inside base64) is decoded this deep, no deeper."""
@@ -285,12 +288,19 @@ class Scan:
         for rank, det, pattern, pos in selected:
             if not det.builtin and det.gate is not None and not det.gate(view, nd):
                 continue
+            if det.builtin and det.name == "email":
+                self.emails(view, pattern, rank, det, hits)
+                continue
+            covered = -1
             for m in pattern.finditer(view, pos):
                 checks += 1
                 if not checks & 255 and s.clock() > self.deadline:
                     raise ScrubBudgetExceeded("time budget spent while scanning")
+                if m.start() < covered:
+                    continue  # inside this detector's last find (zero-width card candidates)
                 for start, end in det.spans(m):
                     hits.append((start, -end, rank, det.name, det.category))
+                    covered = max(covered, end)
         if runs and self.layer < MAX_DECODE_LAYERS:
             self.decoded(runs, hits, path)
         out: list[str] = []
@@ -318,6 +328,30 @@ class Scan:
         if s.neutralize and not value.isprintable():
             result = self.neutralize(result)
         return result
+
+    def emails(
+        self,
+        view: str,
+        pattern: re.Pattern[str],
+        rank: int,
+        det: Detector,
+        hits: list[tuple[int, int, int, str, Category | None]],
+    ) -> None:
+        """Emails, tried only where one can start: at the local part before each ``@``
+        (instead of every position of the text)."""
+        at = view.find("@")
+        done = 0  # like finditer: a match never starts inside the previous one
+        while at >= 0:
+            low = max(at - 64, done)
+            local = _LOCAL_BEFORE_AT.match(view[low:at][::-1])
+            if local is not None:
+                m = pattern.match(view, at - local.end())
+                if m is not None:
+                    hits.append((m.start(), -m.end(), rank, det.name, det.category))
+                    done = m.end()
+                    at = view.find("@", done)
+                    continue
+            at = view.find("@", at + 1)
 
     def decoded(
         self,
