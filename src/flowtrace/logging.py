@@ -1,6 +1,8 @@
 """Scrubbing for structlog and the standard library's logging.
 
-structlog: put :class:`ScrubProcessor` last before the renderer::
+structlog: put :class:`ScrubProcessor` last before the renderer (after
+``PositionalArgumentsFormatter``, so that it sees the rendered message; placed before it,
+it warns once and renders ``%``-style messages itself)::
 
     structlog.configure(processors=[..., flowtrace.logging.ScrubProcessor(), JSONRenderer()])
 
@@ -38,6 +40,10 @@ _STANDARD = frozenset(vars(_logging.LogRecord("x", _logging.INFO, __file__, 1, "
 
 class ScrubProcessor:
     """A structlog processor returning a scrubbed copy of the event dict.
+
+    Place it after ``PositionalArgumentsFormatter``. If ``positional_args`` is still in
+    the event, it logs one warning on ``flowtrace.scrubbing`` and renders the message
+    from scrubbed args itself, so the rendered text is what gets scanned.
 
     Args:
         scrubber: a :class:`~flowtrace.Scrubber`; ``None`` uses the configured default at
@@ -102,8 +108,10 @@ class ScrubProcessor:
 
 
 class ScrubFilter(_logging.Filter):
-    """A logging filter that scrubs ``msg``, ``args``, ``extra=`` fields, exception and
-    stack text of each record in place. Always returns True (never drops a record).
+    """A logging filter that scrubs each record in place: ``%``-args (key rules for a dict
+    arg), then the rendered message as a whole (``log.info("%s=%s", "password", pw)``),
+    ``extra=`` fields, and the exception and stack text (each scanned whole, line feeds
+    kept). Always returns True (never drops a record).
     """
 
     def __init__(self, scrubber: Scrubber | None = None, name: str = "") -> None:
