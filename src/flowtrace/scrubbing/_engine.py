@@ -145,19 +145,22 @@ class Scrubber:
         then line breaks are neutralized, except that ``multiline=True`` (tracebacks,
         stack text) keeps its line feeds and escapes every other control character.
         """
-        return self.scrub_with_report_text(text, field=field, multiline=multiline, _report=False)[0]
+        return self._text(Run(self, want_report=False), text, field, multiline)
 
     def scrub_with_report_text(
-        self, text: str, *, field: str = "", multiline: bool = False, _report: bool = True
+        self, text: str, *, field: str = "", multiline: bool = False
     ) -> tuple[str, ScrubReport]:
         """Like :meth:`scrub_text`, also returning the report."""
-        run = Run(self, want_report=_report)
+        run = Run(self)
+        return self._text(run, text, field, multiline), run.report
+
+    def _text(self, run: Run, text: str, field: str, multiline: bool) -> str:
         run.keep_newlines = multiline
         path: tuple[str | int, ...] = (field,) if field else ()
         result = run.text(text, path, 0) if type(text) is str else run.walk(text, path, 0, None)
         if self.report_only:
-            return text, run.report
-        return (result if isinstance(result, str) else str(result)), run.report
+            return text
+        return result if isinstance(result, str) else str(result)
 
     def classify(self, key: str) -> Classification | None:
         """The classification this scrubber gives a field name (``None``: not classified)."""
