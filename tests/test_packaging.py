@@ -33,7 +33,7 @@ WHEEL_NAME = f"flowtrace_sdk-{flowtrace.__version__}-py3-none-any.whl"
 SDIST_NAME = f"flowtrace_sdk-{flowtrace.__version__}.tar.gz"
 # Guides whose bodies other engineers own while issue 11 lands; their install lines are
 # fixed at merge (then drop them from this set).
-DOCS_OWNED_ELSEWHERE = {"scrubbing.md"}
+DOCS_OWNED_ELSEWHERE: set[str] = set()
 
 
 def _clean_env() -> dict[str, str]:

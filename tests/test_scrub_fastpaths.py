@@ -7,6 +7,7 @@ bare-digit card path), so it sends every string through every candidate detector
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import string
 from typing import Any
@@ -199,3 +200,45 @@ def test_iban_checksum_matches_the_textbook_algorithm(body: str) -> None:
         valid = samples.PLANTS["iban"](rnd).replace(" ", "")
         assert iban_valid(valid)
         assert _mod97_reference(valid)
+
+
+# Pieces of the new rules (issue 10, items 6-11): credential words and their syntaxes,
+# disguised digits and separators, percent and base64 encodings, numbers the gates read.
+_PIECES = [
+    "password", "token", "access_token", "api_key", "Cookie", "Set-Cookie", "session_id",
+    "secret", "Bearer", "authorization", "=", ":", ": ", " ", "\n", '"', "'", '\\"', "<", ">",
+    "</", "--", "&", "?", "%40", "%20", "%3D", "%2540", "@", "example.com", "exämple.de",
+    "\uff14", "\uff11", "\u0664", "\u200b", "\u00a0", "\uff20", "4111", "1111", "4242",
+    "123", "45", "6789", ".", "-", "/", "_", "DE89", "3704", "0044", "0532", "0130", "00",
+    "de89", "GB82", "WEST", "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxIn0", "abcDEF123xyzQRS456",
+    "amFuZUBleGFtcGxlLmNvbQ==", "+1", "(555)", "234-5678", "2026-11-14", "10.0.0.1", "::1",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AKIAIOSFODNN7EXAMPLE", "ghp_", "x",
+    "-----BEGIN PRIVATE KEY-----", "MIIEvQIBADANBg", "-----END PRIVATE KEY-----",
+]  # fmt: skip
+pieces = st.lists(st.sampled_from(_PIECES), max_size=14).map("".join)
+# Built-ins marked as custom: every detector runs over the whole view, with no gate but its
+# own coarse one, from offset 0 — the full scan the gates must agree with.
+FULL = Scrubber(
+    detectors=[dataclasses.replace(d, builtin=False) for d in BUILTIN_DETECTORS],
+    time_budget=60,
+)
+
+
+@given(st.lists(pieces, min_size=1, max_size=4))
+@SETTINGS
+def test_gates_and_normalisation_agree_with_the_full_scan(values: list[str]) -> None:
+    """The prefilter words, the per-detector gates and their start offsets, the normalised
+    view and decoding never change a result compared with running every detector."""
+    event = {f"k{i}": v for i, v in enumerate(values)}
+    assert FAST.scrub(event) == FULL.scrub(event)
+    for v in values:
+        assert FAST.scrub_text(v) == FULL.scrub_text(v)
+        assert FAST.scrub_text(v, multiline=True) == FULL.scrub_text(v, multiline=True)
+
+
+@given(st.lists(texts, max_size=6))
+@SETTINGS
+def test_gates_agree_with_the_full_scan_on_digit_text(values: list[str]) -> None:
+    """The same, on the digit-heavy alphabet of the prefilter tests."""
+    for v in values:
+        assert FAST.scrub_text(v) == FULL.scrub_text(v)

@@ -1,6 +1,8 @@
 """Scrubbing for structlog and the standard library's logging.
 
-structlog: put :class:`ScrubProcessor` last before the renderer::
+structlog: put :class:`ScrubProcessor` last before the renderer (after
+``PositionalArgumentsFormatter``, so that it sees the rendered message; placed before it,
+it warns once and renders ``%``-style messages itself)::
 
     structlog.configure(processors=[..., flowtrace.logging.ScrubProcessor(), JSONRenderer()])
 
@@ -39,6 +41,10 @@ _STANDARD = frozenset(vars(_logging.LogRecord("x", _logging.INFO, __file__, 1, "
 class ScrubProcessor:
     """A structlog processor returning a scrubbed copy of the event dict.
 
+    Place it after ``PositionalArgumentsFormatter``. If ``positional_args`` is still in
+    the event, it logs one warning on ``flowtrace.scrubbing`` and renders the message
+    from scrubbed args itself, so the rendered text is what gets scanned.
+
     Args:
         scrubber: a :class:`~flowtrace.Scrubber`; ``None`` uses the configured default at
             call time.
@@ -58,6 +64,7 @@ class ScrubProcessor:
     def __init__(self, scrubber: Scrubber | None = None, *, count_key: str | None = None) -> None:
         self.scrubber = scrubber
         self.count_key = count_key
+        self._warned = False
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
@@ -65,6 +72,8 @@ class ScrubProcessor:
         """Scrub every key and value (``event`` included)."""
         scrubber = self.scrubber if self.scrubber is not None else default_scrubber()
         try:
+            if "positional_args" in event_dict:
+                event_dict = self._render(scrubber, event_dict)
             if self.count_key is None:
                 out = scrubber.scrub(event_dict)
                 return out if isinstance(out, dict) else {"event": "[REDACTED:event]"}
@@ -80,9 +89,39 @@ class ScrubProcessor:
         return out
 
 
+    def _render(
+        self, scrubber: Scrubber, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """Running before ``PositionalArgumentsFormatter``: warn once, and render the
+        message here from scrubbed args so that the rendered text is what gets scanned."""
+        if not self._warned:
+            self._warned = True
+            _log.warning(
+                "flowtrace ScrubProcessor runs before structlog's PositionalArgumentsFormatter; "
+                "it renders %%-style messages itself so they are scrubbed. Put ScrubProcessor "
+                "after PositionalArgumentsFormatter (last before the renderer)."
+            )
+        event, args = event_dict.get("event"), event_dict.get("positional_args")
+        if not isinstance(event, str) or not isinstance(args, tuple) or not args:
+            return event_dict
+        fmt_args: Any = args[0] if len(args) == 1 and isinstance(args[0], dict) else args
+        try:
+            rendered = event % scrubber.scrub(fmt_args)
+        except (TypeError, ValueError, KeyError):
+            try:
+                rendered = event % fmt_args
+            except (TypeError, ValueError, KeyError):
+                return event_dict
+        out = {k: v for k, v in event_dict.items() if k != "positional_args"}
+        out["event"] = rendered
+        return out
+
+
 class ScrubFilter(_logging.Filter):
-    """A logging filter that scrubs ``msg``, ``args``, ``extra=`` fields, exception and
-    stack text of each record in place. Always returns True (never drops a record).
+    """A logging filter that scrubs each record in place: ``%``-args (key rules for a dict
+    arg), then the rendered message as a whole (``log.info("%s=%s", "password", pw)``),
+    ``extra=`` fields, and the exception and stack text (each scanned whole, line feeds
+    kept). Always returns True (never drops a record).
 
     Example::
 
@@ -123,16 +162,17 @@ class ScrubFilter(_logging.Filter):
             return
         msg, args = record.msg, record.args
         if args:
+            # Args first (a dict arg gets key rules), then the rendered message is scanned
+            # as a whole: log.info("%s=%s", "password", pw) only says "password=" there.
             scrubbed_args: Any = scrubber.scrub(
                 dict(args) if isinstance(args, Mapping) else tuple(args)
             )
-            scrubbed_msg = scrubber.scrub_text(msg) if isinstance(msg, str) else msg
             try:
-                rendered = str(scrubbed_msg) % scrubbed_args
+                rendered = str(msg) % scrubbed_args
             except (TypeError, ValueError, KeyError):
-                # A scrubbed arg no longer fits its %-format: render the original, scrub it.
-                rendered = scrubber.scrub_text(record.getMessage())
-            record.msg, record.args = rendered, None
+                # A scrubbed arg no longer fits its %-format: render the original.
+                rendered = record.getMessage()
+            record.msg, record.args = scrubber.scrub_text(rendered), None
         elif isinstance(msg, str):
             record.msg = scrubber.scrub_text(msg)
         else:
@@ -164,5 +204,6 @@ def _extras(record: _logging.LogRecord) -> dict[str, Any]:
 
 
 def _multiline(scrubber: Scrubber, text: str) -> str:
-    """Scrub line by line: tracebacks keep their shape, each line is neutralized."""
-    return "\n".join(scrubber.scrub_text(line) for line in text.split("\n"))
+    """Scrub the whole text (a PEM key or pretty-printed JSON spans lines), then keep its
+    line feeds and escape every other control character."""
+    return scrubber.scrub_text(text, multiline=True)

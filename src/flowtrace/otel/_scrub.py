@@ -81,7 +81,10 @@ class _Scrub:
         return out
 
     def multiline(self, value: str, field: str) -> str:
-        return "\n".join(self.text(line, field) for line in value.split("\n"))
+        # Scanned whole (a PEM key spans lines), then controls but LF neutralized.
+        out, rep = self.scrubber.scrub_with_report_text(value, field=field, multiline=True)
+        self.report += rep
+        return out
 
     def any(self, value: Any) -> Any:
         out, rep = self.scrubber.scrub_with_report(value)

@@ -3,8 +3,10 @@
 Every pattern is built to run in linear time on Python's backtracking ``re`` engine:
 each candidate can only *start* at a word boundary enforced by a negative lookbehind,
 every repetition is bounded and possessive (``{m,n}+``) so a failed candidate is never
-re-tried with a shorter split, and alternatives begin with distinct characters. The
-detectors are compiled into one alternation, so a string is scanned once.
+re-tried with a shorter split, and alternatives begin with distinct characters. Which
+detectors run on a string, and from where, is decided by ``_prefilter``. Detectors see the
+normalised view of a string (``_normalize``): ASCII digits, plain spaces, no zero-width
+characters.
 
 A detector's ``validate`` returns the span to replace (often a sub-span: the password in a
 URL, the token after ``Bearer``) or ``None`` to reject the candidate (a card number that
@@ -67,6 +69,9 @@ _AR = r"(?![A-Za-z0-9])"  # right alnum boundary
 # --- validators ---------------------------------------------------------------------------
 
 
+_CARD_SEPARATORS = str.maketrans("-./_", "    ")
+
+
 def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
     """A Luhn-valid card with a known IIN range starting at this digit group.
 
@@ -77,10 +82,14 @@ def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
     """
     start = m.start(group)
     run = m.string[start : m.end(group + "_run")]
+    if run.isdigit():
+        # One group (the common case): only the whole run is a candidate.
+        ok = 12 <= len(run) <= 19 and card_brand(run) is not None and luhn_valid(run)
+        return [(start, start + len(run))] if ok else []
     digits = ""
     offset = start
     candidates: list[tuple[str, int]] = []
-    for part in run.replace("-", " ").split(" "):
+    for part in run.translate(_CARD_SEPARATORS).split(" "):
         digits += part
         offset += len(part)
         if len(digits) > 19:
@@ -97,8 +106,10 @@ def card_spans(m: re.Match[str], group: str = "card") -> list[Span]:
 def _iban_span(m: re.Match[str]) -> list[Span]:
     from ._checks import _IBAN_LENGTHS
 
-    start, end = m.span("iban")
-    text = m.string[start:end]
+    # Zero-width after the first letter, so that a rejected candidate ("AA00 DE89...")
+    # does not swallow the IBAN that starts inside it.
+    start, end = m.start("iban"), m.end("iban_run")
+    text = m.string[start:end].upper()
     want = _IBAN_LENGTHS.get(text[:2])
     if want is None:
         return []
@@ -199,9 +210,61 @@ def _group_span(group: str) -> Validator:
     return spans
 
 
+# Credential key words in free text, by first letter: the same words as the built-in key
+# rules (tests/test_scrub_text_keys.py checks each one against Scrubber.classify).
+CREDENTIAL_KEY_STEMS: dict[str, str] = {
+    "p": r"ass(?:word|wd|phrase)|wd|rivate[_\-.]?key|hp_?sess(?:ion)?[_\-.]?id",
+    "s": r"ecret|ess(?:ion)?[_\-.]?id",
+    "t": r"oken",
+    "a": r"pi[_\-.]?key|ccess[_\-.]?key",
+    "c": r"ookie|redentials?",
+    "j": r"wt|sess(?:ion)?[_\-.]?id",
+}
+
+
+def _credential_key() -> str:
+    """A credential key inside an identifier: the stem starts the identifier or a word of
+    it (``access_token``, ``x-api-key``, ``userPassword``); more words may follow
+    (``password_hash``), never more letters (``tokens``, ``passwordless``)."""
+    stems = "|".join(
+        f"[{c}{c.upper()}](?:(?<![A-Za-z0-9].)|(?<=[a-z][A-Z]))(?i:{rest})"
+        for c, rest in CREDENTIAL_KEY_STEMS.items()
+    )
+    return (
+        rf"(?:{stems})(?:[_\-.][A-Za-z0-9]{{1,24}}+|[A-Z][a-z0-9]{{0,24}}+){{0,3}}+(?![A-Za-z0-9])"
+    )
+
+
+def _key_start(m: re.Match[str]) -> int:
+    """Where the identifier holding the matched key word starts (``x-api-key``,
+    ``client_secret``): back over letters, digits, ``_``, ``.`` and single inner ``-``."""
+    text, i = m.string, m.start("assignment")
+    while i > 0:
+        ch = text[i - 1]
+        if ch.isalnum() or ch in "_." or (ch == "-" and i > 1 and text[i - 2].isalnum()):
+            i -= 1
+        else:
+            break
+    return i
+
+
 def _assignment_span(m: re.Match[str]) -> list[Span]:
+    sep = m.group("assignment_sep")
+    if sep is not None and "=" not in sep and ":" not in sep:
+        # "--password hunter2": a bare space separates only a command-line option.
+        start = _key_start(m)
+        if m.string[max(start - 2, 0) : start] != "--":
+            return []
+    for group in ("assignment_qv", "assignment_xml"):
+        if m.group(group) is not None:
+            val = m.group(group)
+            if val.startswith(("[REDACTED", "[PSEUDO")) or not val.strip():
+                return []
+            if group == "assignment_xml" and m.string[_key_start(m) - 1 : _key_start(m)] != "<":
+                return []
+            return [m.span(group)]
     val = m.group("assignment_val")
-    if val.lower() in _BENIGN_ASSIGNED or val.startswith("[REDACTED") or val.isdigit():
+    if val.lower() in _BENIGN_ASSIGNED or val.startswith(("[REDACTED", "[PSEUDO")) or val.isdigit():
         return []
     return [m.span("assignment_val")]
 
@@ -214,7 +277,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "private_key",
         Category.CREDENTIAL,
-        r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----(?:[A-Za-z0-9+/=\s:,._]|-(?!----))*+"
+        r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----(?:[A-Za-z0-9+/=\s:,._\\]|-(?!----))*+"
         r"(?:-----END[A-Z ]{0,40}PRIVATE KEY-----)?",
         rule="PEM `BEGIN ... PRIVATE KEY` block; redacted through END, or to the end of the "
         "base64 body when the END line is missing (fail closed)",
@@ -277,30 +340,45 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         gate=lambda v, nd: any(w in v for w in ("earer", "asic", "oken", "EARER", "ASIC", "OKEN")),
     ),
     Detector(
+        "cookie_header",
+        Category.CREDENTIAL,
+        r"[CcSs](?<![A-Za-z0-9\-].)(?:(?i:et-)[Cc])?(?i:ookie)[ \t]{0,3}:[ \t]{0,3}"
+        r"(?P<cookie_header_val>[^\r\n\"\\]{1,4096}+)",
+        validate=_group_span("cookie_header_val"),
+        rule="`Cookie:` / `Set-Cookie:` header; every pair to the end of the line",
+        gate=lambda v, nd: "ookie" in v or "OOKIE" in v,
+    ),
+    Detector(
         "assignment",
         Category.CREDENTIAL,
-        r"[PpSsAaCc](?<![A-Za-z0-9].)(?i:assword|asswd|wd|ecret|pi[_\-]?key|ccess[_\-]?token"
-        r"|lient[_\-]?secret|rivate[_\-]?key)[\"']?\s{0,3}[:=]\s{0,3}[\"']?"
-        r"(?P<assignment_val>[^\s\"',;&]{1,256}+)",
+        _credential_key() + r"(?:\\{0,7}[\"'])?"
+        r"(?:(?P<assignment_sep>[ \t]{0,3}[:=][ \t]{0,3}|[ \t]{1,3})"
+        r"(?:(?P<assignment_q>\\{0,7}[\"'])(?P<assignment_qv>[^\"'\\\r\n]{1,256}+)"
+        r"|(?P<assignment_val>[^\s\"',;&<>\\]{1,256}+))"
+        r"|>(?P<assignment_xml>[^<\r\n]{1,256}+))",
         validate=_assignment_span,
-        rule="`password=...`, `secret: ...`, `api_key=...` in free text; the value (not "
-        "`true`/`false`/`null` or a bare integer)",
-        gate=lambda v, nd: "=" in v or ":" in v,
+        rule="a credential key (the built-in key rules' words: `password`, `secret`, `token`, "
+        "`api_key`, `access_token`, `cookie`, `session_id`, ...) with its value in free text: "
+        '`k=v`, `?k=v&`, `k: v`, `"k": "v"` (also JSON-escaped), `<k>v</k>`, `--k v`; '
+        "a quoted value whole (not `true`/`false`/`null` or a bare integer)",
+        gate=lambda v, nd: True,
     ),
     Detector(
         "email",
         Category.PII,
-        r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}+@(?:[A-Za-z0-9\-]{1,63}+\.){1,8}+"
-        r"[A-Za-z]{2,24}+(?![A-Za-z0-9\-])",
-        rule="local part (1-64) `@` 1-8 dot-separated labels and an alphabetic TLD",
+        r"(?<![\w.%+\-])[\w.%+\-]{1,64}+@(?:[\w\-]{1,63}+\.){1,8}"
+        r"(?:[^\W\d_]{2,24}+|xn--[A-Za-z0-9\-]{1,59}+)(?![\w\-])",
+        rule="local part (1-64) `@` 1-8 dot-separated labels and an alphabetic TLD; Unicode "
+        "letters allowed (internationalised addresses), punycode `xn--` TLDs",
         gate=lambda v, nd: "@" in v,
     ),
     Detector(
         "iban",
         Category.FINANCIAL,
-        r"[A-Z](?<![A-Za-z0-9].)[A-Z][0-9]{2}(?: ?[A-Z0-9]){11,30}+",
+        r"[A-Za-z](?<![A-Za-z0-9].)(?=(?P<iban_run>[A-Za-z][0-9]{2}(?: ?[A-Za-z0-9]){11,30}+))",
         validate=_iban_span,
-        rule="country code with its ISO 13616 length, mod-97 checksum == 1; spaces allowed",
+        rule="country code with its ISO 13616 length, mod-97 checksum == 1; spaces allowed, "
+        "either case",
         gate=lambda v, nd: nd >= 4 and len(v) >= 15 and not v.isdigit(),
     ),
     Detector(
@@ -332,22 +410,23 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "card",
         Category.PCI,
-        r"[0-6](?<![A-Za-z0-9].)(?=(?P<card_run>[0-9]{2,18}+(?:[ \-][0-9]{1,19}+){0,5}+))",
+        r"[0-6](?<![A-Za-z0-9].)(?=(?:[ \-./_]?+[0-9]){11})"
+        r"(?=(?P<card_run>[0-9]{2,18}+(?:[ \-./_][0-9]{1,19}+){0,5}+))",
         validate=card_spans,
-        rule="12-19 digits (spaces/dashes allowed), a known IIN range and length (Visa incl. "
-        "19-digit, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, "
-        "Maestro), Luhn-valid; also integers",
+        rule="12-19 digits (groups separated by a space, `-`, `.`, `/` or `_`), a known IIN "
+        "range and length (Visa incl. 19-digit, Mastercard 51-55 and 2221-2720, Amex, "
+        "Discover, JCB, Diners, UnionPay, Maestro), Luhn-valid; also integers",
         gate=lambda v, nd: nd >= 12,
     ),
     Detector(
         "ssn",
         Category.PII,
-        r"[0-9](?<![A-Za-z0-9\-].)[0-9]{2}(?P<ssn_sep>[\- ])(?P<ssn_g>[0-9]{2})"
-        r"(?P=ssn_sep)(?P<ssn_s>[0-9]{4})(?![A-Za-z0-9\-])",
+        r"[0-9](?<![A-Za-z0-9\-.].)[0-9]{2}(?P<ssn_sep>[\- .])(?P<ssn_g>[0-9]{2})"
+        r"(?P=ssn_sep)(?P<ssn_s>[0-9]{4})(?![A-Za-z0-9\-]|\.[0-9])",
         validate=_ssn_span,
-        rule="`AAA-GG-SSSS` (dashes or spaces); area not 000/666/900-999, group not 00, "
+        rule="`AAA-GG-SSSS` (dashes, spaces or dots); area not 000/666/900-999, group not 00, "
         "serial not 0000",
-        gate=lambda v, nd: nd >= 9 and ("-" in v or " " in v),
+        gate=lambda v, nd: nd >= 9 and ("-" in v or " " in v or "." in v),
     ),
     Detector(
         "phone",
@@ -356,13 +435,14 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         r"(?:\+|00)[1-9][0-9]{0,3}(?:[ .\-]{0,2}\(?[0-9]{1,5}\)?){1,6}+"
         r"|(?:1[ .\-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
         r"|\(0[1-9][0-9]{1,3}\) ?[0-9]{3,8}(?:[ \-]?[0-9]{2,4})?"
-        r"|[2-9][0-9]{2}[2-9][0-9]{6}"
+        r"|[2-9][0-9]{2}[2-9][0-9]{6}(?![A-Fa-f][0-9A-Fa-f])"
         r"|0[1-9][0-9]{1,4}[ \-/]?[0-9]{3,8}(?:[ \-][0-9]{2,4})?"
         r")(?:\s?(?:x|ext\.?)\s?[0-9]{1,6})?(?![0-9])",
         validate=_phone_span,
         rule="E.164 / `00` international (8-15 digits, `(0)` allowed), North American "
         "`(AAA) BBB-CCCC` / `AAA-BBB-CCCC` / `AAA.BBB.CCCC` / bare `AAABBBCCCC` (area and "
-        "exchange starting 2-9), or national trunk `0...` / `(0..) ...` (10-11 digits); "
+        "exchange starting 2-9; not continued by hex digits, so a hex id is not a phone), or "
+        "national trunk `0...` / `(0..) ...` (10-11 digits); "
         "optional extension",
         gate=lambda v, nd: nd >= 8 and not (len(v) > 11 and v.isdigit()),
     ),
@@ -379,118 +459,6 @@ Example::
 """
 
 
-def _trigger() -> re.Pattern[str]:
-    """A necessary condition for any built-in detector to match, as one fast expression.
-
-    Every alternative starts with a literal so that ``re`` skips other characters in C:
-    a digit that starts the shape of a card (12 digits), SSN, phone (North American,
-    national trunk ``0``, ``+`` or ``00`` international), dotted quad (IPv4) or follows
-    an IBAN's country code; ``::`` or eight colon groups (IPv6), ``@``,
-    a JWT's ``.eyJ``, provider-token separators, AWS key-id prefixes, ``:`` / ``=`` right
-    after a credential word, and the last letter of ``bearer`` / ``basic`` / ``token``.
-    (AWS secret keys — 40 base64 characters — are checked separately.)
-    """
-    four = "word|sswd|cret|oken|tion|WORD|SSWD|CRET|OKEN|TION"
-    three = "pwd|key|PWD|KEY|Key"
-    after_word = "|".join(
-        f"(?<=(?:{words}){q}{sep})"
-        for words in (four, three)
-        for q in ("", '"', "'")
-        for sep in ("SEP",)
-    )
-    # Each lookahead is tried at every digit, so the shapes that begin with two more
-    # digits share one lookahead (it fails on the third character of most numbers) and
-    # repetitions are possessive: same language, fewer steps.
-    shapes = "|".join(
-        [
-            r"(?=[0-9]{2}(?:"
-            r"[\- ][0-9]{2}[\- ][0-9]{4}"  # SSN
-            r"|[ .\-)]{1,2}[0-9]{3}[ .\-][0-9]{4}"  # North American phone
-            r"|[0-9]{7}))",  # bare 10-digit phone
-            r"(?=(?:[ \-]?+[0-9]){11})",  # card: 12+ digits, single separators
-            r"(?=[0-9]{0,2}+\.[0-9]{1,3}+\.[0-9]{1,3}+\.[0-9])",  # IPv4
-            r"(?<=[A-Z][A-Z][0-9])(?=[0-9])",  # IBAN check digits
-        ]
-    )
-    branches = [d + f"(?:{shapes})" for d in "123456789"]
-    branches += [
-        # 0: the same shapes, a national trunk prefix, or 00 + country code.
-        f"0(?:{shapes}|(?<![A-Za-z0-9+]0)(?=[1-9](?:[ \\-/)]{{0,2}}+[0-9]){{8}})"
-        "|(?<![0-9]0)(?=0[1-9](?:[ .\\-()/]{0,4}+[0-9]){6}))",
-        r"\+(?=[ (]?[0-9])",
-        r"\((?=0[1-9])",
-        "@",
-        r"\.(?=eyJ)",
-        r":(?:(?=:)|(?=(?:[0-9A-Fa-f]{1,4}:){6})|" + after_word.replace("SEP", ":") + ")",
-        r"=(?:" + after_word.replace("SEP", "=") + ")",
-        r"-(?:(?=----BEGIN)|(?<=xox[abposr]-)|(?<=glpat-)|(?<=sk-))",
-        r"_(?:(?<=[sr]k_)|(?<=whsec_)|(?<=npm_)|(?<=gh[pousr]_)|(?<=github_pat_))",
-        "A(?=KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA|SCA|Iza)",
-        r"r(?<=[Bb]earer)(?=\s)",
-        r"R(?<=BEARER)(?=\s)",
-        r"c(?<=[Bb]asic)(?=\s)",
-        r"n(?<=[Tt]oken)(?=\s)",
-    ]
-    return re.compile("|".join(branches))
-
-
-TRIGGER = _trigger()
-
-
-def builtin_candidates(v: str, nd: int) -> list[str]:
-    """Names of the built-in detectors that can possibly match ``v`` (``nd`` digits), in
-    detector order. One function instead of sixteen gate calls: this is the hot path."""
-    out: list[str] = []
-    n = len(v)
-    if "PRIVATE KEY" in v:
-        out.append("private_key")
-    if "eyJ" in v:
-        out.append("jwt")
-    if n >= 14 and ("_" in v or "xox" in v or "AIza" in v or "glpat-" in v or "sk-" in v):
-        out.append("provider_token")
-    if n >= 20 and "A" in v:
-        out.append("aws_access_key_id")
-    at = "@" in v
-    if at and "://" in v:
-        out.append("url_credentials")
-    if "uthorization" in v or "UTHORIZATION" in v:
-        out.append("authorization")
-    if "earer" in v or "asic" in v or "oken" in v or "EARER" in v or "ASIC" in v or "OKEN" in v:
-        out.append("bearer")
-    if "=" in v or ":" in v:
-        out.append("assignment")
-    if at:
-        out.append("email")
-    digits_only = nd == n
-    if nd >= 4 and n >= 15 and not digits_only:
-        out.append("iban")
-    if nd and n >= 40:
-        out.append("aws_secret_key")
-    if nd >= 4 and "." in v:
-        out.append("ipv4")
-    if v.count(":") >= 2:
-        out.append("ipv6")
-    if nd >= 12:
-        out.append("card")
-    if nd >= 9 and ("-" in v or " " in v):
-        out.append("ssn")
-    if nd >= 8 and not (digits_only and n > 11):
-        out.append("phone")
-    return out
-
-
-# AWS secret keys: 40 base64 characters (only looked for in mixed-case values of 40+).
-B64_RUN = re.compile(r"[A-Za-z0-9/+]{40}")
-
-# Whole values of these shapes cannot hold anything the built-in detectors look for:
-# ISO-8601 dates/timestamps, UUIDs, hex digests (MD5/SHA-1/SHA-256/SHA-512).
-BENIGN_SHAPE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
-    r"(?:Z|[+\-][0-9]{2}:?[0-9]{2})?)?"
-    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128})"
-)
-
 # Not a sensitive value, but neutralized on its way to logs: CR, LF, NEL, LS, PS, ESC, CSI
 # and the other C0/C1 controls except TAB.
 CONTROL_PATTERN = r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]"
@@ -505,3 +473,5 @@ def compile_detectors(detectors: Sequence[Detector]) -> list[tuple[Detector, re.
 
 
 CONTROL_RE = re.compile(CONTROL_PATTERN)
+CONTROL_RE_KEEP_LF = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+"""Multi-line text (a traceback) keeps its line feeds; every other control is escaped."""

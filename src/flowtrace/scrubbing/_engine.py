@@ -27,6 +27,17 @@ __all__ = ["Scrubber"]
 
 StrategyKey = str | Category | Level
 
+SESSION_KEYS = Schema(
+    {
+        "sessionid": Category.CREDENTIAL,
+        "sessid": Category.CREDENTIAL,
+        "jsessionid": Category.CREDENTIAL,
+        "phpsessid": Category.CREDENTIAL,
+    }
+)
+"""Session identifiers are bearer credentials (the bare word ``session`` is not: it names
+too many benign things). Merged into the built-in key rules with ``default_keys``."""
+
 
 class Scrubber:
     """Scrubs values, structures and free text; immutable and thread-safe once built.
@@ -81,7 +92,7 @@ class Scrubber:
             user = schema
         else:
             user = Schema.from_dict(schema)
-        self.schema = DEFAULT_SCHEMA.merged(user) if default_keys else user
+        self.schema = DEFAULT_SCHEMA.merged(SESSION_KEYS).merged(user) if default_keys else user
         self._has_paths = self.schema.has_paths
         self.detectors = tuple(BUILTIN_DETECTORS if detectors is None else detectors)
         self._each = compile_detectors(self.detectors)
@@ -136,23 +147,29 @@ class Scrubber:
             return obj, run.report
         return result, run.report
 
-    def scrub_text(self, text: str, *, field: str = "") -> str:
-        """Scrub one free-text string (a log message, a span name)."""
-        run = Run(self, want_report=False)
+    def scrub_text(self, text: str, *, field: str = "", multiline: bool = False) -> str:
+        """Scrub one free-text string (a log message, a span name).
+
+        The whole text is scanned at once (a PEM key or pretty-printed JSON spans lines);
+        then line breaks are neutralized, except that ``multiline=True`` (tracebacks,
+        stack text) keeps its line feeds and escapes every other control character.
+        """
+        return self._text(Run(self, want_report=False), text, field, multiline)
+
+    def scrub_with_report_text(
+        self, text: str, *, field: str = "", multiline: bool = False
+    ) -> tuple[str, ScrubReport]:
+        """Like :meth:`scrub_text`, also returning the report."""
+        run = Run(self)
+        return self._text(run, text, field, multiline), run.report
+
+    def _text(self, run: Run, text: str, field: str, multiline: bool) -> str:
+        run.keep_newlines = multiline
         path: tuple[str | int, ...] = (field,) if field else ()
         result = run.text(text, path, 0) if type(text) is str else run.walk(text, path, 0, None)
         if self.report_only:
             return text
         return result if isinstance(result, str) else str(result)
-
-    def scrub_with_report_text(self, text: str, *, field: str = "") -> tuple[str, ScrubReport]:
-        """Like :meth:`scrub_text`, also returning the report."""
-        run = Run(self)
-        path: tuple[str | int, ...] = (field,) if field else ()
-        result = run.text(text, path, 0) if type(text) is str else run.walk(text, path, 0, None)
-        if self.report_only:
-            return text, run.report
-        return (result if isinstance(result, str) else str(result)), run.report
 
     def classify(self, key: str) -> Classification | None:
         """The classification this scrubber gives a field name (``None``: not classified)."""

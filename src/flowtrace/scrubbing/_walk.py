@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..classify import Classification
-from ._detectors import B64_RUN, BENIGN_SHAPE, TRIGGER
+from ._prefilter import B64_RUN, BENIGN_SHAPE, TRIGGER, encoded_runs, has_key_word
 from ._scan import SKELETON, Scan
 from ._strategies import DROP
 
@@ -26,16 +26,17 @@ __all__ = ["MISS", "Run"]
 _SAFE_SCALARS = (
     type(None),
     bool,
-    float,
     complex,
     _dt.datetime,
     _dt.date,
     _dt.time,
     _dt.timedelta,
-    decimal.Decimal,
     uuid.UUID,
-    enum.Enum,
 )
+_TEXT_SCALARS = (float, decimal.Decimal, enum.Enum)
+"""Scanned like their text: an Enum whose value is an email, a float or Decimal that is a
+card number."""
+_PAIR_NAMES = ("name", "key")
 
 MISS = object()
 _MISS = MISS
@@ -61,6 +62,8 @@ class Run(Scan):
             return self.integer(obj, path)
         if isinstance(obj, _SAFE_SCALARS):
             return self.classified(obj, cls, path) if cls else obj
+        if isinstance(obj, _TEXT_SCALARS):
+            return self.classified(obj, cls, path) if cls else self.scalar(obj, path)
         if cls and isinstance(obj, str | bytes | bytearray):
             return self.classified(obj, cls, path)
         if isinstance(obj, bytes | bytearray | memoryview):
@@ -73,7 +76,9 @@ class Run(Scan):
             return self.container(obj, path, depth, cls)
         if isinstance(obj, BaseException):
             return self.exception(obj, path, depth)
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if (dataclasses.is_dataclass(obj) or hasattr(type(obj), "__attrs_attrs__")) and (
+            not isinstance(obj, type)
+        ):
             return self.dataclass(obj, path, depth, cls)
         if hasattr(type(obj), "model_fields") and hasattr(obj, "model_copy"):
             return self.pydantic(obj, path, depth, cls)
@@ -94,7 +99,14 @@ class Run(Scan):
             if type(obj) is dict or isinstance(obj, Mapping):
                 return self.mapping(obj, path, depth, cls)
             items: list[Any] = []
+            pair = cls is None and len(obj) == 2 and not isinstance(obj, set | frozenset)
+            value_cls = self.pair_class(next(iter(obj))) if pair else None
             for i, item in enumerate(obj):
+                if value_cls is not None and i == 1:
+                    # [name, value] / (b"cookie", b"...") header pairs: the name's key rules
+                    # apply to the value.
+                    items.append(self.walk(item, (*path, i), depth + 1, value_cls))
+                    continue
                 if i >= s.max_items:
                     self.report.truncated += 1
                     items.append(f"[TRUNCATED:{len(obj) - i} more]")
@@ -141,6 +153,12 @@ class Run(Scan):
         b64 = B64_RUN.search
         benign_shape = BENIGN_SHAPE.fullmatch
         max_string = s.max_string
+        # {"name"|"key": K, "value": V} (HAR headers, OTel attribute lists): K's key
+        # rules apply to V.
+        pair_cls = None
+        if inherited is None and "value" in obj:
+            name = next((obj[n] for n in _PAIR_NAMES if n in obj), None)
+            pair_cls = None if name is None else self.pair_class(name)
         items: Iterable[tuple[Any, Any]] = obj.items()
         if len(obj) > s.max_items:
             self.report.truncated += 1
@@ -158,6 +176,8 @@ class Run(Scan):
                     nk, cls = k, found  # type: ignore[assignment]
                 if inherited is not None:
                     cls = inherited
+                elif pair_cls is not None and k == "value":
+                    cls = pair_cls
                 elif paths:
                     sub = (*path, k)
                     cls = s.schema.lookup(".".join(p for p in sub if isinstance(p, str)))
@@ -182,11 +202,17 @@ class Run(Scan):
                                 continue
                         if (
                             fast
+                            and v.isascii()
                             and trigger(v) is None
+                            and not has_key_word(v)
                             and v.isprintable()
+                            and "%" not in v
                             and (
-                                len(v) < 40
-                                or (len(v) <= max_string and (v.islower() or b64(v) is None))
+                                len(v) < 16
+                                or (
+                                    len(v) <= max_string
+                                    and (v.islower() or b64(v) is None or not encoded_runs(v))
+                                )
                             )
                             and not (v[:1] in "{[" and v[-1:] in "}]")
                         ):
@@ -200,11 +226,17 @@ class Run(Scan):
                                 benign_skeletons.add(skeleton)
                             continue
                         if fast and not self.expired and len(v) <= max_string:
-                            # The prefilter already ran: straight to the detectors.
-                            out[nk] = self.deep(v, (*path, k), 0)
+                            # The prefilter already ran on ASCII text: straight to the
+                            # detectors; anything else is prefiltered on its normalised view.
+                            plain_ascii = v.isascii() and "%" not in v
+                            out[nk] = (
+                                self.deep(v, (*path, k), 0)
+                                if plain_ascii
+                                else self.text(v, (*path, k), 0)
+                            )
                             continue
                     elif (
-                        tv is float
+                        (tv is float and not 1e11 <= abs(v) < 1e19)
                         or tv is bool
                         or v is None
                         or (tv is int and not 10**11 <= v < 10**19)
@@ -227,9 +259,34 @@ class Run(Scan):
             out[nk] = nv
         return out
 
-    def new_key(
-        self, key: str, path: tuple[str | int, ...]
-    ) -> tuple[Any, Classification | None]:
+    def pair_class(self, name: Any) -> Classification | None:
+        """The classification of the name half of a name/value pair (str or bytes)."""
+        if type(name) is bytes:
+            name = name.decode("utf-8", "replace")
+        if type(name) is not str or len(name) > 256:
+            return None
+        return self.s.classify(name)
+
+    def scalar(self, obj: Any, path: tuple[str | int, ...]) -> Any:
+        """A float, Decimal or Enum: kept unless its text holds something to scrub."""
+        if type(obj) is float:
+            if 1e11 <= abs(obj) < 1e19 and obj.is_integer():
+                new = self.integer(int(obj), path)
+                return obj if type(new) is int else new
+            return obj
+        value = obj.value if isinstance(obj, enum.Enum) else obj
+        if isinstance(value, enum.Enum) or value is None or type(value) is bool:
+            return obj
+        if type(value) is int:
+            new = self.integer(value, path)
+            return obj if type(new) is int else new
+        if isinstance(value, float | decimal.Decimal | str | bytes):
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            new = self.text(text, path, 0)
+            return obj if new is text else new
+        return self.walk(value, path, 0, None) if isinstance(value, list | tuple | dict) else obj
+
+    def new_key(self, key: str, path: tuple[str | int, ...]) -> tuple[Any, Classification | None]:
         """A key not seen before: scrubbed as text, classified; cached when it holds
         nothing (bounded)."""
         s = self.s
@@ -264,9 +321,12 @@ class Run(Scan):
         if depth >= self.s.max_depth:
             self.report.truncated += 1
             return "[REDACTED:depth]"
-        values = {
-            f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if hasattr(obj, f.name)
-        }
+        fields = (
+            [f.name for f in dataclasses.fields(obj)]
+            if dataclasses.is_dataclass(obj)
+            else [a.name for a in type(obj).__attrs_attrs__]
+        )
+        values = {name: getattr(obj, name) for name in fields if hasattr(obj, name)}
         scrubbed = self.container(values, path, depth, cls)
         if not isinstance(scrubbed, dict):
             return scrubbed
