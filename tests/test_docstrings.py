@@ -120,6 +120,20 @@ NEEDS_OUTSIDE = {
     "flowtrace.errors.DatabaseCheckError": "the database host the example names",
     "flowtrace.errors.TenantRoutingError": "the database host the example names",
     "flowtrace.errors.MigrationError": "the database host the example names",
+    "flowtrace.integrations.dbcheck.check_database": "the database host the example names",
+    "flowtrace.integrations.dbcheck.require_rls": "the database host the example names",
+    "flowtrace.integrations.dbisolation.assert_db_isolation": "the database host it names",
+    "flowtrace.integrations.migrations.migrate_tenant_schemas": "the database host it names",
+    "flowtrace.integrations.psycopg.TenantConnection": "the database host the example names",
+    "flowtrace.integrations.psycopg.AsyncTenantConnection": "the database host it names",
+    "flowtrace.integrations.pytest_plugin.assert_rls": "the database host the example names",
+    "flowtrace.integrations.pytest_plugin.flowtrace_db_check": "pytest and a database host",
+    "flowtrace.integrations.redis.TenantCache": "the Redis host the example names",
+    "flowtrace.integrations.redis.AsyncTenantCache": "the Redis host the example names",
+    "flowtrace.integrations.routing.TenantRouter": "the database host the example names",
+    "flowtrace.integrations.routing.AsyncTenantRouter": "the database host the example names",
+    "flowtrace.integrations.sqlalchemy.tenant_engine": "the database host the example names",
+    "flowtrace.integrations.sqlalchemy.tenant_async_engine": "the database host it names",
 }
 
 
