@@ -36,9 +36,10 @@ Example::
     from flowtrace.flowcontext import MAX_VALUE_LENGTH
 
     try:
-        ft.context(tenant="a" * (MAX_VALUE_LENGTH + 1))
+        with ft.context(tenant="a" * (MAX_VALUE_LENGTH + 1)):   # refused on entry
+            raise AssertionError("not reached")
     except ft.InvalidContextValueError as exc:
-        print(exc)                                   # says which field and the limit
+        print(exc)                                   # "... the limit is 256"
 """
 MAX_BAGGAGE_ENTRIES: Final = 16
 """Most entries a flow context's ``baggage`` mapping may hold.
@@ -50,7 +51,8 @@ Example::
 
     too_many = {f"k{i}": "v" for i in range(MAX_BAGGAGE_ENTRIES + 1)}
     try:
-        ft.context(tenant="acme", baggage=too_many)
+        with ft.context(tenant="acme", baggage=too_many):       # refused on entry
+            raise AssertionError("not reached")
     except ft.InvalidContextValueError as exc:
         print(exc)                                   # "... the limit is 16"
 """
@@ -64,7 +66,8 @@ Example::
 
     parents = [f"p-{i}" for i in range(MAX_LINEAGE_PARENTS + 1)]
     try:
-        ft.context(tenant="acme", lineage_parents=parents)
+        with ft.context(tenant="acme", lineage_parents=parents):  # refused on entry
+            raise AssertionError("not reached")
     except ft.InvalidContextValueError as exc:
         print(exc)                                   # "... the limit is 64"
 """

@@ -67,8 +67,9 @@ class Finding:
 
         from flowtrace.integrations.dbcheck import Finding
 
-        finding = Finding("rls_not_forced", "invoices",
-                          "the owner bypasses RLS; run ALTER TABLE invoices FORCE ROW LEVEL SECURITY")
+        finding = Finding(
+            "rls_not_forced", "invoices", "the owner bypasses RLS; FORCE ROW LEVEL SECURITY"
+        )
         assert str(finding).startswith("rls_not_forced: invoices: ")
     """
 

@@ -116,9 +116,12 @@ Example::
     from flowtrace.propagation import BAGGAGE_DROPPED
 
     seen = []
-    ft.add_observer(lambda event: seen.append(event.kind))
-    ft.extract({"baggage": "flowtrace.tenant=acme,not a member"})   # malformed foreign
-    assert BAGGAGE_DROPPED in seen
+    ft.add_observer(seen.append)
+    try:
+        ft.extract({"baggage": "flowtrace.tenant=acme,not a member"})   # malformed foreign
+    finally:
+        ft.remove_observer(seen.append)
+    assert BAGGAGE_DROPPED in [event.kind for event in seen]
 """
 
 M = TypeVar("M", bound=MutableMapping[str, str])
