@@ -29,7 +29,8 @@ Example::
 
     from flowtrace import map as ftmap
 
-    # e.g. in PromQL: sum by (source, destination) (rate(flowtrace_map_flows_total[1h]))
+    # the fleet-wide map: this counter summed by source, destination and category
+    # in the metrics backend (see FlowMetricsSpanProcessor)
     assert ftmap.FLOWS_METRIC == "flowtrace.map.flows"
 """
 
