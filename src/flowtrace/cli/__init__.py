@@ -35,7 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
+    """Run the CLI; returns the process exit code.
+
+    ``argv`` defaults to ``sys.argv[1:]``; the ``flowtrace`` command calls it.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace.cli import main
+
+        with open("app.log", "w") as log:
+            print('{"msg": "signup", "email": "ann@example.com"}', file=log)
+        assert main(["scrub", "app.log", "-o", "clean.log"]) == 0
+        assert "ann@example.com" not in Path("clean.log").read_text()
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -32,7 +32,23 @@ def seal_with_key(
     json: bool = False,
     nonce: bytes | None = None,
 ) -> str:
-    """A version-1 text token for ``plaintext`` under the raw 32-byte ``dek``."""
+    """A version-1 text token for ``plaintext`` under the raw 32-byte ``dek``.
+
+    ``nonce`` (12 bytes) is for test vectors only; by default a random one is drawn.
+
+    Example::
+
+        import os
+
+        from flowtrace.crypto.hazmat import seal_with_key
+
+        dek = os.urandom(32)
+        token = seal_with_key(
+            dek, dek_id=bytes(16), dek_version=1, tenant="acme", field="email",
+            plaintext=b"ann@example.com",
+        )
+        assert token.isascii() and b"ann" not in token.encode()
+    """
     flags = (_token.FLAG_DETERMINISTIC if deterministic else 0) | (_token.FLAG_JSON if json else 0)
     raw = seal(
         DerivedKeys(dek),
@@ -56,7 +72,27 @@ def open_token_with_key(
     field: str,
     context: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The plaintext of a version-1 text token under the raw ``dek`` (no DEK-id check)."""
+    """The plaintext of a version-1 text token under the raw ``dek`` (no DEK-id check).
+
+    A wrong tenant or field fails authentication
+    (:class:`~flowtrace.errors.TamperedTokenError`), as with ``FieldEncryptor``.
+
+    Example::
+
+        import os
+
+        from flowtrace.crypto.hazmat import open_token_with_key, seal_with_key
+        from flowtrace.errors import TokenError
+
+        dek = os.urandom(32)
+        token = seal_with_key(dek, dek_id=bytes(16), dek_version=1, tenant="acme",
+                              field="email", plaintext=b"ann@example.com")
+        assert open_token_with_key(dek, token, tenant="acme", field="email") == b"ann@example.com"
+        try:
+            open_token_with_key(dek, token, tenant="globex", field="email")
+        except TokenError as exc:
+            print(type(exc).__name__, exc)
+    """
     raw = _token.decode_text(token)
     flags, _, _ = _token.check(raw)
     return open_token(DerivedKeys(dek), raw, flags, tenant, field, context)

@@ -25,7 +25,20 @@ from ._instrument import Plan
 __all__ = ["ConsumerSpec", "HeadersSource"]
 
 HeadersSource = str | Callable[..., "Mapping[str, Any] | None"]
-"""An attribute/key name, or a callable receiving the call's arguments and returning headers."""
+"""An attribute/key name, or a callable receiving the call's arguments and returning headers.
+
+Example::
+
+    import flowtrace as ft
+
+    @ft.consumer(headers=lambda body, meta: meta["headers"])   # a callable source
+    def on_event(body, meta):
+        return ft.require_tenant()
+
+    with ft.context(tenant="acme"):
+        meta = {"headers": ft.inject({})}
+    assert on_event(b"{}", meta) == "acme"
+"""
 
 
 class ConsumerSpec:

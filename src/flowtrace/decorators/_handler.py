@@ -17,7 +17,18 @@ from ._instrument import Plan
 __all__ = ["HandlerSpec", "Resolver"]
 
 Resolver = str | Callable[..., "str | None"] | None
-"""A constant value, or a callable receiving the call's own arguments and returning one."""
+"""A constant value, or a callable receiving the call's own arguments and returning one.
+
+Example::
+
+    import flowtrace as ft
+
+    @ft.handler(tenant=lambda claims: claims["tenant"], purpose="support")
+    def open_ticket(claims):
+        return ft.current().tenant, ft.current().purpose
+
+    assert open_ticket({"tenant": "acme"}) == ("acme", "support")
+"""
 
 _MEMO_SIZE: Final = 1024
 

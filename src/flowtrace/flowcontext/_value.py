@@ -28,9 +28,49 @@ __all__ = [
 ]
 
 MAX_VALUE_LENGTH: Final = 256
-"""Longest allowed value of any string field, baggage value or lineage parent id."""
+"""Longest allowed value of any string field, baggage value or lineage parent id.
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.flowcontext import MAX_VALUE_LENGTH
+
+    try:
+        with ft.context(tenant="a" * (MAX_VALUE_LENGTH + 1)):   # refused on entry
+            raise AssertionError("not reached")
+    except ft.InvalidContextValueError as exc:
+        print(exc)                                   # "... the limit is 256"
+"""
 MAX_BAGGAGE_ENTRIES: Final = 16
+"""Most entries a flow context's ``baggage`` mapping may hold.
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.flowcontext import MAX_BAGGAGE_ENTRIES
+
+    too_many = {f"k{i}": "v" for i in range(MAX_BAGGAGE_ENTRIES + 1)}
+    try:
+        with ft.context(tenant="acme", baggage=too_many):       # refused on entry
+            raise AssertionError("not reached")
+    except ft.InvalidContextValueError as exc:
+        print(exc)                                   # "... the limit is 16"
+"""
 MAX_LINEAGE_PARENTS: Final = 64
+"""Most lineage parent ids a flow context may carry.
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.flowcontext import MAX_LINEAGE_PARENTS
+
+    parents = [f"p-{i}" for i in range(MAX_LINEAGE_PARENTS + 1)]
+    try:
+        with ft.context(tenant="acme", lineage_parents=parents):  # refused on entry
+            raise AssertionError("not reached")
+    except ft.InvalidContextValueError as exc:
+        print(exc)                                   # "... the limit is 64"
+"""
 
 # Scalar string fields, in storage order. Index 7 and 8 hold lineage parents and baggage.
 FIELDS: Final = (
@@ -42,6 +82,17 @@ FIELDS: Final = (
     "region",
     "correlation_id",
 )
+"""The scalar string fields of a flow context (beside ``lineage_parents`` and ``baggage``).
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.flowcontext import FIELDS
+
+    with ft.context(tenant="acme", purpose="billing"):
+        values = {name: getattr(ft.current(), name) for name in FIELDS}
+    assert values["tenant"] == "acme" and values["user"] is None
+"""
 _INDEX: Final = {name: i for i, name in enumerate(FIELDS)}
 _LINEAGE: Final = 7
 _BAGGAGE: Final = 8

@@ -62,6 +62,15 @@ class Finding:
     ``kind`` is one of ``no_tables``, ``rls_disabled``, ``rls_not_forced``,
     ``no_tenant_policy``, ``permissive_policy_without_tenant``, ``unknown_role``,
     ``superuser``, ``bypassrls``, ``owner``; ``subject`` names the table or role.
+
+    Example::
+
+        from flowtrace.integrations.dbcheck import Finding
+
+        finding = Finding(
+            "rls_not_forced", "invoices", "the owner bypasses RLS; FORCE ROW LEVEL SECURITY"
+        )
+        assert str(finding).startswith("rls_not_forced: invoices: ")
     """
 
     kind: str
@@ -112,6 +121,14 @@ def check_database(
 
     ``conn_or_dsn`` is a psycopg connection or a connection string. Returns an empty
     list when the set-up is correct.
+
+    Example::
+
+        from flowtrace.integrations.dbcheck import check_database
+
+        for finding in check_database("host=db.internal dbname=app user=migrator",
+                                      roles=["app"], tenant_column="tenant_id"):
+            print(finding)                           # e.g. "bypassrls: app: ..."
     """
     psycopg: Any = require_extra("psycopg", "postgres", "flowtrace db check")
     if isinstance(conn_or_dsn, str):
@@ -202,7 +219,15 @@ def _check(
 
 def require_rls(conn_or_dsn: Any, **options: Any) -> None:
     """:func:`check_database`, raising :class:`~flowtrace.errors.DatabaseCheckError` on any
-    finding (for start-up: refuse to serve tenants with an unprotected database)."""
+    finding (for start-up: refuse to serve tenants with an unprotected database).
+
+    Example::
+
+        from flowtrace.integrations.dbcheck import require_rls
+
+        # at start-up, before serving any tenant:
+        require_rls("host=db.internal dbname=app user=app", tables=["invoices", "customers"])
+    """
     findings = check_database(conn_or_dsn, **options)
     if findings:
         raise DatabaseCheckError(findings)

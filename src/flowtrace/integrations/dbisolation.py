@@ -41,6 +41,15 @@ class RowRecorder:
 
     Pass ``cursor_factory=recorder.cursor_class`` to a sync psycopg connection (or
     ``recorder.async_cursor_class`` to an async one).
+
+    Example::
+
+        from flowtrace.integrations.dbisolation import RowRecorder
+
+        recorder = RowRecorder()
+        recorder.record([("inv-1", "acme")])         # what its cursors do on every fetch
+        assert recorder.collect() == [("inv-1", "acme")]
+        assert recorder.collect() == []              # collected rows are forgotten
     """
 
     def __init__(self) -> None:
@@ -132,6 +141,27 @@ def assert_db_isolation(
     for every tenant before the first run. ``options`` go to
     :func:`flowtrace.testing.assert_tenant_isolation` (whose own canary check is off:
     the database canaries replace it). Raises AssertionError listing every problem.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.integrations.dbisolation import RowRecorder, assert_db_isolation
+        from flowtrace.integrations.psycopg import TenantConnection
+
+        recorder = RowRecorder()
+        conn = TenantConnection.connect("host=db.internal dbname=app user=app",
+                                        cursor_factory=recorder.cursor_class)
+
+        def insert_canary(tenant, canary):
+            with conn.transaction():
+                conn.execute("INSERT INTO documents (tenant_id, title) VALUES (%s, %s)",
+                             (ft.require_tenant(), canary))
+
+        def list_documents(run):
+            with conn.transaction():
+                return conn.execute("SELECT title FROM documents").fetchall()
+
+        assert_db_isolation(list_documents, insert_canary=insert_canary, recorder=recorder)
     """
     canaries = {tenant: f"ftdbcanary{secrets.token_hex(8)}" for tenant in tenants}
     for tenant, canary in canaries.items():

@@ -33,7 +33,15 @@ _LEDGER = "flowtrace_migrations"
 
 @dataclass
 class MigrationReport:
-    """Which schemas got the migration now and which had it already."""
+    """Which schemas got the migration now and which had it already.
+
+    Example::
+
+        from flowtrace.integrations.migrations import MigrationReport
+
+        report = MigrationReport(applied=["tenant_globex"], skipped=["tenant_acme"])
+        print(f"{len(report.applied)} migrated, {len(report.skipped)} already done")
+    """
 
     applied: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -60,6 +68,16 @@ def migrate_tenant_schemas(
     The schemas are ``schemas`` or every schema starting with ``prefix``. Raises
     :class:`~flowtrace.errors.MigrationError` naming the schema that failed (the ones
     before it stay migrated; call again to resume).
+
+    Example::
+
+        from flowtrace.integrations.migrations import migrate_tenant_schemas
+
+        report = migrate_tenant_schemas(
+            "host=db.internal dbname=app user=migrator", "0007_add_invoice_due",
+            "ALTER TABLE invoices ADD COLUMN due date", prefix="tenant_",
+        )
+        print(report.applied, report.skipped)
     """
     psycopg: Any = require_extra("psycopg", "postgres", "flowtrace tenant migrations")
     if (schemas is None) == (prefix is None):

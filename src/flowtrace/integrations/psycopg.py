@@ -74,6 +74,14 @@ def settings_statements(pairs: tuple[tuple[str, str], ...]) -> tuple[bytes, ...]
     transaction-local effect), measured several times cheaper on the server. Names were
     validated by :class:`~flowtrace.integrations.tenancy.TenancyPolicy`; values are
     quoted literals.
+
+    Example::
+
+        from flowtrace.integrations.psycopg import settings_statements
+
+        (statement,) = settings_statements((("app.tenant", "o'brien"),))
+        assert statement.startswith(b'SET LOCAL "app"."tenant" = E')
+        assert statement.endswith(b"'o''brien'")     # the quote doubled: one literal
     """
     return tuple(
         b"SET LOCAL " + _name(name) + b" = " + _value(name, value) for name, value in pairs
@@ -168,7 +176,18 @@ def _pinging(conn: Any) -> Iterator[None]:
 
 
 class TenantConnection(_TenantHook, psycopg.Connection[Any]):
-    """A :class:`psycopg.Connection` whose transactions carry the flow context."""
+    """A :class:`psycopg.Connection` whose transactions carry the flow context.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.integrations.psycopg import TenantConnection
+
+        with TenantConnection.connect("host=db.internal dbname=app user=app") as conn:
+            with ft.context(tenant="acme"):
+                rows = conn.execute("SELECT id FROM invoices").fetchall()  # acme's, by RLS
+                conn.commit()
+    """
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         if query == "" and params is None:  # a liveness check: no statement, no data
@@ -178,7 +197,24 @@ class TenantConnection(_TenantHook, psycopg.Connection[Any]):
 
 
 class AsyncTenantConnection(_TenantHook, psycopg.AsyncConnection[Any]):
-    """A :class:`psycopg.AsyncConnection` whose transactions carry the flow context."""
+    """A :class:`psycopg.AsyncConnection` whose transactions carry the flow context.
+
+    Example::
+
+        import asyncio
+
+        import flowtrace as ft
+        from flowtrace.integrations.psycopg import AsyncTenantConnection
+
+        async def list_invoices():
+            conn = await AsyncTenantConnection.connect("host=db.internal dbname=app user=app")
+            async with conn:
+                with ft.context(tenant="acme"):
+                    cursor = await conn.execute("SELECT id FROM invoices")
+                    return await cursor.fetchall()
+
+        asyncio.run(list_invoices())
+    """
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         if query == "" and params is None:  # a liveness check: no statement, no data

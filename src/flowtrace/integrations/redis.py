@@ -33,7 +33,22 @@ def _encode(tenant: str) -> str:
 def tenant_key(key: str, *, prefix: str = "ft") -> str:
     """``key`` scoped to the current tenant; :class:`~flowtrace.errors.MissingTenantError`
     outside one (also inside ``cross_tenant`` without a tenant: enter the tenant whose
-    cache you mean)."""
+    cache you mean).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.integrations.redis import tenant_key
+
+        with ft.context(tenant="acme"):
+            assert tenant_key("profile:42") == "ft:acme:profile:42"
+        with ft.context(tenant="a:b"):
+            assert tenant_key("c", prefix="app") == "app:a%3Ab:c"   # no forged keys
+        try:
+            tenant_key("profile:42")
+        except ft.MissingTenantError:
+            pass
+    """
     if not isinstance(key, str) or not key:
         raise ConfigError(f"a cache key must be a non-empty str, got {key!r}")
     return f"{prefix}:{_encode(ft.require_tenant())}:{key}"
@@ -52,7 +67,20 @@ class _Scoped:
 
 
 class TenantCache(_Scoped):
-    """A ``redis.Redis`` whose keys are always scoped to the current tenant."""
+    """A ``redis.Redis`` whose keys are always scoped to the current tenant.
+
+    Example::
+
+        import redis
+
+        import flowtrace as ft
+        from flowtrace.integrations.redis import TenantCache
+
+        cache = TenantCache(redis.Redis(host="cache.internal"))
+        with ft.context(tenant="acme"):
+            cache.set("profile:42", b"{}", ex=300)   # key "ft:acme:profile:42"
+            assert cache.get("profile:42") == b"{}"
+    """
 
     def get(self, key: str) -> Any:
         return self.client.get(self.key(key))
@@ -74,7 +102,25 @@ class TenantCache(_Scoped):
 
 
 class AsyncTenantCache(_Scoped):
-    """A ``redis.asyncio.Redis`` whose keys are always scoped to the current tenant."""
+    """A ``redis.asyncio.Redis`` whose keys are always scoped to the current tenant.
+
+    Example::
+
+        import asyncio
+
+        import redis.asyncio
+
+        import flowtrace as ft
+        from flowtrace.integrations.redis import AsyncTenantCache
+
+        async def main():
+            cache = AsyncTenantCache(redis.asyncio.Redis(host="cache.internal"))
+            with ft.context(tenant="acme"):
+                await cache.set("profile:42", b"{}", ex=300)
+                return await cache.get("profile:42")
+
+        asyncio.run(main())
+    """
 
     async def get(self, key: str) -> Any:
         return await self.client.get(self.key(key))

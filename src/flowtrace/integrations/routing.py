@@ -105,7 +105,19 @@ def _check_size(max_size: int) -> None:
 
 
 class TenantRouter:
-    """Tenant -> DSN -> a bounded pool of tenant connections (thread-safe)."""
+    """Tenant -> DSN -> a bounded pool of tenant connections (thread-safe).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.integrations.routing import TenantRouter
+
+        router = TenantRouter(lambda tenant: f"host=db.internal dbname=tenant_{tenant}",
+                              max_pools=50, max_size=4)
+        with ft.context(tenant="acme"), router.connection() as conn:
+            conn.execute("SELECT id FROM invoices")
+        router.close()
+    """
 
     def __init__(
         self,
@@ -158,7 +170,24 @@ class TenantRouter:
 
 class AsyncTenantRouter:
     """:class:`TenantRouter` for asyncio: pools of
-    :class:`~flowtrace.integrations.psycopg.AsyncTenantConnection`."""
+    :class:`~flowtrace.integrations.psycopg.AsyncTenantConnection`.
+
+    Example::
+
+        import asyncio
+
+        import flowtrace as ft
+        from flowtrace.integrations.routing import AsyncTenantRouter
+
+        async def main():
+            router = AsyncTenantRouter(lambda tenant: f"host=db.internal dbname=tenant_{tenant}")
+            with ft.context(tenant="acme"):
+                async with router.connection() as conn:
+                    await conn.execute("SELECT id FROM invoices")
+            await router.close()
+
+        asyncio.run(main())
+    """
 
     def __init__(
         self,

@@ -49,7 +49,19 @@ def _conninfo(url: str | URL) -> str:
 
 
 def tenant_engine(url: str | URL, *, policy: TenancyPolicy | None = None, **kwargs: Any) -> Engine:
-    """``create_engine(url, **kwargs)`` whose connections carry the flow context."""
+    """``create_engine(url, **kwargs)`` whose connections carry the flow context.
+
+    Example::
+
+        from sqlalchemy import text
+
+        import flowtrace as ft
+        from flowtrace.integrations.sqlalchemy import tenant_engine
+
+        engine = tenant_engine("postgresql+psycopg://app@db.internal/app", pool_size=4)
+        with ft.context(tenant="acme"), engine.begin() as conn:
+            conn.execute(text("SELECT id FROM invoices")).all()     # acme's rows, by RLS
+    """
     conninfo = _conninfo(url)
     cls = TenantConnection.with_policy(policy or TenancyPolicy())
 
@@ -64,7 +76,26 @@ def tenant_engine(url: str | URL, *, policy: TenancyPolicy | None = None, **kwar
 def tenant_async_engine(
     url: str | URL, *, policy: TenancyPolicy | None = None, **kwargs: Any
 ) -> AsyncEngine:
-    """``create_async_engine(url, **kwargs)`` whose connections carry the flow context."""
+    """``create_async_engine(url, **kwargs)`` whose connections carry the flow context.
+
+    Example::
+
+        import asyncio
+
+        from sqlalchemy import text
+
+        import flowtrace as ft
+        from flowtrace.integrations.sqlalchemy import tenant_async_engine
+
+        async def main():
+            engine = tenant_async_engine("postgresql+psycopg://app@db.internal/app")
+            with ft.context(tenant="acme"):
+                async with engine.begin() as conn:
+                    await conn.execute(text("SELECT id FROM invoices"))
+            await engine.dispose()
+
+        asyncio.run(main())
+    """
     conninfo = _conninfo(url)
     cls = AsyncTenantConnection.with_policy(policy or TenancyPolicy())
 

@@ -45,6 +45,17 @@ def validate_identifier(name: str, what: str) -> str:
     Raises :class:`~flowtrace.errors.ConfigError` otherwise: quotes, semicolons,
     whitespace, upper case and non-ASCII letters are all refused rather than escaped, so
     a crafted tenant name can never change the meaning of the SQL built from it.
+
+    Example::
+
+        from flowtrace.errors import ConfigError
+        from flowtrace.integrations.tenancy import validate_identifier
+
+        assert validate_identifier("app_role", "role") == "app_role"
+        try:
+            validate_identifier('app"; DROP TABLE invoices; --', "role")
+        except ConfigError as exc:
+            print(exc)                               # refused, never escaped
     """
     if not isinstance(name, str) or not _IDENT.fullmatch(name):
         raise ConfigError(
@@ -60,6 +71,17 @@ def schema_name(template: str, tenant: str) -> str:
     A tenant whose schema name would not be a plain identifier (quotes, semicolons,
     spaces, upper case, non-ASCII letters, over 63 bytes) raises
     :class:`~flowtrace.errors.InvalidContextValueError`: it is refused, never escaped.
+
+    Example::
+
+        from flowtrace.errors import InvalidContextValueError
+        from flowtrace.integrations.tenancy import schema_name
+
+        assert schema_name("tenant_{tenant}", "acme") == "tenant_acme"
+        try:
+            schema_name("tenant_{tenant}", "Acme Corp")
+        except InvalidContextValueError as exc:
+            print(exc)
     """
     name = template.replace("{tenant}", tenant)
     if not _IDENT.fullmatch(name):
@@ -92,6 +114,21 @@ class TenancyPolicy:
     also sets ``search_path`` to the tenant's schema (then ``shared_schemas``); names are
     validated by :func:`schema_name`. A cross-tenant transaction gets ``shared_schemas``
     only (``pg_catalog`` is always searched).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.integrations.tenancy import TenancyPolicy
+
+        policy = TenancyPolicy(tenant_guc="app.tenant", user_guc="app.user")
+        with ft.context(tenant="acme", user="u-1"):
+            assert ("app.tenant", "acme") in policy.settings()
+        with ft.cross_tenant(reason="nightly usage report"):
+            assert ("app.bypass_rls", "on") in policy.settings()
+        try:
+            policy.settings()                        # no tenant: nothing is sent
+        except ft.MissingTenantError:
+            pass
     """
 
     tenant_guc: str = "app.tenant"

@@ -112,6 +112,16 @@ __all__ = [
 
 
 FORMATS = ("mermaid", "dot", "html", "json")
+"""The formats :func:`render` accepts.
+
+Example::
+
+    from flowtrace import map as ftmap
+
+    observed = ftmap.ObservedMap()
+    outputs = {fmt: ftmap.render(observed, fmt) for fmt in ftmap.FORMATS}
+    assert outputs["json"].startswith("{")
+"""
 
 
 def render(
@@ -124,7 +134,25 @@ def render(
     trace_id: str | None = None,
 ) -> str:
     """Render the map (or, with ``steps`` from :func:`trace_steps`, one trace's swimlane)
-    as ``mermaid``, ``dot``, ``html`` or ``json``."""
+    as ``mermaid``, ``dot``, ``html`` or ``json``.
+
+    An unknown format raises :class:`~flowtrace.errors.MapError`.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.region": "eu"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        declared = ftmap.parse_declared({"version": 1, "services": [{"name": "shop"}]})
+        report = ftmap.check(observed, declared)
+        html = ftmap.render(observed, "html", findings=report.findings, declared=declared)
+        assert "rabbitmq/orders" in html
+        assert "flowchart" in ftmap.render(observed, "mermaid")
+    """
     if fmt == "mermaid":
         return render_mermaid(observed, steps)
     if fmt == "dot":
@@ -142,7 +170,29 @@ def build(
     sources: Iterable[str | Path] = (), *, spans: Iterable[Any] = (), samples: int = 3
 ) -> ObservedMap:
     """Build the observed map from files (span lines, OTLP JSON/proto, lineage buffers or
-    edge files, audit logs) and/or SDK spans (e.g. ``capture.spans()``), streaming."""
+    edge files, audit logs) and/or SDK spans (e.g. ``capture.spans()``), streaming.
+
+    ``samples`` is how many evidence span ids each flow keeps per facet.
+
+    Example::
+
+        from opentelemetry.trace import SpanKind
+
+        import flowtrace as ft
+        from flowtrace import map as ftmap
+        from flowtrace.testing import Capture
+
+        with Capture() as capture, ft.context(tenant="acme", purpose="fulfilment"):
+            with ft.otel.get_tracer().start_as_current_span(
+                "orders publish", kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "rabbitmq",
+                            "messaging.destination.name": "orders"},
+            ):
+                ftmap.record_data(categories=["pii"])
+        observed = ftmap.build(spans=capture.spans())   # and/or files: build(["spans.jsonl"])
+        (flow,) = observed.flows.values()
+        assert flow.destination == "rabbitmq/orders" and flow.categories == {"pii"}
+    """
     observed = ObservedMap(samples=samples)
     for source in sources:
         observed.add_all(read_source(source))

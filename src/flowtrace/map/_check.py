@@ -45,12 +45,51 @@ RULES = {
     "plaintext-in-transit": "a category that must be encrypted in transit travelled in plaintext",
     "stale-flow": "a declared flow was never observed",
 }
+"""Every rule :func:`check` applies: rule name -> what it means (docs/spec/map.md).
+
+Example::
+
+    from flowtrace import map as ftmap
+
+    for rule, meaning in sorted(ftmap.RULES.items()):
+        print(f"{rule:30} {meaning}")
+    assert "residency" in ftmap.RULES
+"""
 
 BASELINE_VERSION = 1
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One drift between the observed and the declared map, with the spans that show it.
+
+    ``rule`` is a key of :data:`RULES`; ``evidence`` holds ``(trace_id, span_id)`` pairs;
+    ``fingerprint`` identifies the finding across runs (for baselines).
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        declared = ftmap.parse_declared({
+            "version": 1,
+            "services": [{"name": "shop"}],
+            "queues": [{"name": "rabbitmq/orders"}],
+            "flows": [{"from": "shop", "to": "rabbitmq/orders", "categories": ["pii"],
+                       "purposes": ["fulfilment"], "legal_bases": ["contract"]}],
+        })
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.purpose": "marketing",
+                 "flowtrace.legal_basis": "contract"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        (finding,) = ftmap.check(observed, declared).findings
+        assert finding.rule == "undeclared-purpose" and finding.detail == "marketing"
+        assert finding.fingerprint == "undeclared-purpose:shop->rabbitmq/orders:marketing"
+        assert finding.evidence == (("t1", "s1"),)
+        print(finding)
+    """
+
     rule: str
     severity: Severity
     message: str
@@ -93,6 +132,30 @@ class Finding:
 
 @dataclass
 class CheckReport:
+    """The findings of :func:`check`; ``ok`` when no error is left outside the baseline.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        declared = ftmap.parse_declared({
+            "version": 1,
+            "services": [{"name": "shop"}],
+            "queues": [{"name": "rabbitmq/orders"}],
+            "flows": [{"from": "shop", "to": "rabbitmq/orders", "categories": ["pii"],
+                       "purposes": ["fulfilment"], "legal_bases": ["contract"]}],
+        })
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.purpose": "marketing",
+                 "flowtrace.legal_basis": "contract"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        report = ftmap.check(observed, declared)
+        assert not report.ok and [f.rule for f in report.failing] == ["undeclared-purpose"]
+        assert report.to_dict()["ok"] is False
+    """
+
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -267,7 +330,33 @@ def check(
     stale: Severity = "warning",
 ) -> CheckReport:
     """Compare ``observed`` with ``declared``; findings accepted by ``baseline``
-    (fingerprints) are kept but marked ``baselined`` and do not fail the report."""
+    (fingerprints) are kept but marked ``baselined`` and do not fail the report.
+
+    ``stale`` is the severity of a declared flow never observed (``"error"`` in a CI job
+    whose evidence covers every flow).
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        declared = ftmap.parse_declared({
+            "version": 1,
+            "services": [{"name": "shop"}],
+            "queues": [{"name": "rabbitmq/orders"}],
+            "flows": [{"from": "shop", "to": "rabbitmq/orders", "categories": ["pii"],
+                       "purposes": ["fulfilment"], "legal_bases": ["contract"]}],
+        })
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.purpose": "marketing",
+                 "flowtrace.legal_basis": "contract"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        report = ftmap.check(observed, declared)
+        assert not report.ok
+        accepted = [f.fingerprint for f in report.findings]
+        assert ftmap.check(observed, declared, baseline=accepted).ok
+    """
     found: list[Finding] = []
     for key in sorted(observed.flows):
         _check_flow(observed.flows[key], observed, declared, found)
@@ -310,7 +399,25 @@ def check(
 
 
 def load_baseline(path: str | Path) -> list[str]:
-    """Fingerprints accepted by a baseline file (written by :func:`write_baseline`)."""
+    """Fingerprints accepted by a baseline file (written by :func:`write_baseline`).
+
+    A missing or malformed file raises :class:`~flowtrace.errors.DeclaredMapError`.
+
+    Example::
+
+        import json
+        from pathlib import Path
+
+        from flowtrace import map as ftmap
+
+        Path("map-baseline.json").write_text(json.dumps(
+            {"flowtrace_map_baseline": 1,
+             "accepted": ["undeclared-purpose:shop->rabbitmq/orders:marketing"]}
+        ))
+        assert ftmap.load_baseline("map-baseline.json") == [
+            "undeclared-purpose:shop->rabbitmq/orders:marketing"
+        ]
+    """
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
@@ -330,7 +437,30 @@ def load_baseline(path: str | Path) -> list[str]:
 
 
 def write_baseline(report: CheckReport, path: str | Path) -> int:
-    """Accept every current error finding; returns how many were written."""
+    """Accept every current error finding; returns how many were written.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        declared = ftmap.parse_declared({
+            "version": 1,
+            "services": [{"name": "shop"}],
+            "queues": [{"name": "rabbitmq/orders"}],
+            "flows": [{"from": "shop", "to": "rabbitmq/orders", "categories": ["pii"],
+                       "purposes": ["fulfilment"], "legal_bases": ["contract"]}],
+        })
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.purpose": "marketing",
+                 "flowtrace.legal_basis": "contract"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        report = ftmap.check(observed, declared)
+        assert ftmap.write_baseline(report, "map-baseline.json") == 1
+        accepted = ftmap.load_baseline("map-baseline.json")
+        assert ftmap.check(observed, declared, baseline=accepted).ok
+    """
     accepted = sorted({f.fingerprint for f in report.findings if f.severity == "error"})
     Path(path).write_text(
         json.dumps({"flowtrace_map_baseline": BASELINE_VERSION, "accepted": accepted}, indent=2)
@@ -348,7 +478,22 @@ def assert_matches(
     stale: Severity = "warning",
 ) -> CheckReport:
     """pytest assertion: raise :class:`~flowtrace.errors.MapCheckError` (an
-    ``AssertionError``) listing every failing finding with its evidence ids."""
+    ``AssertionError``) listing every failing finding with its evidence ids.
+
+    Example::
+
+        from flowtrace import map as ftmap
+        from flowtrace.testing import Capture
+
+        declared = ftmap.parse_declared({"version": 1, "services": [{"name": "shop"}]})
+
+        def test_no_undeclared_flows():
+            with Capture() as capture:
+                pass                                 # exercise the code under test here
+            ftmap.assert_matches(ftmap.build(spans=capture.spans()), declared)
+
+        test_no_undeclared_flows()
+    """
     report = check(observed, declared, baseline=baseline, stale=stale)
     if not report.ok:
         lines = "\n".join(f"  {f}" for f in report.failing)

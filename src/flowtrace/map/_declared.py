@@ -38,6 +38,24 @@ _TOP_KEYS = {"version", "regions", "encryption", "categories", *_NODE_SECTIONS, 
 
 @dataclass(frozen=True)
 class DeclaredNode:
+    """A declared system (service, store, queue, processor or dataset) and its region.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        declared = ftmap.parse_declared({
+            "version": 1,
+            "regions": {"eu": {"may_flow_to": ["eu"]}},
+            "services": [{"name": "shop", "region": "eu"}],
+            "processors": [{"name": "api.stripe.com", "region": "us", "dpa": "DPA-2024-07"}],
+            "flows": [{"from": "shop", "to": "api.stripe.com", "categories": ["pci"],
+                       "purposes": ["payment"], "legal_bases": ["contract"]}],
+        })
+        node = declared.nodes["api.stripe.com"]
+        assert (node.kind, node.region, node.dpa) == ("external", "us", "DPA-2024-07")
+    """
+
     name: str
     kind: str
     region: str | None = None
@@ -48,6 +66,24 @@ class DeclaredNode:
 
 @dataclass(frozen=True)
 class DeclaredFlow:
+    """A declared flow: which categories may go from ``source`` to ``destination``, why.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        declared = ftmap.parse_declared({
+            "version": 1,
+            "regions": {"eu": {"may_flow_to": ["eu"]}},
+            "services": [{"name": "shop", "region": "eu"}],
+            "processors": [{"name": "api.stripe.com", "region": "us", "dpa": "DPA-2024-07"}],
+            "flows": [{"from": "shop", "to": "api.stripe.com", "categories": ["pci"],
+                       "purposes": ["payment"], "legal_bases": ["contract"]}],
+        })
+        flow = declared.flows[("shop", "api.stripe.com")]
+        assert flow.categories == {"pci"} and flow.legal_bases == {"contract"}
+    """
+
     source: str
     destination: str
     categories: frozenset[str] = frozenset()
@@ -58,7 +94,23 @@ class DeclaredFlow:
 
 @dataclass(frozen=True)
 class DeclaredMap:
-    """A validated declared map. Build with :func:`load_declared` or :func:`parse_declared`."""
+    """A validated declared map. Build with :func:`load_declared` or :func:`parse_declared`.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        declared = ftmap.parse_declared({
+            "version": 1,
+            "regions": {"eu": {"may_flow_to": ["eu"]}},
+            "services": [{"name": "shop", "region": "eu"}],
+            "processors": [{"name": "api.stripe.com", "region": "us", "dpa": "DPA-2024-07"}],
+            "flows": [{"from": "shop", "to": "api.stripe.com", "categories": ["pci"],
+                       "purposes": ["payment"], "legal_bases": ["contract"]}],
+        })
+        assert declared.regions["eu"] == {"eu"}
+        assert declared.region_of("shop") == "eu" and declared.region_of("nowhere") is None
+    """
 
     nodes: Mapping[str, DeclaredNode] = field(default_factory=dict)
     flows: Mapping[tuple[str, str], DeclaredFlow] = field(default_factory=dict)
@@ -134,7 +186,26 @@ class _Reader:
 
 
 def parse_declared(data: Any, origin: str = "<declared map>") -> DeclaredMap:
-    """Validate a parsed document (dict) and build the :class:`DeclaredMap`."""
+    """Validate a parsed document (dict) and build the :class:`DeclaredMap`.
+
+    Errors raise :class:`~flowtrace.errors.DeclaredMapError` naming the exact key.
+
+    Example::
+
+        from flowtrace import map as ftmap
+        from flowtrace.errors import DeclaredMapError
+
+        declared = ftmap.parse_declared(
+            {"version": 1, "services": [{"name": "shop"}], "stores": [{"name": "postgresql/shop"}],
+             "flows": [{"from": "shop", "to": "postgresql/shop", "categories": ["pii"]}]},
+            origin="inline",
+        )
+        assert ("shop", "postgresql/shop") in declared.flows
+        try:
+            ftmap.parse_declared({"version": 1, "flows": [{"from": "a", "to": "b", "purpose": []}]})
+        except DeclaredMapError as exc:
+            print(exc)                                   # <declared map>: flows[0].purpose ...
+    """
     r = _Reader(origin)
     doc = r.table(data, "", _TOP_KEYS)
     version = doc.get("version")
@@ -205,7 +276,33 @@ def parse_declared(data: Any, origin: str = "<declared map>") -> DeclaredMap:
 
 
 def load_declared(path: str | Path) -> DeclaredMap:
-    """Read a declared map from ``.toml`` or ``.yaml``/``.yml`` (needs ``flowtrace[yaml]``)."""
+    """Read a declared map from ``.toml`` or ``.yaml``/``.yml`` (needs ``flowtrace[yaml]``).
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import map as ftmap
+
+        Path("map.toml").write_text('''
+        version = 1
+        [regions.eu]
+        may_flow_to = ["eu"]
+        [[services]]
+        name = "shop"
+        region = "eu"
+        [[queues]]
+        name = "rabbitmq/orders"
+        region = "eu"
+        [[flows]]
+        from = "shop"
+        to = "rabbitmq/orders"
+        categories = ["pii"]
+        purposes = ["fulfilment"]
+        ''')
+        declared = ftmap.load_declared("map.toml")
+        assert declared.origin == "map.toml" and len(declared.flows) == 1
+    """
     p = Path(path)
     try:
         raw = p.read_bytes()

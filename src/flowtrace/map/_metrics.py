@@ -23,7 +23,16 @@ __all__ = ["FLOWS_METRIC", "FlowMetricsSpanProcessor"]
 
 FLOWS_METRIC: Final = "flowtrace.map.flows"
 """Counter name; attributes ``source``, ``destination``, ``category``, ``region``,
-``purpose``, ``encrypted`` (docs/spec/map.md)."""
+``purpose``, ``encrypted`` (docs/spec/map.md).
+
+Example::
+
+    from flowtrace import map as ftmap
+
+    # the fleet-wide map: this counter summed by source, destination and category
+    # in the metrics backend (see FlowMetricsSpanProcessor)
+    assert ftmap.FLOWS_METRIC == "flowtrace.map.flows"
+"""
 
 _log = logging.getLogger("flowtrace.map")
 
@@ -34,6 +43,32 @@ class FlowMetricsSpanProcessor(SpanProcessor):
     Add it to a ``TracerProvider`` (``provider.add_span_processor(...)``). It uses
     ``meter_provider`` or OTel's global one. Like every processor it never raises: a
     failure is logged on the ``flowtrace.map`` logger and the span goes on.
+
+    Example::
+
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.trace import SpanKind
+
+        from flowtrace import map as ftmap
+
+        reader = InMemoryMetricReader()
+        tracer_provider = TracerProvider(resource=Resource({"service.name": "shop"}))
+        tracer_provider.add_span_processor(
+            ftmap.FlowMetricsSpanProcessor(MeterProvider(metric_readers=[reader]))
+        )
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"]}
+        with tracer_provider.get_tracer("shop").start_as_current_span(
+            "orders publish", kind=SpanKind.PRODUCER, attributes=attrs
+        ):
+            pass
+        metric = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0]
+        point = metric.data.data_points[0]
+        assert metric.name == ftmap.FLOWS_METRIC and point.value == 1
+        assert point.attributes["destination"] == "rabbitmq/orders"
     """
 
     def __init__(self, meter_provider: Any = None) -> None:

@@ -41,11 +41,44 @@ LINEAGE_OUTPUTS: Final = "flowtrace.lineage.outputs"
 
 # The map's own span attributes (docs/spec/map.md).
 DATA_CATEGORIES: Final = "flowtrace.data.categories"
-"""string[]: categories of the data this operation handed over or received."""
+"""string[]: categories of the data this operation handed over or received.
+
+Example::
+
+    from flowtrace import map as ftmap
+
+    span = ("t1", "s1", "CLIENT", {"db.system": "postgresql", "db.namespace": "shop",
+            ftmap.DATA_CATEGORIES: ["pii"]}, {"service.name": "orders"}, 0)
+    observed = ftmap.ObservedMap().add_all([span])
+    assert observed.flow("orders", "postgresql/shop").categories == {"pii"}
+"""
 DATA_ENCRYPTED: Final = "flowtrace.data.encrypted"
-"""string[]: the categories among them that travelled as flowtrace ciphertext."""
+"""string[]: the categories among them that travelled as flowtrace ciphertext.
+
+Example::
+
+    from flowtrace import map as ftmap
+
+    attrs = {"db.system": "postgresql", "db.namespace": "shop",
+             ftmap.DATA_CATEGORIES: ["pii", "pci"], ftmap.DATA_ENCRYPTED: ["pci"]}
+    observed = ftmap.ObservedMap().add_all([("t1", "s1", "CLIENT", attrs,
+                                            {"service.name": "orders"}, 0)])
+    flow = observed.flow("orders", "postgresql/shop")
+    assert (flow.encrypted, flow.plaintext) == ({"pci"}, {"pii"})
+"""
 DESTINATION_REGION: Final = "flowtrace.destination.region"
-"""string: region of the destination (stamped by the residency guard)."""
+"""string: region of the destination (stamped by the residency guard).
+
+Example::
+
+    from flowtrace import map as ftmap
+
+    attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+             ftmap.DESTINATION_REGION: "eu"}
+    observed = ftmap.ObservedMap().add_all([("t1", "s1", "PRODUCER", attrs,
+                                            {"service.name": "shop"}, 0)])
+    assert observed.nodes["rabbitmq/orders"].region == "eu"
+"""
 
 REFUSED: Final = "flowtrace.residency.refused"
 """bool: the residency guard refused this send; nothing left (docs/spec/map.md)."""

@@ -23,6 +23,17 @@ SpanTuple = tuple[str, str, str, Mapping[str, Any], Mapping[str, Any], int]
 
 ``kind`` is the OTel span kind name (``SERVER``, ``CLIENT``, ``PRODUCER``, ``CONSUMER``,
 ``INTERNAL``). Every source in :mod:`flowtrace.map` yields these.
+
+Example::
+
+    from flowtrace import map as ftmap
+
+    span: ftmap.SpanTuple = (
+        "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "PRODUCER",
+        {"messaging.system": "rabbitmq", "messaging.destination.name": "orders"},
+        {"service.name": "shop"}, 1_700_000_000_000_000_000,
+    )
+    assert ftmap.ObservedMap().add_all([span]).flow("shop", "rabbitmq/orders").count == 1
 """
 
 Evidence = tuple[str, str]
@@ -35,7 +46,20 @@ MISSING = "-"
 @dataclass
 class Node:
     """A system seen in the evidence: a service, a store, a queue, an external processor
-    or a lineage dataset."""
+    or a lineage dataset.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        attrs = {"db.system": "postgresql", "db.namespace": "shop",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.tenant": "acme"}
+        resource = {"service.name": "orders", "flowtrace.service.region": "eu"}
+        observed = ftmap.ObservedMap().add_all([("t1", "s1", "CLIENT", attrs, resource, 0)])
+        node = observed.nodes["orders"]
+        assert (node.kind, node.region, node.categories) == ("service", "eu", {"pii"})
+        assert observed.nodes["postgresql/shop"].kind == "store"
+    """
 
     id: str
     kind: str
@@ -66,7 +90,21 @@ class Node:
 
 @dataclass
 class Flow:
-    """Data handed from one node to another, aggregated over every span that showed it."""
+    """Data handed from one node to another, aggregated over every span that showed it.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.purpose": "billing"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", f"s{i}", "PRODUCER", attrs, {"service.name": "shop"}, 0) for i in range(5)]
+        )
+        flow = observed.flow("shop", "rabbitmq/orders")
+        assert (flow.count, flow.purposes, flow.plaintext) == (5, {"billing"}, {"pii"})
+        print(flow.samples("plaintext:pii"))         # span ids that prove it
+    """
 
     source: str
     destination: str
@@ -205,6 +243,19 @@ class ObservedMap:
 
     Not thread-safe: build it from one thread (sources are read lazily, one span at a
     time). For concurrent producers count flows with :class:`FlowMetricsSpanProcessor`.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        observed = ftmap.ObservedMap(samples=2)
+        observed.add("t1", "s1", "SERVER", {"flowtrace.tenant": "acme"}, {"service.name": "api"})
+        observed.add("t1", "s2", "CLIENT",
+                     {"http.request.method": "POST", "server.address": "api.stripe.com",
+                      "flowtrace.data.categories": ["pci"]},
+                     {"service.name": "api"})
+        assert observed.nodes["api.stripe.com"].kind == "external"
+        assert observed.to_dict()["flows"][0]["categories"] == ["pci"]
     """
 
     def __init__(self, *, samples: int = 3) -> None:

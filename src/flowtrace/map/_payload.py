@@ -40,6 +40,15 @@ def classify_payload(
 
     A category counts as encrypted only when *every* field of that category holds a
     flowtrace token: one plaintext email makes ``pii`` plaintext.
+
+    Example::
+
+        from flowtrace import Schema
+        from flowtrace import map as ftmap
+
+        schema = Schema({"email": "pii", "card.number": "pci"})
+        order = {"id": 7, "email": "ann@example.com", "card": {"number": "4242424242424242"}}
+        assert ftmap.classify_payload(order, schema) == ({"pii", "pci"}, set())
     """
     seen: set[str] = set()
     plain: set[str] = set()
@@ -73,6 +82,19 @@ def record_data(
     ``record_data(order, schema=schema)`` classifies ``order``;
     ``record_data(categories=["pii"])`` states them. Returns the sorted
     ``(categories, encrypted)`` written. Values themselves are never recorded.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import Schema
+        from flowtrace import map as ftmap
+        from flowtrace.testing import Capture
+
+        schema = Schema({"email": "pii"})
+        with Capture() as capture:
+            with ft.otel.get_tracer().start_as_current_span("save order"):
+                ftmap.record_data({"email": "ann@example.com"}, schema=schema)
+        assert capture.spans()[0].attributes[ftmap.DATA_CATEGORIES] == ("pii",)
     """
     cats, enc = set(categories), set(encrypted)
     if payload is not None:

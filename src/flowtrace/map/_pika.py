@@ -47,6 +47,22 @@ def publish(
     The destination's map name is ``rabbitmq/<exchange or routing key>``; its region comes
     from the residency policy unless ``region`` is given. ``payload`` + ``schema`` (or
     ``categories``/``encrypted``) say what data the message carries.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import map as ftmap
+
+        class Channel:                               # stands in for a pika channel
+            def basic_publish(self, exchange, routing_key, body, properties):
+                self.sent = (routing_key, body, properties.headers)
+
+        channel = Channel()
+        ftmap.configure_residency(rules={"eu": ["eu"]}, destinations={"rabbitmq/orders": "eu"})
+        with ft.context(tenant="acme", region="eu"):
+            ftmap.publish(channel, routing_key="orders", body=b"{}", categories=["pii"])
+        assert "baggage" in channel.sent[2]          # the flow context travels along
+        ftmap.configure_residency()                  # back to no policy
     """
     from ..errors import require_extra
 

@@ -54,7 +54,25 @@ def render_html(
     title: str = "flowtrace data-flow map",
     regions: Sequence[str] = (),
 ) -> str:
-    """The report as one HTML string (map, residency answers, findings, per-flow evidence)."""
+    """The report as one HTML string (map, residency answers, findings, per-flow evidence).
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import map as ftmap
+
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.region": "eu"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        declared = ftmap.parse_declared({"version": 1, "services": [{"name": "shop"}]})
+        report = ftmap.check(observed, declared)
+        html = ftmap.render_html(observed, report.findings, declared=declared)
+        Path("map.html").write_text(html)
+        assert "undeclared-flow" in html
+    """
     data_regions = regions or sorted(
         {r for f in observed.flows.values() for r in f.data_regions if r != "-"}
     )

@@ -58,7 +58,20 @@ def _layers(observed: ObservedMap) -> dict[str, int]:
 
 
 def render_svg(observed: ObservedMap) -> str:
-    """The map as one ``<svg>`` element (no external references)."""
+    """The map as one ``<svg>`` element (no external references).
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.region": "eu"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        svg = ftmap.render_svg(observed)
+        assert svg.startswith("<svg") and "shop" in svg
+    """
     layer = _layers(observed)
     regions = sorted({node.region or "" for node in observed.nodes.values()})
     positions: dict[str, tuple[float, float]] = {}

@@ -22,7 +22,17 @@ __all__ = ["RESTRICTED", "render_dot", "render_json", "render_mermaid", "style_o
 RESTRICTED = frozenset(
     str(c) for c in Category if Classification.parse(c).level >= Level.RESTRICTED
 )
-"""Categories classified restricted by default (pci, phi, credential)."""
+"""Categories classified restricted by default (pci, phi, credential).
+
+Restricted categories in plaintext are drawn in red by every renderer.
+
+Example::
+
+    from flowtrace import map as ftmap
+
+    assert {"pci", "phi", "credential"} <= ftmap.RESTRICTED
+    assert "pii" not in ftmap.RESTRICTED
+"""
 
 
 def style_of(flow: Flow) -> str:
@@ -68,7 +78,23 @@ def _mq(text: str) -> str:
 
 
 def render_mermaid(observed: ObservedMap, steps: Sequence[TraceStep] | None = None) -> str:
-    """A Mermaid flowchart (or, given ``steps``, a sequence diagram of one trace)."""
+    """A Mermaid flowchart (or, given ``steps``, a sequence diagram of one trace).
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.region": "eu"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        text = ftmap.render_mermaid(observed)
+        assert text.startswith("flowchart") and "rabbitmq/orders" in text
+        steps = ftmap.trace_steps([("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)],
+                                  "t1")
+        assert ftmap.render_mermaid(observed, steps).startswith("sequenceDiagram")
+    """
     ids: dict[str, str] = {}
     if steps is not None:
         lines = ["sequenceDiagram"]
@@ -124,7 +150,22 @@ def _dq(text: str) -> str:
 
 
 def render_dot(observed: ObservedMap, steps: Sequence[TraceStep] | None = None) -> str:
-    """A Graphviz digraph; regions are clusters. Given ``steps``, one trace's hops, numbered."""
+    """A Graphviz digraph; regions are clusters. Given ``steps``, one trace's hops, numbered.
+
+    Example::
+
+        from pathlib import Path
+
+        from flowtrace import map as ftmap
+
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.region": "eu"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        Path("map.dot").write_text(ftmap.render_dot(observed))   # dot -Tsvg map.dot
+        assert Path("map.dot").read_text().startswith("digraph flowtrace_map {")
+    """
     lines = ["digraph flowtrace_map {", "  rankdir=LR;", "  node [fontname=Helvetica];"]
     if steps is not None:
         for number, step in enumerate(steps, 1):
@@ -163,7 +204,25 @@ def render_json(
     *,
     tenant_names: bool = False,
 ) -> str:
-    """The observed map JSON (docs/spec/map.md), with findings and trace steps if given."""
+    """The observed map JSON (docs/spec/map.md), with findings and trace steps if given.
+
+    Tenants are counted, not named, unless ``tenant_names=True``.
+
+    Example::
+
+        import json
+
+        from flowtrace import map as ftmap
+
+        attrs = {"messaging.system": "rabbitmq", "messaging.destination.name": "orders",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.region": "eu"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "PRODUCER", attrs, {"service.name": "shop"}, 0)]
+        )
+        data = json.loads(ftmap.render_json(observed))
+        assert data["flowtrace_map"] == 1 and data["findings"] == []
+        assert data["flows"][0]["to"] == "rabbitmq/orders"
+    """
     data: dict[str, Any] = observed.to_dict(tenant_names=tenant_names)
     data["findings"] = [f.to_dict() for f in findings]
     if steps is not None:

@@ -33,14 +33,48 @@ __all__ = [
 ]
 
 RESIDENCY_ACTION: Final = "flowtrace.residency_violation"
-"""Audit action (and span event name) of a refused send."""
+"""Audit action (and span event name) of a refused send.
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace import audit
+    from flowtrace import map as ftmap
+
+    log = audit.AuditLog("audit.jsonl")
+    ftmap.configure_residency(rules={"eu": ["eu"]}, destinations={"psp-us": "us"},
+                              audit_log=log)
+    with ft.context(tenant="acme", region="eu"):
+        try:
+            ftmap.guard_destination("psp-us")
+        except ft.errors.ResidencyViolationError:
+            pass
+    log.close()
+    (refusal,) = [e for e in audit.query("audit.jsonl") if e.action == ftmap.RESIDENCY_ACTION]
+    assert (refusal.outcome, refusal.resource) == ("denied", "psp-us")
+    ftmap.configure_residency()                      # back to no policy
+"""
 
 _log = logging.getLogger("flowtrace.map")
 
 
 @dataclass(frozen=True)
 class ResidencyPolicy:
-    """Which destination regions each data region may reach, and where destinations are."""
+    """Which destination regions each data region may reach, and where destinations are.
+
+    Built by :func:`configure_residency`; read the one in force with
+    :func:`residency_policy`.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        policy = ftmap.ResidencyPolicy(
+            rules={"eu": frozenset({"eu"})}, destinations={"rabbitmq/orders-us": "us"}
+        )
+        assert policy.region_of("rabbitmq/orders-us") == "us"
+        assert policy.region_of("postgresql/shop") is None
+    """
 
     rules: Mapping[str, frozenset[str]] = field(default_factory=dict)
     destinations: Mapping[str, str] = field(default_factory=dict)
@@ -56,7 +90,17 @@ _policy = ResidencyPolicy()
 
 
 def residency_policy() -> ResidencyPolicy:
-    """The policy in force."""
+    """The policy in force.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        ftmap.configure_residency(rules={"eu": ["eu"]})
+        assert ftmap.residency_policy().rules == {"eu": frozenset({"eu"})}
+        ftmap.configure_residency()                  # back to no policy
+        assert ftmap.residency_policy().rules == {}
+    """
     return _policy
 
 
@@ -72,6 +116,23 @@ def configure_residency(
     ``declared`` contributes its ``[regions]`` rules and every declared node's region;
     ``rules`` (``{"eu": ["eu"]}``) and ``destinations`` (``{"rabbitmq/orders-us": "us"}``)
     add to or override them. Calling it again replaces the policy.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        declared = ftmap.parse_declared({
+            "version": 1,
+            "regions": {"eu": {"may_flow_to": ["eu"]}},
+            "services": [{"name": "shop", "region": "eu"}],
+            "queues": [{"name": "rabbitmq/orders", "region": "eu"}],
+        })
+        policy = ftmap.configure_residency(
+            declared=declared, destinations={"rabbitmq/orders-us": "us"}
+        )
+        assert policy.region_of("rabbitmq/orders") == "eu"
+        assert policy.region_of("rabbitmq/orders-us") == "us"
+        ftmap.configure_residency()                  # back to no policy
     """
     global _policy
     merged_rules: dict[str, frozenset[str]] = dict(declared.regions) if declared else {}
@@ -135,6 +196,24 @@ def guard_destination(
     :class:`~flowtrace.errors.ResidencyViolationError` (after recording it in the audit
     trail) when the rule of the data's region does not allow the destination's region,
     or when that region is unknown.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import map as ftmap
+        from flowtrace.errors import ResidencyViolationError
+
+        ftmap.configure_residency(
+            rules={"eu": ["eu"]},
+            destinations={"rabbitmq/orders": "eu", "rabbitmq/orders-us": "us"},
+        )
+        with ft.context(tenant="acme", region="eu"):
+            assert ftmap.guard_destination("rabbitmq/orders") == "eu"
+            try:
+                ftmap.guard_destination("rabbitmq/orders-us")    # nothing is sent
+            except ResidencyViolationError as exc:
+                print(exc)
+        ftmap.configure_residency()                  # back to no policy
     """
     import flowtrace
 

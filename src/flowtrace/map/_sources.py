@@ -61,6 +61,24 @@ def spans_from_otlp_json(data: Mapping[str, Any]) -> Iterator[SpanTuple]:
     """Spans of one OTLP/JSON ``ExportTraceServiceRequest`` (or ``TracesData``) object.
 
     A document of the wrong shape raises :class:`~flowtrace.errors.MapSourceError`.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        request = {"resourceSpans": [{
+            "resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": "shop"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7",
+                "kind": "SPAN_KIND_CLIENT", "endTimeUnixNano": "1700000000000000000",
+                "attributes": [
+                    {"key": "db.system", "value": {"stringValue": "postgresql"}},
+                    {"key": "db.namespace", "value": {"stringValue": "shop"}}],
+            }]}],
+        }]}
+        observed = ftmap.ObservedMap().add_all(ftmap.spans_from_otlp_json(request))
+        assert observed.flow("shop", "postgresql/shop").count == 1
     """
     if not isinstance(data, Mapping) or "resourceSpans" not in data:
         raise MapSourceError("not OTLP JSON: expected an object with 'resourceSpans'")
@@ -93,7 +111,25 @@ def _proto_value(value: Any) -> Any:
 
 
 def spans_from_otlp_proto(request: bytes | Any) -> Iterator[SpanTuple]:
-    """Spans of an ``ExportTraceServiceRequest`` (protobuf bytes or the decoded message)."""
+    """Spans of an ``ExportTraceServiceRequest`` (protobuf bytes or the decoded message).
+
+    Bytes need the ``otlp`` extra (``opentelemetry-proto``).
+
+    Example::
+
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        import flowtrace as ft
+        from flowtrace import map as ftmap
+        from flowtrace.testing import Capture
+
+        with Capture() as capture:
+            with ft.otel.get_tracer().start_as_current_span("work"):
+                pass
+        body = encode_spans(capture.spans()).SerializeToString()   # what OTLP/HTTP sends
+        (span,) = ftmap.spans_from_otlp_proto(body)
+        assert span[2] == "INTERNAL" and len(span[0]) == 32
+    """
     if isinstance(request, bytes | bytearray):
         from ..errors import require_extra
 
@@ -123,7 +159,20 @@ def spans_from_otlp_proto(request: bytes | Any) -> Iterator[SpanTuple]:
 
 
 def spans_from_sdk(spans: Iterable[Any]) -> Iterator[SpanTuple]:
-    """SDK ``ReadableSpan`` objects (``flowtrace.testing`` capture, in-memory exporters)."""
+    """SDK ``ReadableSpan`` objects (``flowtrace.testing`` capture, in-memory exporters).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import map as ftmap
+        from flowtrace.testing import Capture
+
+        with Capture() as capture, ft.context(tenant="acme"):
+            ft.handler("GET /orders")(lambda: None)()
+        (span,) = ftmap.spans_from_sdk(capture.spans())
+        trace_id, span_id, kind, attributes, resource, end_ns = span
+        assert kind == "SERVER" and attributes["flowtrace.tenant"] == "acme"
+    """
     for span in spans:
         ctx = span.context
         resource = getattr(span, "resource", None)
@@ -194,6 +243,22 @@ def read_source(path: str | os.PathLike[str]) -> Iterator[SpanTuple]:
 
     A directory is read as a lineage buffer. Raises :class:`~flowtrace.errors.MapSourceError`
     naming the file and line when a line is not one of these formats.
+
+    Example::
+
+        import json
+
+        from flowtrace import map as ftmap
+
+        line = {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+                "kind": "PRODUCER", "resource": {"service.name": "shop"},
+                "attributes": {"messaging.system": "rabbitmq",
+                               "messaging.destination.name": "orders"},
+                "end_time_unix_nano": 1700000000000000000}
+        with open("spans.jsonl", "w") as out:        # as configure(spans_file=...) writes
+            print(json.dumps(line), file=out)
+        (span,) = ftmap.read_source("spans.jsonl")
+        assert span[2] == "PRODUCER" and span[4] == {"service.name": "shop"}
     """
     p = Path(path)
     if not p.exists():
@@ -266,7 +331,22 @@ def _document(p: Path, text: str) -> Iterator[SpanTuple]:
 
 
 def read_lineage(path: str | os.PathLike[str]) -> Iterator[SpanTuple]:
-    """Lineage edges (buffer directory or edge file) as edge spans."""
+    """Lineage edges (buffer directory or edge file) as edge spans.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import map as ftmap
+        from flowtrace.testing import Capture
+
+        with Capture() as capture, ft.context(tenant="acme"):
+            ft.lineage.record("copy", inputs="s3://raw/a.csv", outputs="s3://clean/a.csv")
+        with open("edges.jsonl", "w") as out:        # one edge (LineageEdge.to_json) a line
+            for edge in ft.lineage.read_edges(capture.spans()):
+                print(edge.to_json(), file=out)
+        observed = ftmap.ObservedMap().add_all(ftmap.read_lineage("edges.jsonl"))
+        assert observed.nodes["s3://raw/a.csv"].kind == "dataset"
+    """
     from ..lineage import read_edges
 
     yield from _edge_spans(read_edges(path))
@@ -296,6 +376,19 @@ def read_audit(source: Any) -> Iterator[SpanTuple]:
     """Audit events as flows: the resource's collection -> the service that touched it.
 
     ``audit.query`` reads any audit source (a JSON-lines file or a sink).
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace import audit
+        from flowtrace import map as ftmap
+
+        log = audit.AuditLog("audit.jsonl")
+        with ft.context(tenant="st-mary", purpose="treatment"):
+            log.append("patient.read", resource="patients/42")
+        log.close()
+        observed = ftmap.ObservedMap().add_all(ftmap.read_audit("audit.jsonl"))
+        assert any(flow.source == "patients" for flow in observed.flows.values())
     """
     from ..audit import query
 

@@ -13,6 +13,24 @@ __all__ = ["RegionAnswer", "region_answer"]
 
 @dataclass
 class RegionAnswer:
+    """Which systems processed a region's personal data, and where it went outside it.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        attrs = {"http.request.method": "POST", "server.address": "psp.example",
+                 "flowtrace.data.categories": ["pci"], "flowtrace.region": "eu",
+                 "flowtrace.destination.region": "us"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "CLIENT", attrs, {"service.name": "shop"}, 0)]
+        )
+        answer = ftmap.region_answer(observed, "eu")
+        assert answer.leaves and answer.leaving[0][1] == "us"
+        for line in answer.lines():
+            print(line)                              # "LEAVES eu: shop -> psp.example ..."
+    """
+
     region: str
     systems: list[str] = field(default_factory=list)
     """Nodes that processed sensitive data whose flow-context region is ``region``."""
@@ -54,6 +72,24 @@ class RegionAnswer:
 def region_answer(
     observed: ObservedMap, region: str, declared: DeclaredMap | None = None
 ) -> RegionAnswer:
+    """Answer "which systems process ``region`` personal data, and does any leave it?".
+
+    Regions of the systems come from ``declared`` first, then from the evidence.
+
+    Example::
+
+        from flowtrace import map as ftmap
+
+        attrs = {"db.system": "postgresql", "db.namespace": "shop",
+                 "flowtrace.data.categories": ["pii"], "flowtrace.region": "eu"}
+        observed = ftmap.ObservedMap().add_all(
+            [("t1", "s1", "CLIENT", attrs, {"service.name": "orders"}, 0)]
+        )
+        declared = ftmap.parse_declared({"version": 1, "services": [{"name": "orders",
+            "region": "eu"}], "stores": [{"name": "postgresql/shop", "region": "eu"}]})
+        answer = ftmap.region_answer(observed, "eu", declared)
+        assert answer.systems == ["orders", "postgresql/shop"] and not answer.leaves
+    """
     sensitive = declared.sensitive if declared is not None else SENSITIVE_DEFAULT
     answer = RegionAnswer(region)
     answer.systems = sorted(

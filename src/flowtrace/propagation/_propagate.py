@@ -72,10 +72,57 @@ __all__ = [
 ]
 
 BAGGAGE_HEADER: Final = "baggage"
+"""The W3C baggage header, which carries the flow context (docs/spec/baggage.md).
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.propagation import BAGGAGE_HEADER
+
+    with ft.context(tenant="acme"):
+        headers = ft.inject({})
+    assert "acme" in headers[BAGGAGE_HEADER]
+"""
 TRACEPARENT_HEADER: Final = "traceparent"
+"""The W3C trace-context header naming the caller's trace and span.
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.propagation import TRACEPARENT_HEADER
+
+    headers = {TRACEPARENT_HEADER: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    assert ft.propagation.remote_span_context(headers).trace_id > 0
+"""
 TRACESTATE_HEADER: Final = "tracestate"
+"""The W3C trace-context header with vendor state; passed along with ``traceparent``.
+
+Example::
+
+    from flowtrace.propagation import TRACEPARENT_HEADER, TRACESTATE_HEADER, remote_span_context
+
+    headers = {
+        TRACEPARENT_HEADER: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        TRACESTATE_HEADER: "vendor=opaque",
+    }
+    assert remote_span_context(headers).trace_state.get("vendor") == "opaque"
+"""
 BAGGAGE_DROPPED: Final = "baggage_dropped"
-"""Flow event kind: foreign baggage members were dropped (``direction``, ``reason``, ``count``)."""
+"""Flow event kind: foreign baggage members were dropped (``direction``, ``reason``, ``count``).
+
+Example::
+
+    import flowtrace as ft
+    from flowtrace.propagation import BAGGAGE_DROPPED
+
+    seen = []
+    ft.add_observer(seen.append)
+    try:
+        ft.extract({"baggage": "flowtrace.tenant=acme,not a member"})   # malformed foreign
+    finally:
+        ft.remove_observer(seen.append)
+    assert BAGGAGE_DROPPED in [event.kind for event in seen]
+"""
 
 M = TypeVar("M", bound=MutableMapping[str, str])
 
@@ -218,7 +265,25 @@ _received: ContextVar[tuple[str, ...]] = ContextVar("flowtrace.received_baggage"
 
 
 def received_foreign() -> tuple[str, ...]:
-    """The foreign baggage members of the request or message being handled, as received."""
+    """The foreign baggage members of the request or message being handled, as received.
+
+    :func:`inject` forwards them downstream; outside a handler or consumer it is empty.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.propagation import received_foreign
+
+        @ft.consumer("orders")
+        def on_order(message):
+            return received_foreign()
+
+        with ft.context(tenant="acme"):
+            headers = ft.inject({"baggage": "vendor.flag=1"})
+        message = type("Message", (), {"headers": headers})()
+        assert on_order(message) == ("vendor.flag=1",)
+        assert received_foreign() == ()
+    """
     return _received.get()
 
 
@@ -281,7 +346,20 @@ def inject(
 
 
 def trusted_destination(destination: str | None) -> bool:
-    """Whether ``destination`` (a URL or host) is in ``configure(trust_domain=[...])``."""
+    """Whether ``destination`` (a URL or host) is in ``configure(trust_domain=[...])``.
+
+    Identity members (user, subject) are injected only for trusted destinations.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.propagation import trusted_destination
+
+        ft.configure(trust_domain=["*.internal.example"])
+        assert trusted_destination("https://billing.internal.example/v1/invoices")
+        assert not trusted_destination("https://api.partner.example")
+        ft.configure(trust_domain=[])                # back to trusting nothing
+    """
     if destination is None:
         return False
     patterns = _settings.settings().trust_domain
@@ -362,6 +440,23 @@ def remote_span_context(
 
     ``None`` when the carrier has no ``traceparent``; a malformed one raises
     :class:`~flowtrace.errors.ContextPropagationError` (OTel would silently ignore it).
+
+    Example::
+
+        from opentelemetry import trace
+
+        import flowtrace as ft
+        from flowtrace.propagation import remote_span_context
+
+        headers = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+        producer = remote_span_context(headers)
+        assert producer is not None and producer.is_remote
+        link = trace.Link(producer)                  # link a consumer span to the producer
+        assert remote_span_context({}) is None
+        try:
+            remote_span_context({"traceparent": "00-bogus"})
+        except ft.ContextPropagationError as exc:
+            print(exc)
     """
     parent = _header(carrier, TRACEPARENT_HEADER, getter)
     if parent is None:
@@ -396,6 +491,22 @@ def otel_context(
     Starts from an empty OTel Context unless ``context`` is given. Read the flow context
     back with :func:`flow_context_from_otel`. Malformed input raises
     :class:`~flowtrace.errors.ContextPropagationError`.
+
+    Example::
+
+        from opentelemetry import context as otel
+
+        import flowtrace as ft
+        from flowtrace.propagation import flow_context_from_otel, otel_context
+
+        with ft.context(tenant="acme"):
+            headers = ft.inject({})
+        ctx = otel_context(headers)          # e.g. the parent of a span you start yourself
+        token = otel.attach(ctx)
+        try:
+            assert flow_context_from_otel().tenant == "acme"
+        finally:
+            otel.detach(token)
     """
     out = Context() if context is None else context
     span_context = remote_span_context(carrier, getter=getter)
@@ -411,6 +522,19 @@ def flow_context_from_otel(context: Context | None = None) -> FlowContext | None
     was malformed or oversized this raises the :class:`ContextPropagationError` that
     :class:`FlowtracePropagator` recorded instead of raising inside OTel's instrumentation.
     The result is *untrusted*: compare it with the tenant your own resolvers trust.
+
+    Example::
+
+        from opentelemetry.context import Context
+
+        import flowtrace as ft
+        from flowtrace.propagation import FlowtracePropagator, flow_context_from_otel
+
+        with ft.context(tenant="acme", purpose="billing"):
+            headers = ft.inject({})
+        ctx = FlowtracePropagator().extract(headers, context=Context())
+        assert flow_context_from_otel(ctx).purpose == "billing"
+        assert flow_context_from_otel(Context()) is None
     """
     value = get_value(_FLOW_KEY, context)
     if value is None or isinstance(value, FlowContext):
