@@ -29,6 +29,7 @@ NAMESPACES = [
     "flowtrace.lineage",
     "flowtrace.logging",
     "flowtrace.otel",
+    "flowtrace.privacy",
     "flowtrace.scrubbing",
     "flowtrace.testing",
 ]
