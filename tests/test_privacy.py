@@ -320,3 +320,13 @@ def test_subject_report_decrypts_under_dsar_and_audits_each_decrypt(
     assert body["not_fetched"] == ["mailer", "sqlite://app/daily"]
     decrypts = list(audit.query(tmp_path / "audit.jsonl", action="privacy.dsar.decrypt"))
     assert [(d.purpose, d.resource) for d in decrypts] == [("dsar", "sqlite/app#email")]
+
+
+def test_html_summary_escapes_the_subjects_data() -> None:
+    """A value planted by the subject (an attacker controls their own profile) is escaped."""
+    page = privacy.bundle_html({
+        "tenant": "acme", "recipients": [], "derived": [], "accesses": [],
+        "data": [{"store": "sqlite/app", "records": [{"name": "<script>alert(1)</script>"}]}],
+    })
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page

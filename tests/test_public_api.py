@@ -128,7 +128,8 @@ SURFACE: dict[str, list[str]] = {
         "trace_steps", "write_baseline",
     ],
     "flowtrace.privacy": [
-        "ErasureStep", "NodeEvidence", "SubjectEvidence", "SubjectStore", "erase", "gather",
+        "ErasureStep", "NodeEvidence", "SubjectEvidence", "SubjectStore", "bundle_html", "erase",
+        "gather",
         "plan_erasure", "pseudonym_of", "sign", "subject_report", "verify_erasure",
         "verify_signed",
     ],

@@ -27,6 +27,8 @@ from __future__ import annotations
 from ._access import subject_report, verify_erasure
 from ._erase import ErasureStep, erase, plan_erasure
 from ._evidence import NodeEvidence, SubjectEvidence, gather, pseudonym_of
+from ._html import bundle_html
+from ._ropa import render_ropa, ropa
 from ._signing import sign, verify_signed
 from ._stores import SubjectStore
 
@@ -35,10 +37,13 @@ __all__ = [
     "NodeEvidence",
     "SubjectEvidence",
     "SubjectStore",
+    "bundle_html",
     "erase",
     "gather",
     "plan_erasure",
     "pseudonym_of",
+    "render_ropa",
+    "ropa",
     "sign",
     "subject_report",
     "verify_erasure",
