@@ -130,7 +130,8 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.privacy": [
         "ErasureStep", "NodeEvidence", "SubjectEvidence", "SubjectStore", "bundle_html", "erase",
         "gather",
-        "plan_erasure", "pseudonym_of", "sign", "subject_report", "verify_erasure",
+        "plan_erasure", "pseudonym_of", "render_ropa", "ropa", "sign", "subject_report",
+        "verify_erasure",
         "verify_signed",
     ],
     "flowtrace.otel": [

@@ -49,7 +49,9 @@ def ropa(
 
         from flowtrace import map as ftmap, privacy
 
-        declared = ftmap.parse_declared({"version": 1, "flows": [
+        declared = ftmap.parse_declared({
+            "version": 1, "services": [{"name": "api"}], "stores": [{"name": "postgresql/app"}],
+            "flows": [
             {"from": "api", "to": "postgresql/app", "categories": ["pii"],
              "purposes": ["signup"], "legal_bases": ["consent"]}]})
         (record,) = privacy.ropa(ftmap.ObservedMap(), declared, controller="Acme Ltd")
