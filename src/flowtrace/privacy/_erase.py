@@ -75,7 +75,8 @@ def plan_erasure(
                                  tuple(seen.traces) if seen else ()))
     if evidence is not None:
         for name in sorted(evidence.nodes):
-            if name not in hooked:
+            # Lineage datasets are covered by the recompute tasks below.
+            if name not in hooked and evidence.nodes[name].kind != "dataset":
                 node = evidence.nodes[name]
                 steps.append(ErasureStep(f"manual:{name}", "manual", name, tuple(node.traces)))
         for identifier in evidence.derived:

@@ -45,8 +45,11 @@ class SubjectStore(Protocol):
         assert isinstance(Profiles(), privacy.SubjectStore)
     """
 
-    name: str
-    restricted: Sequence[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def restricted(self) -> Sequence[str]: ...
 
     def fetch(self, subject: str, tenant: str) -> Sequence[Mapping[str, Any]]: ...
 
