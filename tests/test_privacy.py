@@ -19,7 +19,13 @@ from opentelemetry.trace import SpanKind
 
 import flowtrace as ft
 from flowtrace import audit, lineage, privacy
-from flowtrace.crypto import FieldEncryptor, KeyVault, LocalKeyProvider, SqliteVaultStore
+from flowtrace.crypto import (
+    FieldEncryptor,
+    KeyVault,
+    LocalKeyProvider,
+    RetryPolicy,
+    SqliteVaultStore,
+)
 from flowtrace.errors import (
     ErasureError,
     ErasureVerificationError,
@@ -33,6 +39,7 @@ from ._privacy_stores import EventLog, SqliteRows
 
 KEY = audit.generate_key()
 PSEUDO = lineage.Pseudonymizer(b"p" * 32)
+NO_WAIT = RetryPolicy(attempts=3, base_delay=0)
 
 
 @pytest.fixture
@@ -154,7 +161,7 @@ def test_hook_is_retried(enc: FieldEncryptor, tmp_path: Path) -> None:
     cache = Flaky(2)
     receipt = privacy.erase("u-1", tenant="acme", vault=enc.vault, stores=[cache],
                             signing_key=KEY, state_file=tmp_path / "s.json",
-                            pseudonymizer=PSEUDO, backoff=0)
+                            pseudonymizer=PSEUDO, retry=NO_WAIT)
     assert cache.calls == 3
     assert receipt["summary"] == {"shredded": 1, "deleted": 1}
 
@@ -167,7 +174,7 @@ def test_failing_hook_raises_and_the_rerun_resumes_there(
     cache = Flaky(10)
     kwargs: dict[str, Any] = {"tenant": "acme", "vault": enc.vault, "stores": [cache],
                                   "signing_key": KEY, "state_file": tmp_path / "s.json",
-                                  "pseudonymizer": PSEUDO, "backoff": 0}
+                                  "pseudonymizer": PSEUDO, "retry": NO_WAIT}
     with pytest.raises(ErasureError, match="delete:redis/cache failed 3 times"):
         privacy.erase("u-1", **kwargs)
     state = json.loads((tmp_path / "s.json").read_text())

@@ -7,12 +7,14 @@ ciphertext (event stores, replicas, backups) is unreadable before any deletion h
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..crypto import RetryPolicy
 from ..errors import ErasureError
 from ._evidence import SubjectEvidence, pseudonym_of
 from ._signing import FORMAT_VERSION, sign
@@ -87,7 +89,10 @@ def plan_erasure(
     return steps
 
 
-def _attempt(run: Callable[[], Any], step: ErasureStep, attempts: int, backoff: float) -> Any:
+def _attempt(run: Callable[[], Any], step: ErasureStep, retry: RetryPolicy) -> Any:
+    # The schedule is crypto's RetryPolicy (one retry policy in the package); the loop is
+    # ours because any error of a hook is worth retrying, not only a KMS outage.
+    attempts = retry.attempts
     for attempt in range(1, attempts + 1):
         try:
             return run()
@@ -99,7 +104,8 @@ def _attempt(run: Callable[[], Any], step: ErasureStep, attempts: int, backoff: 
                     f"erasure step {step.id} failed {attempts} times: {exc!r}; fix the cause "
                     "and run the same erasure again (it resumes at this step)"
                 ) from exc
-            time.sleep(backoff * 2 ** (attempt - 1))
+            delay = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
+            retry.sleep(random.uniform(0, delay))
     raise AssertionError("unreachable")
 
 
@@ -115,16 +121,15 @@ def erase(
     audit_log: Any = None,
     reason: str | None = None,
     pseudonymizer: Any = None,
-    attempts: int = 3,
-    backoff: float = 0.2,
+    retry: RetryPolicy | None = None,
     progress: Callable[[ErasureStep, str], None] | None = None,
 ) -> dict[str, Any]:
     """Erase ``subject`` in ``tenant``; returns the signed receipt (docs/spec/privacy.md).
 
     Runs :func:`plan_erasure`: shreds the subject's keys in ``vault`` (a
-    :class:`~flowtrace.crypto.KeyVault`), calls each store's ``delete`` (retried
-    ``attempts`` times), lists manual and recompute tasks. After each step the
-    ``state_file`` is rewritten atomically; running the same erasure again skips the steps
+    :class:`~flowtrace.crypto.KeyVault`), calls each store's ``delete`` (retried per
+    ``retry``, a :class:`~flowtrace.crypto.RetryPolicy`; default 3 attempts), lists
+    manual and recompute tasks. After each step the ``state_file`` is rewritten atomically; running the same erasure again skips the steps
     it records as done. Each step is appended to ``audit_log`` (action
     ``privacy.erasure.step``, subject = the pseudonym). Raises
     :class:`~flowtrace.errors.ErasureError` when a step keeps failing.
@@ -162,8 +167,8 @@ def erase(
             continue
         if progress:
             progress(step, "running")
-        outcome = _run(step, subject, tenant, pseudonym, vault, by_name, reason, attempts,
-                       backoff)
+        outcome = _run(step, subject, tenant, pseudonym, vault, by_name, reason,
+                       retry or RetryPolicy())
         record = {**step.to_dict(), **outcome, "finished_at": time.time()}
         if audit_log is not None:
             audit_log.append(AuditEvent(
@@ -207,11 +212,11 @@ def _summary(results: Iterable[dict[str, Any]]) -> dict[str, int]:
 
 def _run(
     step: ErasureStep, subject: str, tenant: str, pseudonym: str, vault: Any,
-    stores: dict[str, SubjectStore], reason: str | None, attempts: int, backoff: float,
+    stores: dict[str, SubjectStore], reason: str | None, retry: RetryPolicy,
 ) -> dict[str, Any]:
     if step.action == SHRED:
         shred = _attempt(lambda: vault.shred(tenant=tenant, subject=subject, reason=reason),
-                         step, attempts, backoff)
+                         step, retry)
         detail = shred.to_dict()
         detail["subject"] = pseudonym  # the receipt never names the person
         for key in detail["keys"]:
@@ -220,7 +225,7 @@ def _run(
     if step.action == "delete":
         store = stores[step.target]
         try:
-            _attempt(lambda: store.delete(subject, tenant), step, attempts, backoff)
+            _attempt(lambda: store.delete(subject, tenant), step, retry)
         except NotImplementedError:
             return {"status": "manual", "why": "the store's hook cannot delete"}
         return {"status": "deleted"}
