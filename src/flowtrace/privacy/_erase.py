@@ -129,9 +129,10 @@ def erase(
     Runs :func:`plan_erasure`: shreds the subject's keys in ``vault`` (a
     :class:`~flowtrace.crypto.KeyVault`), calls each store's ``delete`` (retried per
     ``retry``, a :class:`~flowtrace.crypto.RetryPolicy`; default 3 attempts), lists
-    manual and recompute tasks. After each step the ``state_file`` is rewritten atomically; running the same erasure again skips the steps
-    it records as done. Each step is appended to ``audit_log`` (action
-    ``privacy.erasure.step``, subject = the pseudonym). Raises
+    manual and recompute tasks. After each step the ``state_file`` is rewritten
+    atomically; running the same erasure again skips the steps it records as done. Each
+    step is appended to ``audit_log`` (action ``privacy.erasure.step``, subject = the
+    pseudonym). Raises
     :class:`~flowtrace.errors.ErasureError` when a step keeps failing.
 
     Example::
