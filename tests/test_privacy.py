@@ -337,3 +337,44 @@ def test_html_summary_escapes_the_subjects_data() -> None:
     })
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
+
+
+class Crash(BaseException):
+    """Stands in for the process dying (not an Exception: no retry catches it)."""
+
+
+class Counting:
+    restricted = ()
+
+    def __init__(self, name: str, calls: dict[str, int], crash: bool) -> None:
+        self.name, self.calls, self.crash = name, calls, crash
+
+    def fetch(self, subject: str, tenant: str) -> list[dict[str, Any]]:
+        return []
+
+    def delete(self, subject: str, tenant: str) -> None:
+        self.calls[self.name] = self.calls.get(self.name, 0) + 1
+        if self.crash:
+            self.crash = False
+            raise Crash
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=1, max_value=6), st.data())
+def test_any_crash_point_resumes_with_each_hook_finished_once(count: int, data: Any) -> None:
+    """Wherever the process dies, the rerun completes; only the hook it died in ran twice."""
+    import tempfile
+
+    crash_at = data.draw(st.integers(min_value=0, max_value=count - 1))
+    calls: dict[str, int] = {}
+    stores = [Counting(f"s/{i}", calls, i == crash_at) for i in range(count)]
+    vault = KeyVault(LocalKeyProvider.generate("kek"), kek_id="kek")
+    with tempfile.TemporaryDirectory() as tmp:
+        kwargs: dict[str, Any] = {"tenant": "acme", "vault": vault, "stores": stores,
+                                  "signing_key": KEY, "state_file": Path(tmp) / "s.json",
+                                  "pseudonymizer": PSEUDO}
+        with pytest.raises(Crash):
+            privacy.erase("u-1", **kwargs)
+        receipt = privacy.erase("u-1", **kwargs)
+    assert calls == {f"s/{i}": 2 if i == crash_at else 1 for i in range(count)}
+    assert receipt["summary"] == {"shredded": 1, "deleted": count}
