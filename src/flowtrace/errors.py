@@ -51,11 +51,15 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │       ├── CheckpointSignatureError
     │       ├── ForgedRecordError                    a record no trusted writer key vouches for
     │       └── OversizedLineError (ValueError)      a line longer than the configured bound
-    └── MapError
-        ├── MapSourceError (ValueError)          unreadable span / OTLP / audit / lineage source
-        ├── DeclaredMapError (ValueError)        invalid declared map file; names the bad key
-        ├── MapCheckError (AssertionError)       map check found drift (pytest assertion)
-        └── ResidencyViolationError              a send to a region the data may not reach
+    ├── MapError
+    │   ├── MapSourceError (ValueError)          unreadable span / OTLP / audit / lineage source
+    │   ├── DeclaredMapError (ValueError)        invalid declared map file; names the bad key
+    │   ├── MapCheckError (AssertionError)       map check found drift (pytest assertion)
+    │   └── ResidencyViolationError              a send to a region the data may not reach
+    └── PrivacyError
+        ├── ErasureError                         an erasure step failed after its retries
+        ├── ErasureVerificationError             erased data still readable somewhere
+        └── SignatureError (ValueError)          a bundle / receipt signature does not verify
 
 Verification and decryption never return ``False``: they raise one of these.
 
@@ -99,6 +103,8 @@ __all__ = [
     "CryptoError",
     "DatabaseCheckError",
     "DeclaredMapError",
+    "ErasureError",
+    "ErasureVerificationError",
     "FlowtraceError",
     "ForgedRecordError",
     "InvalidContextValueError",
@@ -118,6 +124,7 @@ __all__ = [
     "MissingSubjectError",
     "MissingTenantError",
     "OversizedLineError",
+    "PrivacyError",
     "PseudonymKeyError",
     "RecordDeletedError",
     "RecordInsertedError",
@@ -127,6 +134,7 @@ __all__ = [
     "SchemaError",
     "ScrubBudgetExceededError",
     "ScrubError",
+    "SignatureError",
     "TamperedTokenError",
     "TenantMismatchError",
     "TenantNotAllowedError",
@@ -903,4 +911,59 @@ class ResidencyViolationError(MapError):
         except ResidencyViolationError as error:                  # nothing was sent
             print(error)
         ft.map.configure_residency()                              # back to no policy
+    """
+
+
+class PrivacyError(FlowtraceError):
+    """Base for subject access and erasure errors (:mod:`flowtrace.privacy`).
+
+    Example::
+
+        try:
+            ft.privacy.verify_signed({"flowtrace_privacy": 1}, public_key=key.public_key())
+        except PrivacyError as error:                    # any privacy-operation problem
+            print(error)
+    """
+
+
+class ErasureError(PrivacyError):
+    """An erasure step still failed after its retries; the state file keeps what was done,
+    so running the same erasure again resumes at this step.
+
+    Example::
+
+        try:
+            raise ErasureError("step delete:pg/app failed 3 times: connection refused")
+        except PrivacyError as error:
+            print(error)
+    """
+
+
+class ErasureVerificationError(PrivacyError):
+    """The verification pass after an erasure found the subject's data still readable;
+    ``findings`` lists where.
+
+    Example::
+
+        try:
+            raise ErasureVerificationError("1 finding: pg/app still returns rows", findings=[])
+        except PrivacyError as error:
+            print(error, error.findings)
+    """
+
+    def __init__(self, message: str, findings: object = ()) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
+class SignatureError(PrivacyError, ValueError):
+    """A signed subject-access bundle or erasure receipt does not verify (edited, unsigned,
+    or signed by another key).
+
+    Example::
+
+        try:
+            ft.privacy.verify_signed({"flowtrace_privacy": 1}, public_key=key.public_key())
+        except SignatureError as error:                  # also a ValueError
+            print(error)
     """

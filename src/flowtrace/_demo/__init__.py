@@ -9,7 +9,9 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-STEPS = ("foundation", "propagation", "scrubbing", "encryption", "lineage", "audit", "map")
+STEPS = (
+    "foundation", "propagation", "scrubbing", "encryption", "lineage", "audit", "map", "privacy",
+)
 
 Say = Callable[[str], None]
 

@@ -18,7 +18,7 @@ from .._version import __version__
 __all__ = ["main"]
 
 # Subcommand modules flowtrace.cli._<name>, in help order.
-SUBCOMMANDS = ("demo", "scrub", "keys", "lineage", "audit", "db", "map")
+SUBCOMMANDS = ("demo", "scrub", "keys", "lineage", "audit", "db", "map", "ropa", "dsar", "erase")
 
 
 def build_parser() -> argparse.ArgumentParser:
