@@ -129,65 +129,66 @@ def _at(m: re.Match[str] | None, back: int) -> int:
     return -1 if m is None else max(m.start() - back, 0)
 
 
-def builtin_candidates(v: str, nd: int, word_at: int, b64_40: int) -> list[tuple[str, int]]:
+def builtin_candidates(v: str, nd: int, word_at: int, b64_40: int) -> list[tuple[str, int, int]]:
     """The built-in detectors that can possibly match ``v`` (``nd`` digits; ``word_at``:
     :func:`key_word_at`; ``b64_40``: where the first mixed-case base64 run of 40+ starts,
     or -1), in detector order,
-    each with the offset its scan may start at (no match of it starts earlier). One
-    function instead of seventeen gate calls: this is the hot path."""
-    out: list[tuple[str, int]] = []
+    each with the region ``[start, end)`` its scan may be limited to (no match of it, nor
+    anything its look-arounds read, lies outside). One function instead of seventeen gate
+    calls: this is the hot path."""
+    out: list[tuple[str, int, int]] = []
     n = len(v)
     if "PRIVATE KEY" in v:
-        out.append(("private_key", max(v.find("-----BEGIN"), 0)))
+        out.append(("private_key", max(v.find("-----BEGIN"), 0), n))
     if "eyJ" in v:
-        out.append(("jwt", v.find("eyJ")))
+        out.append(("jwt", v.find("eyJ"), n))
     if n >= 14 and (
         "AIza" in v or (("_" in v or "-" in v) and _PROVIDER_GATE.search(v) is not None)
     ):
-        out.append(("provider_token", 0))
+        out.append(("provider_token", 0, n))
     if n >= 20 and "A" in v:
         pos = _at(_AWS_ID_GATE.search(v), 0)
         if pos >= 0:
-            out.append(("aws_access_key_id", pos))
+            out.append(("aws_access_key_id", pos, n))
     at = v.find("@")
     if at >= 0 and "://" in v:
-        out.append(("url_credentials", v.find("://")))
+        out.append(("url_credentials", v.find("://"), n))
     if word_at >= 0:
         # Key words start at most 4 characters before the stem KEY_WORDS found
         # ("php_sessid", "Set-Cookie").
         pos = max(word_at - 4, 0)
         if "uthorization" in v or "UTHORIZATION" in v:
-            out.append(("authorization", pos))
+            out.append(("authorization", pos, n))
         if "earer" in v or "asic" in v or "oken" in v or "EARER" in v or "ASIC" in v or "OKEN" in v:
-            out.append(("bearer", pos))
+            out.append(("bearer", pos, n))
         if "ookie" in v or "OOKIE" in v:
-            out.append(("cookie_header", pos))
+            out.append(("cookie_header", pos, n))
         if "=" in v or ":" in v or ">" in v or "--" in v:
-            out.append(("assignment", pos))
+            out.append(("assignment", pos, n))
     if at >= 0:
-        out.append(("email", max(at - 65, 0)))
+        out.append(("email", max(at - 65, 0), n))
     short = n < _SHORT
     if nd >= 4 and n >= 15 and nd != n:
         pos = 0 if short else _at(_IBAN_GATE.search(v), 4)
         if pos >= 0:
-            out.append(("iban", pos))
+            out.append(("iban", pos, n))
     if b64_40 >= 0 and nd:
-        out.append(("aws_secret_key", b64_40))
+        out.append(("aws_secret_key", b64_40, n))
     if "::" in v or v.count(":") >= 7:
-        out.append(("ipv6", 0))
+        out.append(("ipv6", 0, n))
     if nd >= 4:
         if not short:
             out += _numeric(v, nd)
         else:
             # A short value: gates would cost about what the detectors cost.
             if "." in v:
-                out.append(("ipv4", 0))
+                out.append(("ipv4", 0, n))
             if nd >= 12:
-                out.append(("card", 0))
+                out.append(("card", 0, n))
             if nd >= 9 and ("-" in v or " " in v or "." in v):
-                out.append(("ssn", 0))
+                out.append(("ssn", 0, n))
             if nd >= 8 and not (nd == n and n > 11):
-                out.append(("phone", 0))
+                out.append(("phone", 0, n))
     return out
 
 
@@ -195,32 +196,57 @@ _SHORT = 48
 """Values shorter than this skip the regular-expression gates (see builtin_candidates)."""
 
 
-def _numeric(v: str, nd: int) -> list[tuple[str, int]]:
-    """Card, IPv4, SSN and phone candidates from the numbers in ``v`` (first start of each;
-    the SSN and phone shapes are checked on the number alone, which is short)."""
+def _numeric(v: str, nd: int) -> list[tuple[str, int, int]]:
+    """Card, IPv4, SSN and phone candidates from the numbers in ``v`` (each with the
+    region from the first to the last number that can hold one; the SSN and phone shapes
+    are checked on the number alone, which is short).
+
+    Every character a card, SSN, IPv4 address or phone number (before its extension)
+    consists of is one of ``_NUMERIC``'s and each starts with one of its first
+    characters, so every match lies inside one number found here."""
     card = ipv4 = ssn = phone = -1
+    card_end = ipv4_end = ssn_end = phone_end = 0
     for m in _NUMERIC.finditer(v):
         tok = m.group()
+        start, end = m.span()
+        if tok.count(".") >= 3:
+            if ipv4 < 0:
+                ipv4 = start
+            ipv4_end = end
         raw = tok.encode()
         digits = len(raw) - len(raw.translate(None, _DIGITS))
-        start = m.start()
-        if digits >= 12 and card < 0:
-            card = start
-        if ipv4 < 0 and tok.count(".") >= 3:
-            ipv4 = start
-        if digits >= 9 and ssn < 0 and _SSN_SHAPE.search(tok) is not None:
-            ssn = start
-        if digits >= 8 and phone < 0 and _PHONE_SHAPE.search(tok) is not None:
-            phone = max(start - 4, 0)  # "1 (555) 234-5678" starts before its number
+        if digits < 8:
+            continue  # no card, SSN or phone (dates, amounts, versions)
+        if digits >= 12:
+            if card < 0:
+                card = start
+            card_end = end
+        if digits >= 9 and _SSN_SHAPE.search(tok) is not None:
+            if ssn < 0:
+                ssn = start
+            ssn_end = end
+        if (
+            digits >= 8
+            # A plain number of 15+ digits holds no phone: one starts only at the number's
+            # start and ends at its end, and only "00" + country code runs that long.
+            and not (digits >= 15 and digits == len(tok) and not tok.startswith("00"))
+            and _PHONE_SHAPE.search(tok) is not None
+        ):
+            if phone < 0:
+                phone = max(start - 4, 0)  # "1 (555) 234-5678" starts before its number
+            phone_end = end
+    n = len(v)
     out = []
+    # Each region ends a little after its last number: the detectors' look-aheads read
+    # one character beyond a match, and a phone's extension (" ext. 123456") follows it.
     if ipv4 >= 0:
-        out.append(("ipv4", ipv4))
+        out.append(("ipv4", ipv4, min(ipv4_end + 2, n)))
     if card >= 0:
-        out.append(("card", card))
+        out.append(("card", card, min(card_end + 1, n)))
     if ssn >= 0:
-        out.append(("ssn", ssn))
+        out.append(("ssn", ssn, min(ssn_end + 2, n)))
     if phone >= 0 and not (nd == len(v) and nd > 11):
-        out.append(("phone", phone))
+        out.append(("phone", phone, min(phone_end + 16, n)))
     return out
 
 

@@ -276,23 +276,23 @@ class Scan:
         hits: list[tuple[int, int, int, str, Category | None]] = []
         checks = 0
         nd = digit_count(view)
-        runs = encoded_runs(view) if len(view) >= 16 and B64_RUN.search(view) else []
+        runs = encoded_runs(view) if len(view) >= 16 else []
         b64_40 = aws_secret_at(runs)
         by_name = s._by_name
         selected = [
-            (*by_name[name], pos)
-            for name, pos in builtin_candidates(view, nd, key_word_at(view), b64_40)
+            (*by_name[name], pos, end)
+            for name, pos, end in builtin_candidates(view, nd, key_word_at(view), b64_40)
             if name in by_name
         ]
-        selected += [(*c, 0) for c in s._custom]
-        for rank, det, pattern, pos in selected:
+        selected += [(*c, 0, len(view)) for c in s._custom]
+        for rank, det, pattern, pos, end in selected:
             if not det.builtin and det.gate is not None and not det.gate(view, nd):
                 continue
             if det.builtin and det.name == "email":
                 self.emails(view, pattern, rank, det, hits)
                 continue
             covered = -1
-            for m in pattern.finditer(view, pos):
+            for m in pattern.finditer(view, pos, end):
                 checks += 1
                 if not checks & 255 and s.clock() > self.deadline:
                     raise ScrubBudgetExceededError("time budget spent while scanning")

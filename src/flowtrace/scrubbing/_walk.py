@@ -189,17 +189,24 @@ class Run(Scan):
                         if v in benign_values:
                             out[nk] = v
                             continue
-                        if fast and len(v) <= 128 and benign_shape(v) is not None:
-                            out[nk] = v
-                            continue
                         skeleton = None
                         if fast and len(v) <= 64:
-                            # Ids, amounts, versions: a new value, but the same shape as
-                            # one already cleared (see SKELETON).
+                            # Ids, amounts, versions, timestamps: a new value, but the same
+                            # shape as one already cleared (see SKELETON).
                             skeleton = v.encode("utf-8", "surrogatepass").translate(SKELETON)
                             if skeleton in benign_skeletons:
                                 out[nk] = v
                                 continue
+                        if fast and len(v) <= 128 and benign_shape(v) is not None:
+                            out[nk] = v
+                            if skeleton is not None and v[4:5] == "-":
+                                # A date or timestamp (few skeletons; hex ids and UUIDs
+                                # would only churn the cache): BENIGN_SHAPE sees digits
+                                # as a class, so the skeleton decides it next time.
+                                if len(benign_skeletons) >= 4096:
+                                    benign_skeletons.clear()
+                                benign_skeletons.add(skeleton)
+                            continue
                         if (
                             fast
                             and v.isascii()
