@@ -31,6 +31,7 @@ NAMESPACES = [
     "flowtrace.otel",
     "flowtrace.scrubbing",
     "flowtrace.testing",
+    "flowtrace.trust",
 ]
 # An ``Example::`` / ``Examples::`` literal block (or ``Example:`` section), or a doctest.
 EXAMPLE = re.compile(r"^\s*(Examples?::?\s*$|>>> \S)", re.MULTILINE)

@@ -59,14 +59,18 @@ SURFACE: dict[str, list[str]] = {
         "ForgedRecordError", "InvalidContextValueError", "KeyDestroyedError",
         "KeyProviderError", "KeyProviderUnavailableError", "KeyRetiredError",
         "LineageBufferError", "LineageBufferFullError", "LineageError", "MalformedTokenError",
-        "MapCheckError", "MapError", "MapSourceError", "MigrationError", "MissingExtraError",
-        "MissingSubjectError", "MissingTenantError", "OversizedLineError", "PseudonymKeyError",
-        "RecordDeletedError", "RecordInsertedError", "RecordModifiedError",
-        "RecordReorderedError", "ResidencyViolationError", "SchemaError",
-        "ScrubBudgetExceededError", "ScrubError", "TamperedTokenError", "TenantMismatchError",
-        "TenantNotAllowedError", "TenantRoutingError", "TenantScopeError", "TenantSwitchError",
-        "TokenError", "TruncationError", "UnknownKeyError", "UnsupportedTokenVersionError",
-        "WrongFieldError", "WrongTenantError", "require_extra",
+        "MalformedTxnTokenError", "MapCheckError", "MapError", "MapSourceError",
+        "MigrationError", "MissingExtraError", "MissingSubjectError", "MissingTenantError",
+        "MissingTxnTokenError", "OversizedLineError", "PseudonymKeyError", "RecordDeletedError",
+        "RecordInsertedError", "RecordModifiedError", "RecordReorderedError",
+        "ResidencyViolationError", "SchemaError", "ScrubBudgetExceededError", "ScrubError",
+        "TamperedTokenError", "TenantMismatchError", "TenantNotAllowedError",
+        "TenantRoutingError", "TenantScopeError", "TenantSwitchError", "TokenError",
+        "TruncationError", "TrustError", "TrustKeyError", "TxnTokenAlgorithmError",
+        "TxnTokenAudienceError", "TxnTokenContextError", "TxnTokenError",
+        "TxnTokenExpiredError", "TxnTokenSignatureError", "UnknownKeyError",
+        "UnknownTxnKeyError", "UnsupportedTokenVersionError", "WrongFieldError",
+        "WrongTenantError", "require_extra",
     ],
     "flowtrace.flowcontext": [
         "EventKind", "FIELDS", "FlowContext", "FlowEvent", "MAX_BAGGAGE_ENTRIES",
@@ -146,6 +150,10 @@ SURFACE: dict[str, list[str]] = {
         "Capture", "IsolationReport", "SequentialIdGenerator", "TenantRun",
         "assert_tenant_isolation", "flowtrace_capture", "reset",
     ],
+    "flowtrace.trust": [
+        "ALGORITHMS", "HEADER", "MAX_SKEW", "Signer", "TYP", "TxnToken", "Verifier", "jwks",
+        "mint", "public_keys",
+    ],
 }
 
 NAMESPACES = list(SURFACE)
@@ -207,6 +215,7 @@ REEXPORTING = [
     "flowtrace.otel",
     "flowtrace.propagation",
     "flowtrace.testing",
+    "flowtrace.trust",
 ]
 
 
