@@ -138,7 +138,8 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.propagation": [
         "BAGGAGE_DROPPED", "BAGGAGE_HEADER", "ContextProcessPoolExecutor",
         "ContextThreadPoolExecutor", "FlowtracePropagator", "TRACEPARENT_HEADER",
-        "TRACESTATE_HEADER", "bind", "extract", "flow_context_from_otel", "inject",
+        "TRACESTATE_HEADER", "TXN_TOKEN_HEADER", "TokenVerifier", "bind", "extract",
+        "flow_context_from_otel", "inject",
         "otel_context", "received_foreign", "remote_span_context", "trusted_destination",
     ],
     "flowtrace.scrubbing": [
