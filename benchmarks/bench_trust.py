@@ -13,9 +13,9 @@ Interleaved rounds (benchmarks/_timing.py); medians and median ratios.
 from __future__ import annotations
 
 import jwt
+from _timing import interleaved
 
 import flowtrace as ft
-from _timing import interleaved
 
 AUD = "bench.example"
 
