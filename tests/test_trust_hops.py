@@ -194,3 +194,21 @@ def test_refusals_reach_the_audit_log(tmp_path: Any, verifier: Any) -> None:
     text = (tmp_path / "audit.jsonl").read_text()
     assert '"flowtrace.txn_token_refused"' in text
     assert '"denied"' in text
+
+
+def test_demo_step_runs_and_skips_without_the_extra(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo step passes offline; without PyJWT it says what to install and passes."""
+    import sys
+
+    from flowtrace._demo import trust as step
+
+    said: list[str] = []
+    step.run(tmp_path, said.append)
+    assert any("ran as tenant-a" in line for line in said)
+    assert (tmp_path / "trust-jwks.json").exists()
+    monkeypatch.setitem(sys.modules, "jwt", None)
+    said.clear()
+    step.run(tmp_path, said.append)
+    assert said == ["skipped: pip install 'flowtrace-sdk[jwt]' to see transaction tokens"]

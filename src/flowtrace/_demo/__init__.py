@@ -9,7 +9,16 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-STEPS = ("foundation", "propagation", "scrubbing", "encryption", "lineage", "audit", "map")
+STEPS = (
+    "foundation",
+    "propagation",
+    "scrubbing",
+    "encryption",
+    "lineage",
+    "audit",
+    "map",
+    "trust",
+)
 
 Say = Callable[[str], None]
 
