@@ -271,3 +271,63 @@ def test_alg_none_and_hmac_with_the_public_key(signer: ft.trust.Signer) -> None:
     )
     with pytest.raises(TxnTokenAlgorithmError):
         verifier.verify(none)
+
+
+_VALUE = st.text(
+    alphabet=st.characters(
+        min_codepoint=0x20, max_codepoint=0x2FFF, blacklist_categories=("Cc", "Cs", "Zl", "Zp")
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tenant=_VALUE, user=st.none() | _VALUE, purpose=st.none() | _VALUE, region=st.none() | _VALUE
+)
+def test_any_context_round_trips(
+    tenant: str, user: str | None, purpose: str | None, region: str | None
+) -> None:
+    """Whatever valid flow context is minted is exactly what verifies."""
+    signer = _SIGNER
+    verifier = ft.trust.Verifier(ft.trust.jwks(signer), audience=AUD)
+    sent = ft.FlowContext(tenant=tenant, user=user, purpose=purpose, region=region)
+    result = verifier.verify(ft.trust.mint(signer, audience=AUD, context=sent), context=sent)
+    assert (result.tenant, result.user, result.purpose, result.region) == (
+        tenant,
+        user,
+        purpose,
+        region,
+    )
+
+
+_SIGNER = ft.trust.Signer.generate(kid="prop")
+
+
+def test_one_verifier_shared_by_threads(signer: ft.trust.Signer) -> None:
+    """Eight threads verifying through one small cache: every result right, no error."""
+    import threading
+
+    verifier = ft.trust.Verifier(ft.trust.jwks(signer), audience=AUD, cache_size=4)
+    tokens = []
+    for number in range(16):
+        with ft.context(tenant=f"t{number}"):
+            tokens.append(ft.trust.mint(signer, audience=AUD))
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                for number, token in enumerate(tokens):
+                    assert verifier.verify(token).tenant == f"t{number}"
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(verifier._cache) <= 4 + 8  # bounded (racing inserts may overshoot by threads)
