@@ -56,20 +56,22 @@ SURFACE: dict[str, list[str]] = {
         "AuditCorruptedError", "AuditError", "AuditVerificationError", "AuditWriteError",
         "CheckpointSignatureError", "ConfigError", "ContextError", "ContextPropagationError",
         "CryptoError", "DatabaseCheckError", "DeclaredMapError", "ErasureError",
-        "ErasureVerificationError", "FlowtraceError",
-        "ForgedRecordError", "InvalidContextValueError", "KeyDestroyedError",
-        "KeyProviderError", "KeyProviderUnavailableError", "KeyRetiredError",
-        "LineageBufferError", "LineageBufferFullError", "LineageError", "MalformedTokenError",
-        "MapCheckError", "MapError", "MapSourceError", "MigrationError", "MissingExtraError",
-        "MissingSubjectError", "MissingTenantError", "OversizedLineError", "PrivacyError",
-        "PseudonymKeyError",
+        "ErasureVerificationError", "FlowtraceError", "ForgedRecordError",
+        "InvalidContextValueError", "KeyDestroyedError", "KeyProviderError",
+        "KeyProviderUnavailableError", "KeyRetiredError", "LineageBufferError",
+        "LineageBufferFullError", "LineageError", "MalformedTokenError",
+        "MalformedTxnTokenError", "MapCheckError", "MapError", "MapSourceError",
+        "MigrationError", "MissingExtraError", "MissingSubjectError", "MissingTenantError",
+        "MissingTxnTokenError", "OversizedLineError", "PrivacyError", "PseudonymKeyError",
         "RecordDeletedError", "RecordInsertedError", "RecordModifiedError",
         "RecordReorderedError", "ResidencyViolationError", "SchemaError",
         "ScrubBudgetExceededError", "ScrubError", "SignatureError", "TamperedTokenError",
-        "TenantMismatchError",
-        "TenantNotAllowedError", "TenantRoutingError", "TenantScopeError", "TenantSwitchError",
-        "TokenError", "TruncationError", "UnknownKeyError", "UnsupportedTokenVersionError",
-        "WrongFieldError", "WrongTenantError", "require_extra",
+        "TenantMismatchError", "TenantNotAllowedError", "TenantRoutingError",
+        "TenantScopeError", "TenantSwitchError", "TokenError", "TruncationError", "TrustError",
+        "TrustKeyError", "TxnTokenAlgorithmError", "TxnTokenAudienceError",
+        "TxnTokenContextError", "TxnTokenError", "TxnTokenExpiredError",
+        "TxnTokenSignatureError", "UnknownKeyError", "UnknownTxnKeyError",
+        "UnsupportedTokenVersionError", "WrongFieldError", "WrongTenantError", "require_extra",
     ],
     "flowtrace.flowcontext": [
         "EventKind", "FIELDS", "FlowContext", "FlowEvent", "MAX_BAGGAGE_ENTRIES",
@@ -144,8 +146,9 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.propagation": [
         "BAGGAGE_DROPPED", "BAGGAGE_HEADER", "ContextProcessPoolExecutor",
         "ContextThreadPoolExecutor", "FlowtracePropagator", "TRACEPARENT_HEADER",
-        "TRACESTATE_HEADER", "bind", "extract", "flow_context_from_otel", "inject",
-        "otel_context", "received_foreign", "remote_span_context", "trusted_destination",
+        "TRACESTATE_HEADER", "TXN_TOKEN_HEADER", "TokenVerifier", "bind", "extract",
+        "flow_context_from_otel", "inject", "otel_context", "received_foreign",
+        "remote_span_context", "trusted_destination",
     ],
     "flowtrace.scrubbing": [
         "BUILTIN_DETECTORS", "DROP", "Detector", "Drop", "Encrypt", "FieldEncryptorLike",
@@ -155,6 +158,10 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.testing": [
         "Capture", "IsolationReport", "SequentialIdGenerator", "TenantRun",
         "assert_tenant_isolation", "flowtrace_capture", "reset",
+    ],
+    "flowtrace.trust": [
+        "ALGORITHMS", "HEADER", "MAX_SKEW", "Signer", "TYP", "TxnToken", "Verifier", "jwks",
+        "mint", "public_keys",
     ],
 }
 
@@ -218,6 +225,7 @@ REEXPORTING = [
     "flowtrace.privacy",
     "flowtrace.propagation",
     "flowtrace.testing",
+    "flowtrace.trust",
 ]
 
 

@@ -115,7 +115,7 @@ __all__ = [
 # Wiring from the top: flow events become span events by default (never raises).
 add_observer(_span_event_observer)
 
-_NAMESPACES = frozenset({"audit", "crypto", "lineage", "map", "privacy", "testing"})
+_NAMESPACES = frozenset({"audit", "crypto", "lineage", "map", "privacy", "testing", "trust"})
 
 
 def __getattr__(name: str) -> object:

@@ -56,10 +56,21 @@ input also subclass the built-in they resemble, so ``except ValueError`` keeps w
     │   ├── DeclaredMapError (ValueError)        invalid declared map file; names the bad key
     │   ├── MapCheckError (AssertionError)       map check found drift (pytest assertion)
     │   └── ResidencyViolationError              a send to a region the data may not reach
-    └── PrivacyError
-        ├── ErasureError                         an erasure step failed after its retries
-        ├── ErasureVerificationError             erased data still readable somewhere
-        └── SignatureError (ValueError)          a bundle / receipt signature does not verify
+    ├── PrivacyError
+    │   ├── ErasureError                         an erasure step failed after its retries
+    │   ├── ErasureVerificationError             erased data still readable somewhere
+    │   └── SignatureError (ValueError)          a bundle / receipt signature does not verify
+    └── TrustError
+        ├── TrustKeyError (ValueError)           unusable signing/verification key or JWKS
+        ├── MissingTxnTokenError                 trust="required" and no Txn-Token came
+        └── TxnTokenError (ValueError)           a transaction token was refused
+            ├── MalformedTxnTokenError               truncated / garbled / not a JWT
+            ├── TxnTokenAlgorithmError               alg not allowed (none, HS/RS swaps)
+            ├── UnknownTxnKeyError                   kid not in the JWKS (or revoked)
+            ├── TxnTokenSignatureError               signature does not verify
+            ├── TxnTokenAudienceError                minted for another trust domain
+            ├── TxnTokenExpiredError                 exp passed (beyond the allowed skew)
+            └── TxnTokenContextError                 claims differ from the baggage
 
 Verification and decryption never return ``False``: they raise one of these.
 
@@ -116,6 +127,7 @@ __all__ = [
     "LineageBufferFullError",
     "LineageError",
     "MalformedTokenError",
+    "MalformedTxnTokenError",
     "MapCheckError",
     "MapError",
     "MapSourceError",
@@ -123,6 +135,7 @@ __all__ = [
     "MissingExtraError",
     "MissingSubjectError",
     "MissingTenantError",
+    "MissingTxnTokenError",
     "OversizedLineError",
     "PrivacyError",
     "PseudonymKeyError",
@@ -143,7 +156,16 @@ __all__ = [
     "TenantSwitchError",
     "TokenError",
     "TruncationError",
+    "TrustError",
+    "TrustKeyError",
+    "TxnTokenAlgorithmError",
+    "TxnTokenAudienceError",
+    "TxnTokenContextError",
+    "TxnTokenError",
+    "TxnTokenExpiredError",
+    "TxnTokenSignatureError",
     "UnknownKeyError",
+    "UnknownTxnKeyError",
     "UnsupportedTokenVersionError",
     "WrongFieldError",
     "WrongTenantError",
@@ -965,5 +987,142 @@ class SignatureError(PrivacyError, ValueError):
         try:
             ft.privacy.verify_signed({"flowtrace_privacy": 1}, public_key=key.public_key())
         except SignatureError as error:                  # also a ValueError
+            print(error)
+    """
+
+
+# --- trust (transaction tokens) -------------------------------------------------------------
+
+
+class TrustError(FlowtraceError):
+    """Base for transaction-token errors (:mod:`flowtrace.trust`): a hop refused its caller.
+
+    Example::
+
+        try:
+            raise TxnTokenExpiredError("the Txn-Token expired 40 s ago")
+        except TrustError as error:                      # every trust refusal
+            print(error)
+    """
+
+
+class TrustKeyError(TrustError, ValueError):
+    """A signing or verification key (PEM file, callable, JWKS entry) is unusable.
+
+    Example::
+
+        try:
+            ft.trust.Signer.from_pem(b"not a key", kid="k1")
+        except TrustKeyError as error:                   # also a ValueError
+            print(error)
+    """
+
+
+class MissingTxnTokenError(TrustError):
+    """A hop requires a transaction token (``trust="required"``) and none came.
+
+    Example::
+
+        try:
+            raise MissingTxnTokenError("consumer 'orders': no Txn-Token header")
+        except TrustError as error:
+            print(error)
+    """
+
+
+class TxnTokenError(TrustError, ValueError):
+    """A transaction token was presented and refused; the subclass says why.
+
+    Example::
+
+        verifier = ft.trust.Verifier({"keys": []}, audience="trust.example")
+        try:
+            verifier.verify("garbage")
+        except TxnTokenError as error:                   # any refused token
+            print(type(error).__name__)                  # MalformedTxnTokenError
+    """
+
+
+class MalformedTxnTokenError(TxnTokenError):
+    """The token is not a compact JWS: truncated, garbled, or not a transaction token.
+
+    Example::
+
+        verifier = ft.trust.Verifier({"keys": []}, audience="trust.example")
+        try:
+            verifier.verify("eyJhbGciOi.truncated")
+        except MalformedTxnTokenError as error:
+            print(error)
+    """
+
+
+class TxnTokenAlgorithmError(TxnTokenError):
+    """The token names an algorithm outside the allow-list (``none``, HS256, RS256...).
+
+    Example::
+
+        try:
+            raise TxnTokenAlgorithmError("alg 'none' is not allowed")
+        except TxnTokenError as error:
+            print(error)
+    """
+
+
+class UnknownTxnKeyError(TxnTokenError):
+    """The token's ``kid`` names no key of the verifier's JWKS (unknown or revoked).
+
+    Example::
+
+        try:
+            raise UnknownTxnKeyError("kid 'old-1' is not in the JWKS")
+        except TxnTokenError as error:
+            print(error)
+    """
+
+
+class TxnTokenSignatureError(TxnTokenError):
+    """The signature does not verify with the key the ``kid`` names (edited or forged).
+
+    Example::
+
+        try:
+            raise TxnTokenSignatureError("signature does not verify")
+        except TxnTokenError as error:
+            print(error)
+    """
+
+
+class TxnTokenAudienceError(TxnTokenError):
+    """The token was minted for another trust domain (``aud``).
+
+    Example::
+
+        try:
+            raise TxnTokenAudienceError("aud 'other.example' is not 'trust.example'")
+        except TxnTokenError as error:
+            print(error)
+    """
+
+
+class TxnTokenExpiredError(TxnTokenError):
+    """The token's ``exp`` passed, beyond the allowed clock skew (or the max queue age).
+
+    Example::
+
+        try:
+            raise TxnTokenExpiredError("expired 40 s ago")
+        except TxnTokenError as error:
+            print(error)
+    """
+
+
+class TxnTokenContextError(TxnTokenError):
+    """The token's tenant or user differs from the baggage's: the baggage was forged.
+
+    Example::
+
+        try:
+            raise TxnTokenContextError("token tenant 'acme', baggage tenant 'globex'")
+        except TxnTokenError as error:
             print(error)
     """

@@ -10,7 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 STEPS = (
-    "foundation", "propagation", "scrubbing", "encryption", "lineage", "audit", "map", "privacy",
+    "foundation",
+    "propagation",
+    "scrubbing",
+    "encryption",
+    "lineage",
+    "audit",
+    "map",
+    "privacy",
+    "trust",
 )
 
 Say = Callable[[str], None]

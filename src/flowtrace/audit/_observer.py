@@ -25,10 +25,14 @@ ACTIONS: Final = {
     EventKind.MESSAGE_REFUSED: "flowtrace.message_refused",
     EventKind.DECRYPT: "flowtrace.decrypt",
     EventKind.SHRED: "flowtrace.shred",
+    EventKind.TXN_TOKEN_REFUSED: "flowtrace.txn_token_refused",
+    EventKind.TXN_TOKEN: "flowtrace.txn_token",
 }
 """Audit ``action`` recorded for each flow event kind."""
 
-_DENIED: Final = frozenset({EventKind.TENANT_MISMATCH, EventKind.MESSAGE_REFUSED})
+_DENIED: Final = frozenset(
+    {EventKind.TENANT_MISMATCH, EventKind.MESSAGE_REFUSED, EventKind.TXN_TOKEN_REFUSED}
+)
 _OUTCOMES: Final = {"ok": "success", "success": "success", "denied": "denied", "error": "error"}
 _FIELDS: Final = ("actor", "tenant", "subject", "reason", "resource", "purpose", "region")
 

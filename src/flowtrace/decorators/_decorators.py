@@ -37,10 +37,13 @@ from typing import Any, TypeVar, overload
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from ..errors import ConfigError
 from ..flowcontext import EMPTY, FlowContext
+from ..propagation import TokenVerifier
 from ._consumer import ConsumerSpec, HeadersSource
 from ._handler import HandlerSpec, Resolver
 from ._instrument import Plan, instrument
+from ._trust import Trust, TrustCheck
 
 __all__ = ["HeadersSource", "Resolver", "consumer", "handler"]
 
@@ -75,6 +78,8 @@ def handler(
     carrier: Callable[..., Mapping[str, Any] | None] | None = None,
     kind: SpanKind = SpanKind.SERVER,
     attributes: Mapping[str, AttributeValue] | None = None,
+    trust: Trust | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -93,6 +98,8 @@ def handler(
     carrier: Callable[..., Mapping[str, Any] | None] | None = None,
     kind: SpanKind = SpanKind.SERVER,
     attributes: Mapping[str, AttributeValue] | None = None,
+    trust: Trust | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> Any:
     """Decorate a request handler: resolve its flow context, enter it, open a span.
 
@@ -113,6 +120,12 @@ def handler(
     reported and :class:`~flowtrace.errors.TenantMismatchError` raised. A tenant in the
     headers is never adopted; only ``correlation_id`` is taken from them when no resolver
     set it, and the span continues the caller's trace (its ``traceparent``).
+
+    ``trust="required"`` verifies the carrier's ``Txn-Token`` with ``verifier`` (a
+    :class:`flowtrace.trust.Verifier`) against the resolved context: a missing, invalid or
+    mismatching token reports a ``txn_token_refused`` event and raises the
+    :class:`~flowtrace.errors.TrustError` saying why. ``trust="optional"`` verifies a token
+    when present and reports a ``txn_token`` event (``status="absent"``) when not.
 
     The span is named ``name`` (default: the function's ``__qualname__``), of ``kind``
     SERVER, records exceptions and sets error status. Use as ``@handler``,
@@ -165,6 +178,15 @@ def handler(
             prepare = spec.fast_prepare()
         else:
             prepare = spec.context
+        if trust is not None:
+            if carrier is None:
+                raise ConfigError(
+                    f"handler {span_name!r}: trust={trust!r} reads the Txn-Token from the "
+                    "request headers; pass carrier=lambda request: request.headers"
+                )
+            prepare = TrustCheck(
+                span_name, trust, verifier, prepare, lambda a, k: carrier(*a, **k)
+            )
         return instrument(
             func,
             prepare,
@@ -194,6 +216,8 @@ def consumer(
     on_missing: Callable[..., Any] | None = None,
     allowed_tenants: Iterable[str] | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    trust: Trust | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -205,6 +229,8 @@ def consumer(
     on_missing: Callable[..., Any] | None = None,
     allowed_tenants: Iterable[str] | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    trust: Trust | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> Any:
     """Decorate a message consumer: extract the producer's flow context, refuse tenant-less.
 
@@ -228,6 +254,13 @@ def consumer(
       same arguments (the message intact) and its result returned;
     * a tenant outside ``allowed_tenants``: reported, then
       :class:`~flowtrace.errors.TenantNotAllowedError`.
+
+    * ``trust="required"``: the message's ``Txn-Token`` header must verify with
+      ``verifier`` (a :class:`flowtrace.trust.Verifier`) and vouch for the baggage's tenant
+      and user; otherwise a ``txn_token_refused`` event is reported and the typed
+      :class:`~flowtrace.errors.TrustError` raised, or the message handed to
+      ``on_missing`` intact. ``trust="optional"`` verifies a token when present and
+      reports a ``txn_token`` event (``status="absent"``) when not (gradual rollout).
 
     The span (``name``, default the function's ``__qualname__``) is a CONSUMER span in a
     new trace with a link to the producer's span (from ``traceparent``).
@@ -257,9 +290,15 @@ def consumer(
     def decorate(func: F) -> F:
         span_name = name or _name_of(func)
         spec = ConsumerSpec(span_name, headers, on_missing, allowed_tenants, func)
+        prepare: Callable[[tuple[Any, ...], dict[str, Any]], FlowContext | Plan]
+        prepare = spec.fast_prepare()
+        if trust is not None:
+            prepare = TrustCheck(
+                span_name, trust, verifier, spec.prepare, spec.carrier, on_missing
+            )
         return instrument(
             func,
-            spec.fast_prepare(),
+            prepare,
             name=span_name,
             kind=SpanKind.CONSUMER,
             attributes=span_attributes,

@@ -52,6 +52,8 @@ class EventKind:
     MESSAGE_REFUSED: Final = "message_refused"
     DECRYPT: Final = "decrypt"
     SHRED: Final = "shred"
+    TXN_TOKEN_REFUSED: Final = "txn_token_refused"
+    TXN_TOKEN: Final = "txn_token"
 
 
 class FlowEvent(NamedTuple):

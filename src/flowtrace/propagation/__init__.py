@@ -9,8 +9,8 @@ May import: :mod:`flowtrace.flowcontext`, :mod:`flowtrace.errors`, the OpenTelem
 The carrier helpers (:func:`carrier_context`, :func:`extract_parsed`, :func:`find_headers`,
 :func:`headers_at`, :func:`is_mapping`, :func:`remote_parent`, :data:`W3C_KEYS`,
 :data:`decoded`) and the forwarding hooks (:func:`enter_received`, :func:`leave_received`,
-:func:`report_dropped`) are a documented internal interface for
-:mod:`flowtrace.decorators`, not public API.
+:func:`report_dropped`) and :func:`token_in` (a carrier's ``Txn-Token``) are a
+documented internal interface for :mod:`flowtrace.decorators`, not public API.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ from ._propagate import (
 from ._propagate import enter_received as enter_received
 from ._propagate import leave_received as leave_received
 from ._propagate import report_dropped as report_dropped
+from ._txn import TXN_TOKEN_HEADER, TokenVerifier
+from ._txn import token_in as token_in
 
 _INTERNAL_INTERFACE = frozenset(
     {
@@ -56,6 +58,7 @@ _INTERNAL_INTERFACE = frozenset(
         "leave_received",
         "remote_parent",
         "report_dropped",
+        "token_in",
     }
 )
 """Names re-exported for flowtrace.decorators only (see the module docstring)."""
@@ -68,6 +71,8 @@ __all__ = [
     "FlowtracePropagator",
     "TRACEPARENT_HEADER",
     "TRACESTATE_HEADER",
+    "TXN_TOKEN_HEADER",
+    "TokenVerifier",
     "bind",
     "extract",
     "flow_context_from_otel",

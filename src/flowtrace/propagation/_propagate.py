@@ -55,6 +55,7 @@ from .. import _settings
 from ..errors import ContextPropagationError
 from ..flowcontext import FlowContext, current, notify
 from ._baggage_codec import encode_merged, parse, split_foreign
+from ._txn import TXN_TOKEN_HEADER, TokenVerifier, check_token
 
 __all__ = [
     "BAGGAGE_DROPPED",
@@ -220,7 +221,9 @@ def _header_of_object(carrier: Any, name: str) -> str | None:
     return ",".join(found) if found else None
 
 
-def extract(carrier: Any, *, getter: Getter[Any] | None = None) -> FlowContext:
+def extract(
+    carrier: Any, *, getter: Getter[Any] | None = None, verifier: TokenVerifier | None = None
+) -> FlowContext:
     """The flow context a carrier names, parsed into a fresh :class:`FlowContext`.
 
     Never merged with the ambient context. A carrier without a ``baggage`` header (or
@@ -228,7 +231,9 @@ def extract(carrier: Any, *, getter: Getter[Any] | None = None) -> FlowContext:
     ignored; malformed ones are dropped and reported (``baggage_dropped``), whatever their
     number or size. A duplicated, unknown or undecodable ``flowtrace.`` member raises
     :class:`~flowtrace.errors.ContextPropagationError`; a carrier that is not a mapping
-    needs an OTel ``getter``.
+    needs an OTel ``getter``. With ``verifier`` (a ``flowtrace.trust.Verifier``) the
+    carrier's ``Txn-Token`` must verify and vouch for the tenant and user extracted, or a
+    :class:`~flowtrace.errors.TrustError` is raised.
 
     Example::
 
@@ -243,11 +248,13 @@ def extract(carrier: Any, *, getter: Getter[Any] | None = None) -> FlowContext:
     """
     header = _header(carrier, BAGGAGE_HEADER, getter)
     if header is None:
-        return FlowContext()
-    parsed = parse(header)
-    if parsed.dropped:
-        report_dropped("extract", "malformed", parsed.dropped)
-    return parsed.context
+        ctx = FlowContext()
+    else:
+        parsed = parse(header)
+        if parsed.dropped:
+            report_dropped("extract", "malformed", parsed.dropped)
+        ctx = parsed.context
+    return ctx if verifier is None else check_token(carrier, ctx, verifier)
 
 
 def report_dropped(direction: str, reason: str, count: int) -> None:
@@ -309,6 +316,7 @@ def inject(
     setter: Setter[M] | None = None,
     identity: bool | None = None,
     destination: str | None = None,
+    txn_token: str | None = None,
 ) -> M:
     """Write ``traceparent``/``tracestate`` and ``baggage`` for ``context`` into ``carrier``.
 
@@ -323,7 +331,8 @@ def inject(
 
     ``flowtrace.user`` and ``flowtrace.subject`` identify people: they are written only when
     ``identity=True``, or, with ``identity`` left ``None``, when ``destination`` (a URL or
-    host) is in ``configure(trust_domain=[...])``. Returns ``carrier``.
+    host) is in ``configure(trust_domain=[...])``. ``txn_token`` (from
+    ``flowtrace.trust.mint``) is written as the ``txn-token`` header. Returns ``carrier``.
 
     Example::
 
@@ -342,6 +351,8 @@ def inject(
     baggage = _baggage_for(carrier, flow, identity)
     _TRACE_CONTEXT.inject(carrier, setter=default_setter if setter is None else setter)
     _write_baggage(carrier, baggage, setter)
+    if txn_token is not None:
+        (default_setter if setter is None else setter).set(carrier, TXN_TOKEN_HEADER, txn_token)
     return carrier
 
 
