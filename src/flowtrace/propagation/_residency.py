@@ -192,7 +192,6 @@ def _refuse(
             "resource": destination,
             "region": data,
             "reason": f"{data} data may not reach region {where or 'unknown'}",
-            "destination": destination,
             "destination_region": where or "unknown",
             "data_region": data,
         },
