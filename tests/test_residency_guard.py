@@ -65,15 +65,19 @@ def _declared(tmp_path: Path, eu: str = "orders-eu", us: str = "orders-us") -> P
 def log(flowtrace_capture: Capture, tmp_path: Path) -> Iterator[audit.AuditLog]:
     """An audit log given to configure() (after the capture's reset)."""
     log = audit.AuditLog(tmp_path / "audit.jsonl", durability="none")
-    log.file = tmp_path / "audit.jsonl"  # type: ignore[attr-defined]
+    _paths[id(log)] = tmp_path / "audit.jsonl"
     ft.configure(audit_log=log)
     yield log
     log.close()
+    del _paths[id(log)]
+
+
+_paths: dict[int, Path] = {}
 
 
 def _records(log: audit.AuditLog, action: str | None = None) -> list[audit.AuditEvent]:
     log.close()
-    path = log.file  # type: ignore[attr-defined]
+    path = _paths[id(log)]
     return list(audit.query(path, action=action) if action else audit.query(path))
 
 
