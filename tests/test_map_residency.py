@@ -60,7 +60,7 @@ class Channel:
 
 
 def test_eu_data_to_a_us_queue_is_refused_and_audited(
-    policy: Path, flowtrace_capture: Capture
+    flowtrace_capture: Capture, policy: Path
 ) -> None:
     """Nothing is published; the audit log holds a denied record naming the queue."""
     channel = Channel()
@@ -92,7 +92,7 @@ def test_eu_data_to_a_us_queue_is_refused_and_audited(
     assert ids[0][0] == trace_id
 
 
-def test_eu_data_to_an_eu_queue_goes_through(policy: Path, flowtrace_capture: Capture) -> None:
+def test_eu_data_to_an_eu_queue_goes_through(flowtrace_capture: Capture, policy: Path) -> None:
     """Allowed: published with the flow context in the headers and the region stamped."""
     channel = Channel()
     with ft.context(tenant="acme", purpose="checkout", region="eu"):

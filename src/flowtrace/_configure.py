@@ -28,7 +28,7 @@ _lock = threading.Lock()
 _owned_provider: Any = None
 
 # Options that make flowtrace build (or rebuild) its own TracerProvider.
-_TRACING_OPTIONS = frozenset({"span_exporters", "console_spans", "spans_file"})
+_TRACING_OPTIONS = frozenset({"span_exporters", "console_spans", "spans_file", "flow_metrics"})
 _RESOURCE_OPTIONS = frozenset({"service", "region"})
 
 
@@ -46,6 +46,12 @@ def configure(**options: Any) -> Settings:
     It is stored in the settings (flowtrace never needs OTel's global provider);
     ``set_global=True`` also installs it globally. Pass ``tracer_provider=`` instead to use
     your own provider (add ``FlowContextSpanProcessor`` to it yourself).
+    ``flow_metrics=True`` (or a ``MeterProvider``) also adds the data-flow map's
+    :class:`~flowtrace.map.FlowMetricsSpanProcessor` to the provider flowtrace builds.
+
+    Residency: ``residency=`` a declared map (a :class:`~flowtrace.map.DeclaredMap` or the
+    path of a map file) or a :class:`~flowtrace.map.ResidencyPolicy` arms the residency
+    guard (:func:`flowtrace.map.configure_residency` says the same with more options).
 
     Example::
 
@@ -91,6 +97,11 @@ def configure(**options: Any) -> Settings:
                 console_spans=new.console_spans,
                 spans_file=new.spans_file,
             )
+            if new.flow_metrics is not False:
+                from .map import FlowMetricsSpanProcessor
+
+                meters = None if new.flow_metrics is True else new.flow_metrics
+                provider.add_span_processor(FlowMetricsSpanProcessor(meters))
             new = replace(new, tracer_provider=provider)
             _owned_provider = provider
         elif "tracer_provider" in options:
@@ -118,6 +129,14 @@ def _validate(name: str, value: Any) -> Any:
         raise ConfigError("configure(spans_file=...) must be a path (str or pathlib.Path)")
     if name == "trust_domain":
         return _trust_domain(value)
+    if name == "residency":
+        return _residency(value)
+    if name == "flow_metrics" and not (
+        isinstance(value, bool) or callable(getattr(value, "get_meter", None))
+    ):
+        raise ConfigError(
+            "configure(flow_metrics=...) must be True, False or an OTel MeterProvider"
+        )
     if name == "span_exporters":
         if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
             raise ConfigError("configure(span_exporters=...) must be a list of SpanExporters")
@@ -164,6 +183,22 @@ def _trust_domain(value: Any) -> tuple[str, ...]:
                 "or port"
             )
     return tuple(pattern.lower() for pattern in patterns)
+
+
+def _residency(value: Any) -> Any:
+    from .map import DeclaredMap, ResidencyPolicy, load_declared
+    from .map._residency import policy_from
+
+    if value is None or isinstance(value, ResidencyPolicy):
+        return value
+    if isinstance(value, str | Path):
+        value = load_declared(value)
+    if not isinstance(value, DeclaredMap):
+        raise ConfigError(
+            f"configure(residency=...) must be a flowtrace.map.DeclaredMap, the path of a "
+            f"declared map file or a flowtrace.map.ResidencyPolicy, got {type(value).__name__}"
+        )
+    return policy_from(value, origin="configure")
 
 
 def _wire_audit() -> None:

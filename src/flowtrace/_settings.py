@@ -50,6 +50,11 @@ class Settings:
     """Also install the provider flowtrace builds as OTel's global tracer provider."""
     trust_domain: tuple[str, ...] = ()
     """Hosts (``api.internal``, ``*.corp.example``) that may receive identity baggage."""
+    residency: Any = None
+    """The residency guard's policy (``configure(residency=...)``; ``None``: no policy)."""
+    flow_metrics: Any = False
+    """Count observed flows on ``flowtrace.map.flows`` in the provider flowtrace builds
+    (``True``: OTel's global meter provider; or a ``MeterProvider``)."""
 
 
 _lock = threading.Lock()
@@ -77,6 +82,16 @@ def install(new: Settings) -> Settings:
     with _lock:
         previous, _settings = _settings, new
     return previous
+
+
+def update(**changes: Any) -> Settings:
+    """Replace some fields of the settings in force (internal interface for capabilities
+    that own one option, e.g. ``flowtrace.map.configure_residency``); returns the new ones.
+    Callers validate the values themselves."""
+    global _settings
+    with _lock:
+        _settings = replace(_settings, **changes)
+        return _settings
 
 
 def swap_tracer_provider(provider: Any) -> Any:

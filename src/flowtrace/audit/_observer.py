@@ -1,4 +1,8 @@
-"""Automatic audit events: every flow event lands in ``configure(audit_log=...)``.
+"""Automatic audit events: flow events land in ``configure(audit_log=...)``.
+
+Every kind is recorded except those in :data:`NOT_AUDITED`: events an outside client can
+cause at will (``baggage_dropped``, one per request carrying junk baggage) would let it
+flood the audit trail; they stay span events and counters.
 
 One observer is registered with :func:`flowtrace.add_observer` the first time an
 :class:`~flowtrace.audit.AuditLog` is created (it does nothing while no audit log is
@@ -14,9 +18,10 @@ from typing import Any, Final
 from .._settings import settings
 from ..errors import AuditWriteError
 from ..flowcontext import EventKind, FlowEvent, add_observer
+from ..propagation import BAGGAGE_DROPPED, RESIDENCY_VIOLATION
 from ._event import AuditEvent, utc_timestamp
 
-__all__ = ["ACTIONS", "event_for", "install", "observe"]
+__all__ = ["ACTIONS", "NOT_AUDITED", "event_for", "install", "observe"]
 
 ACTIONS: Final = {
     EventKind.CROSS_TENANT: "flowtrace.cross_tenant",
@@ -30,8 +35,16 @@ ACTIONS: Final = {
 }
 """Audit ``action`` recorded for each flow event kind."""
 
+NOT_AUDITED: Final = frozenset({BAGGAGE_DROPPED})
+"""Flow event kinds never appended to the audit log (an outside client controls their rate)."""
+
 _DENIED: Final = frozenset(
-    {EventKind.TENANT_MISMATCH, EventKind.MESSAGE_REFUSED, EventKind.TXN_TOKEN_REFUSED}
+    {
+        EventKind.TENANT_MISMATCH,
+        EventKind.MESSAGE_REFUSED,
+        EventKind.TXN_TOKEN_REFUSED,
+        RESIDENCY_VIOLATION,
+    }
 )
 _OUTCOMES: Final = {"ok": "success", "success": "success", "denied": "denied", "error": "error"}
 _FIELDS: Final = ("actor", "tenant", "subject", "reason", "resource", "purpose", "region")
@@ -80,7 +93,7 @@ def event_for(flow_event: FlowEvent) -> AuditEvent:
 def observe(flow_event: FlowEvent) -> None:
     """Append ``flow_event`` to the configured audit log; raise if it cannot be recorded."""
     log = settings().audit_log
-    if log is None:
+    if log is None or flow_event.kind in NOT_AUDITED:
         return
     append = getattr(log, "append", None)
     if append is None:

@@ -18,6 +18,7 @@ from ..errors import (
     WrongTenantError,
 )
 from ..flowcontext import EventKind, current, notify
+from ..propagation import guard_destination
 from . import _token
 from ._cache import CachePolicy, Entry, KeyCache, SingleFlight
 from ._keys import DEK_SIZE, DerivedKeys
@@ -188,7 +189,14 @@ class KeyVault:
 
     # --- provider calls ------------------------------------------------------------------
 
+    def _guard(self, kek_id: str) -> None:
+        """Residency: a provider that declares a region may only see data allowed there."""
+        region = getattr(self._provider, "region", None)
+        if region is not None:
+            guard_destination(f"kms/{kek_id}", region=str(region))
+
     def _unwrap(self, keyring: KeyringRecord, record: DekRecord) -> Entry:
+        self._guard(record.kek_id)
         context = _wrap_context(keyring.tenant, record.dek_id, record.version)
         dek = self._retry.call(
             lambda: self._provider.unwrap_key(record.kek_id, record.wrapped, context),
@@ -197,6 +205,7 @@ class KeyVault:
         return Entry(keyring, record.version, DerivedKeys(dek), self._clock())
 
     def _new_version(self, tenant: str, dek_id: bytes, version: int) -> tuple[DekRecord, Entry]:
+        self._guard(self._kek_id)
         dek = os.urandom(DEK_SIZE)
         context = _wrap_context(tenant, dek_id, version)
         wrapped = self._retry.call(
@@ -392,6 +401,8 @@ class KeyVault:
         return count
 
     def _rewrap(self, keyring: KeyringRecord, record: DekRecord, new_kek_id: str) -> bytes:
+        self._guard(record.kek_id)
+        self._guard(new_kek_id)
         context = _wrap_context(keyring.tenant, record.dek_id, record.version)
         name = f"{record.dek_id.hex()} v{record.version}"
         dek = self._retry.call(

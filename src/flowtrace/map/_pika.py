@@ -14,7 +14,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from .._settings import settings
 from ..classify import Schema
+from ..propagation import inject
 from . import _names as n
 from ._payload import record_data
 from ._residency import guard_destination
@@ -23,9 +25,7 @@ __all__ = ["publish"]
 
 
 def _tracer() -> trace.Tracer:
-    import flowtrace
-
-    provider = flowtrace.settings().tracer_provider or trace.get_tracer_provider()
+    provider = settings().tracer_provider or trace.get_tracer_provider()
     return provider.get_tracer("flowtrace.map")
 
 
@@ -67,8 +67,6 @@ def publish(
     from ..errors import require_extra
 
     pika: Any = require_extra("pika", "rabbitmq", "flowtrace.map.publish")
-    import flowtrace
-
     name = exchange or routing_key
     attributes = {
         n.MESSAGING_SYSTEM: "rabbitmq",
@@ -81,7 +79,7 @@ def publish(
         guard_destination(f"rabbitmq/{name}", region=region)
         record_data(payload, schema=schema, categories=categories, encrypted=encrypted)
         headers = dict(getattr(properties, "headers", None) or {})
-        flowtrace.inject(headers)
+        inject(headers)
         if properties is None:
             properties = pika.BasicProperties(headers=headers)
         else:

@@ -10,7 +10,10 @@ The carrier helpers (:func:`carrier_context`, :func:`extract_parsed`, :func:`fin
 :func:`headers_at`, :func:`is_mapping`, :func:`remote_parent`, :data:`W3C_KEYS`,
 :data:`decoded`) and the forwarding hooks (:func:`enter_received`, :func:`leave_received`,
 :func:`report_dropped`) and :func:`token_in` (a carrier's ``Txn-Token``) are a
-documented internal interface for :mod:`flowtrace.decorators`, not public API.
+documented internal interface for :mod:`flowtrace.decorators`, not public API. The
+residency guard (:func:`guard_destination`, :func:`residency_policy`, :func:`make_policy`,
+:class:`ResidencyPolicy`, :data:`RESIDENCY_VIOLATION`) is the internal interface for every
+sender (crypto, map); its public names are in :mod:`flowtrace.map`.
 """
 
 from __future__ import annotations
@@ -42,22 +45,36 @@ from ._propagate import (
 from ._propagate import enter_received as enter_received
 from ._propagate import leave_received as leave_received
 from ._propagate import report_dropped as report_dropped
+from ._residency import DESTINATION_REGION as DESTINATION_REGION
+from ._residency import REFUSED as REFUSED
+from ._residency import RESIDENCY_VIOLATION as RESIDENCY_VIOLATION
+from ._residency import ResidencyPolicy as ResidencyPolicy
+from ._residency import guard_destination as guard_destination
+from ._residency import make_policy as make_policy
+from ._residency import residency_policy as residency_policy
 from ._txn import TXN_TOKEN_HEADER, TokenVerifier
 from ._txn import token_in as token_in
 
 _INTERNAL_INTERFACE = frozenset(
     {
+        "DESTINATION_REGION",
+        "REFUSED",
+        "RESIDENCY_VIOLATION",
+        "ResidencyPolicy",
         "W3C_KEYS",
         "carrier_context",
         "decoded",
         "enter_received",
         "extract_parsed",
         "find_headers",
+        "guard_destination",
         "headers_at",
         "is_mapping",
         "leave_received",
+        "make_policy",
         "remote_parent",
         "report_dropped",
+        "residency_policy",
         "token_in",
     }
 )

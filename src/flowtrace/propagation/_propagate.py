@@ -55,6 +55,7 @@ from .. import _settings
 from ..errors import ContextPropagationError
 from ..flowcontext import FlowContext, current, notify
 from ._baggage_codec import encode_merged, parse, split_foreign
+from ._residency import guard_destination
 from ._txn import TXN_TOKEN_HEADER, TokenVerifier, check_token
 
 __all__ = [
@@ -332,7 +333,11 @@ def inject(
     ``flowtrace.user`` and ``flowtrace.subject`` identify people: they are written only when
     ``identity=True``, or, with ``identity`` left ``None``, when ``destination`` (a URL or
     host) is in ``configure(trust_domain=[...])``. ``txn_token`` (from
-    ``flowtrace.trust.mint``) is written as the ``txn-token`` header. Returns ``carrier``.
+    ``flowtrace.trust.mint``) is written as the ``txn-token`` header. With a residency
+    policy (``configure(residency=...)``), ``destination`` is checked first: a destination
+    whose region the context's region forbids raises
+    :class:`~flowtrace.errors.ResidencyViolationError` and nothing is written. Returns
+    ``carrier``.
 
     Example::
 
@@ -346,6 +351,8 @@ def inject(
     flow = current() if context is None else context
     if type(flow) is not FlowContext:
         raise TypeError(f"context must be a FlowContext, got {type(flow).__name__}")
+    if destination is not None:
+        guard_destination(destination, data_region=flow.region)
     if identity is None:
         identity = trusted_destination(destination)
     baggage = _baggage_for(carrier, flow, identity)

@@ -44,13 +44,24 @@ class AwsKmsKeyProvider:
 
         kms = boto3.client("kms", region_name="eu-west-1")
         vault = KeyVault(AwsKmsKeyProvider(kms), kek_id="alias/flowtrace-kek")
+
+    ``region`` (for the residency guard) is the client's AWS region (``eu-west-1``) unless
+    given; name it as your residency rules do (``region="eu"``).
     """
 
-    def __init__(self, client: Any = None, *, region_name: str | None = None) -> None:
+    def __init__(
+        self, client: Any = None, *, region_name: str | None = None, region: str | None = None
+    ) -> None:
         if client is None:
             boto3: Any = require_extra("boto3", "aws", "AwsKmsKeyProvider")
             client = boto3.client("kms", region_name=region_name)
         self._client = client
+        meta = getattr(client, "meta", None)
+        client_region = getattr(meta, "region_name", None) or region_name
+        self.region: str | None = region or (
+            client_region if isinstance(client_region, str) else None
+        )
+        """Where this KMS runs, for the residency guard."""
 
     def wrap_key(self, kek_id: str, key: bytes, encryption_context: Mapping[str, str]) -> bytes:
         """KMS ``Encrypt`` of the data key under ``kek_id``."""

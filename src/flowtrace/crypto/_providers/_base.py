@@ -25,6 +25,13 @@ class KeyProvider(Protocol):
     same mapping must be given to unwrap. It may be logged by the KMS (CloudTrail does),
     so flowtrace only puts ids in it, never personal data.
 
+    A provider may also have a ``region`` attribute (a string such as ``"eu"``, or
+    ``None``): where its KMS runs. When it is set, the vault asks the residency guard before
+    every call (destination ``kms/<kek id>``), so data of a region whose rule forbids the
+    KMS's region is never wrapped or unwrapped there
+    (:class:`~flowtrace.errors.ResidencyViolationError`). It is optional (read with
+    ``getattr``), so it is not part of the structural check.
+
     Errors a provider raises:
 
     * :class:`~flowtrace.errors.KeyProviderUnavailableError` for transient failures (network,

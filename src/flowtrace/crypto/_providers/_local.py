@@ -67,7 +67,11 @@ class LocalKeyProvider:
         vault = KeyVault(provider, kek_id="kek-1")
     """
 
-    def __init__(self, keys: Mapping[str, bytes] | None = None) -> None:
+    def __init__(
+        self, keys: Mapping[str, bytes] | None = None, *, region: str | None = None
+    ) -> None:
+        self.region = region
+        """Where these keys are held, for the residency guard (``None``: not checked)."""
         self._keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._path: Path | None = None
@@ -76,9 +80,9 @@ class LocalKeyProvider:
             self.add_key(kek_id, key)
 
     @classmethod
-    def generate(cls, *kek_ids: str) -> LocalKeyProvider:
-        """A provider with a fresh random KEK for each id."""
-        provider = cls()
+    def generate(cls, *kek_ids: str, region: str | None = None) -> LocalKeyProvider:
+        """A provider with a fresh random KEK for each id (held in ``region``, if given)."""
+        provider = cls(region=region)
         for kek_id in kek_ids:
             provider.add_key(kek_id)
         return provider
