@@ -110,7 +110,8 @@ SURFACE: dict[str, list[str]] = {
         "read_buffer", "read_edges", "record", "ref",
     ],
     "flowtrace.logging": [
-        "ScrubFilter", "ScrubProcessor",
+        "CONTEXT_KEYS", "ContextFilter", "ContextProcessor", "ScrubFilter", "ScrubProcessor",
+        "context_fields",
     ],
     "flowtrace.map": [
         "CheckReport", "DATA_CATEGORIES", "DATA_ENCRYPTED", "DESTINATION_REGION",
