@@ -75,6 +75,9 @@ SURFACE: dict[str, list[str]] = {
     ],
     "flowtrace.integrations": [
     ],
+    "flowtrace.integrations.asgi": [
+        "FlowtraceMiddleware",
+    ],
     "flowtrace.integrations.dbcheck": [
         "Finding", "check_database", "require_rls",
     ],
@@ -101,6 +104,12 @@ SURFACE: dict[str, list[str]] = {
     ],
     "flowtrace.integrations.tenancy": [
         "TenancyPolicy", "schema_name", "validate_identifier",
+    ],
+    "flowtrace.integrations.web": [
+        "REQUEST_REFUSED", "Refusal", "Resolve", "claims", "problem_response",
+    ],
+    "flowtrace.integrations.wsgi": [
+        "FlowtraceMiddleware",
     ],
     "flowtrace.lineage": [
         "ATTR", "BufferStats", "FORMAT_VERSION", "LineageBuffer", "LineageConfig", "LineageEdge",

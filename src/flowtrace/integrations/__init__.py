@@ -11,9 +11,13 @@ Importing this package imports no third-party library; each module raises
 * :mod:`~flowtrace.integrations.dbisolation` -- database mode for isolation tests
 * :mod:`~flowtrace.integrations.redis` -- tenant-scoped cache keys (``redis``)
 * :mod:`~flowtrace.integrations.pytest_plugin` -- the ``flowtrace_db_check`` fixture
+* :mod:`~flowtrace.integrations.asgi` / :mod:`~flowtrace.integrations.wsgi` -- web
+  middleware: context from verified claims, refusals answered and audited (no extra);
+  shared parts in :mod:`~flowtrace.integrations.web`
 
 The policy they share (which settings carry the tenant, the bypass, identifier rules)
-lives in :mod:`flowtrace.integrations.tenancy`. Guide: docs/database.md.
+lives in :mod:`flowtrace.integrations.tenancy`. Guides: docs/database.md,
+docs/integrations.md.
 """
 
 __all__: list[str] = []
