@@ -81,6 +81,9 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.integrations.dbcheck": [
         "Finding", "check_database", "require_rls",
     ],
+    "flowtrace.integrations.httpx": [
+        "instrument", "is_instrumented", "uninstrument",
+    ],
     "flowtrace.integrations.dbisolation": [
         "RowRecorder", "assert_db_isolation",
     ],
@@ -95,6 +98,9 @@ SURFACE: dict[str, list[str]] = {
     ],
     "flowtrace.integrations.redis": [
         "AsyncTenantCache", "TenantCache", "tenant_key",
+    ],
+    "flowtrace.integrations.requests": [
+        "instrument", "is_instrumented", "uninstrument",
     ],
     "flowtrace.integrations.routing": [
         "AsyncTenantRouter", "TenantRouter",

@@ -14,6 +14,9 @@ Importing this package imports no third-party library; each module raises
 * :mod:`~flowtrace.integrations.asgi` / :mod:`~flowtrace.integrations.wsgi` -- web
   middleware: context from verified claims, refusals answered and audited (no extra);
   shared parts in :mod:`~flowtrace.integrations.web`
+* :mod:`~flowtrace.integrations.httpx` / :mod:`~flowtrace.integrations.requests` -- the flow
+  context on every outgoing request, identity only to the trust domain (``httpx``,
+  ``requests``)
 
 The policy they share (which settings carry the tenant, the bypass, identifier rules)
 lives in :mod:`flowtrace.integrations.tenancy`. Guides: docs/database.md,
