@@ -75,6 +75,9 @@ SURFACE: dict[str, list[str]] = {
     ],
     "flowtrace.integrations": [
     ],
+    "flowtrace.integrations.aio_pika": [
+        "dead_letter_to", "publish",
+    ],
     "flowtrace.integrations.asgi": [
         "FlowtraceMiddleware",
     ],
@@ -89,6 +92,9 @@ SURFACE: dict[str, list[str]] = {
     ],
     "flowtrace.integrations.migrations": [
         "MigrationReport", "migrate_tenant_schemas",
+    ],
+    "flowtrace.integrations.pika": [
+        "dead_letter_to", "publish",
     ],
     "flowtrace.integrations.psycopg": [
         "AsyncTenantConnection", "TenantConnection", "settings_statements",

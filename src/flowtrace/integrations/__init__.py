@@ -17,6 +17,8 @@ Importing this package imports no third-party library; each module raises
 * :mod:`~flowtrace.integrations.httpx` / :mod:`~flowtrace.integrations.requests` -- the flow
   context on every outgoing request, identity only to the trust domain (``httpx``,
   ``requests``)
+* :mod:`~flowtrace.integrations.aio_pika` / :mod:`~flowtrace.integrations.pika` -- publish
+  with the flow context, dead-letter refused messages intact (``aio-pika``, ``rabbitmq``)
 
 The policy they share (which settings carry the tenant, the bypass, identifier rules)
 lives in :mod:`flowtrace.integrations.tenancy`. Guides: docs/database.md,
