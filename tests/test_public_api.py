@@ -108,6 +108,9 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.integrations.requests": [
         "instrument", "is_instrumented", "uninstrument",
     ],
+    "flowtrace.integrations.redis_streams": [
+        "BODY", "StreamEntry", "add", "dead_letter_to", "entries",
+    ],
     "flowtrace.integrations.routing": [
         "AsyncTenantRouter", "TenantRouter",
     ],

@@ -19,6 +19,8 @@ Importing this package imports no third-party library; each module raises
   ``requests``)
 * :mod:`~flowtrace.integrations.aio_pika` / :mod:`~flowtrace.integrations.pika` -- publish
   with the flow context, dead-letter refused messages intact (``aio-pika``, ``rabbitmq``)
+* :mod:`~flowtrace.integrations.redis_streams` -- the same for Redis Streams consumer
+  groups (``redis``)
 
 The policy they share (which settings carry the tenant, the bypass, identifier rules)
 lives in :mod:`flowtrace.integrations.tenancy`. Guides: docs/database.md,
