@@ -21,6 +21,7 @@ Importing this package imports no third-party library; each module raises
   with the flow context, dead-letter refused messages intact (``aio-pika``, ``rabbitmq``)
 * :mod:`~flowtrace.integrations.redis_streams` -- the same for Redis Streams consumer
   groups (``redis``)
+* :mod:`~flowtrace.integrations.nats` -- the same for NATS JetStream (``nats``)
 
 The policy they share (which settings carry the tenant, the bypass, identifier rules)
 lives in :mod:`flowtrace.integrations.tenancy`. Guides: docs/database.md,
