@@ -93,6 +93,9 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.integrations.migrations": [
         "MigrationReport", "migrate_tenant_schemas",
     ],
+    "flowtrace.integrations.mqtt": [
+        "dead_letter_to", "headers", "publish",
+    ],
     "flowtrace.integrations.nats": [
         "dead_letter_to", "publish",
     ],

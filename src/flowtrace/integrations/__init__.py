@@ -22,6 +22,7 @@ Importing this package imports no third-party library; each module raises
 * :mod:`~flowtrace.integrations.redis_streams` -- the same for Redis Streams consumer
   groups (``redis``)
 * :mod:`~flowtrace.integrations.nats` -- the same for NATS JetStream (``nats``)
+* :mod:`~flowtrace.integrations.mqtt` -- the same for MQTT 5 user properties (``mqtt``)
 
 The policy they share (which settings carry the tenant, the bypass, identifier rules)
 lives in :mod:`flowtrace.integrations.tenancy`. Guides: docs/database.md,
