@@ -90,6 +90,9 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.integrations.dbisolation": [
         "RowRecorder", "assert_db_isolation",
     ],
+    "flowtrace.integrations.kafka": [
+        "carrier", "headers_for",
+    ],
     "flowtrace.integrations.migrations": [
         "MigrationReport", "migrate_tenant_schemas",
     ],

@@ -23,6 +23,8 @@ Importing this package imports no third-party library; each module raises
   groups (``redis``)
 * :mod:`~flowtrace.integrations.nats` -- the same for NATS JetStream (``nats``)
 * :mod:`~flowtrace.integrations.mqtt` -- the same for MQTT 5 user properties (``mqtt``)
+* :mod:`~flowtrace.integrations.kafka` -- header helpers for confluent-kafka and aiokafka
+  message shapes (no extra: nothing of Kafka is imported)
 
 The policy they share (which settings carry the tenant, the bypass, identifier rules)
 lives in :mod:`flowtrace.integrations.tenancy`. Guides: docs/database.md,
