@@ -56,7 +56,7 @@ def headers_for(
         assert headers == [("kind", b"order"), ("baggage", b"flowtrace.tenant=acme")]
     """
     kept = [(k, v) for k, v in headers or () if k not in _W3C]
-    injected = ft.inject({}, destination=topic)
+    injected: dict[str, str] = ft.inject({}, destination=topic)
     return kept + [(k, v.encode()) for k, v in injected.items()]
 
 
