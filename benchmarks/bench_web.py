@@ -16,13 +16,13 @@ import platform
 from collections.abc import Sequence
 from typing import Any
 
+from _timing import interleaved
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OtelASGI
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OtelWSGI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import flowtrace as ft
-from benchmarks._timing import interleaved
 from flowtrace.integrations import asgi, wsgi
 from flowtrace.integrations.web import claims
 
