@@ -12,6 +12,7 @@ SERVICES = {
     "rabbitmq": 5672,
     "redis": 6379,
     "nats": 4222,
+    "mosquitto": 1883,
 }
 
 

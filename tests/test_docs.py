@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-RUNNABLE = ["getting-started.md", "configure.md", "trust.md"]
+RUNNABLE = ["getting-started.md", "configure.md", "trust.md", "integrations.md"]
 REFERENCE = sorted((DOCS / "reference").glob("*.md"))
 TEST_FILE = re.compile(r"#\s*(test_\w+\.py)\s*$")
 

@@ -80,14 +80,35 @@ SURFACE: dict[str, list[str]] = {
     ],
     "flowtrace.integrations": [
     ],
+    "flowtrace.integrations.aio_pika": [
+        "dead_letter_to", "publish",
+    ],
+    "flowtrace.integrations.asgi": [
+        "FlowtraceMiddleware",
+    ],
     "flowtrace.integrations.dbcheck": [
         "Finding", "check_database", "require_rls",
+    ],
+    "flowtrace.integrations.httpx": [
+        "instrument", "is_instrumented", "uninstrument",
     ],
     "flowtrace.integrations.dbisolation": [
         "RowRecorder", "assert_db_isolation",
     ],
+    "flowtrace.integrations.kafka": [
+        "carrier", "headers_for",
+    ],
     "flowtrace.integrations.migrations": [
         "MigrationReport", "migrate_tenant_schemas",
+    ],
+    "flowtrace.integrations.mqtt": [
+        "dead_letter_to", "headers", "publish",
+    ],
+    "flowtrace.integrations.nats": [
+        "dead_letter_to", "publish",
+    ],
+    "flowtrace.integrations.pika": [
+        "dead_letter_to", "publish",
     ],
     "flowtrace.integrations.psycopg": [
         "AsyncTenantConnection", "TenantConnection", "settings_statements",
@@ -98,6 +119,12 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.integrations.redis": [
         "AsyncTenantCache", "TenantCache", "tenant_key",
     ],
+    "flowtrace.integrations.requests": [
+        "instrument", "is_instrumented", "uninstrument",
+    ],
+    "flowtrace.integrations.redis_streams": [
+        "BODY", "StreamEntry", "add", "dead_letter_to", "entries",
+    ],
     "flowtrace.integrations.routing": [
         "AsyncTenantRouter", "TenantRouter",
     ],
@@ -107,6 +134,12 @@ SURFACE: dict[str, list[str]] = {
     "flowtrace.integrations.tenancy": [
         "TenancyPolicy", "schema_name", "validate_identifier",
     ],
+    "flowtrace.integrations.web": [
+        "REQUEST_REFUSED", "Refusal", "Resolve", "claims", "problem_response",
+    ],
+    "flowtrace.integrations.wsgi": [
+        "FlowtraceMiddleware",
+    ],
     "flowtrace.lineage": [
         "ATTR", "BufferStats", "FORMAT_VERSION", "LineageBuffer", "LineageConfig", "LineageEdge",
         "LineageGraph", "LineageSampler", "LineageSink", "OpenLineageBridge", "Pseudonymizer",
@@ -115,7 +148,8 @@ SURFACE: dict[str, list[str]] = {
         "read_buffer", "read_edges", "record", "ref",
     ],
     "flowtrace.logging": [
-        "ScrubFilter", "ScrubProcessor",
+        "CONTEXT_KEYS", "ContextFilter", "ContextProcessor", "ScrubFilter", "ScrubProcessor",
+        "context_fields",
     ],
     "flowtrace.map": [
         "CheckReport", "DATA_CATEGORIES", "DATA_ENCRYPTED", "DESTINATION_REGION",

@@ -11,7 +11,12 @@ see records propagated from child loggers)::
 
     handler.addFilter(flowtrace.logging.ScrubFilter())
 
-Both use ``flowtrace.configure(scrubber=...)`` or the built-in default unless given a
+Flow context on every line: :class:`ContextProcessor` (structlog, in the style of
+``structlog.contextvars.merge_contextvars``) and :class:`ContextFilter` (stdlib) add the
+tenant, the user's keyed pseudonym (never the raw identity), the purpose and the current
+``trace_id``/``span_id``.
+
+The scrubbers use ``flowtrace.configure(scrubber=...)`` or the built-in default unless given a
 scrubber. Neither raises into the application: if scrubbing fails the event is replaced by
 a redacted stub (fail closed) and the failure is reported on the ``flowtrace.scrubbing``
 logger.
@@ -20,13 +25,25 @@ logger.
 from __future__ import annotations
 
 import logging as _logging
+import os
 import traceback
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, Final
 
+from opentelemetry import trace as _trace
+
+from .flowcontext import current
+from .lineage import Pseudonymizer, lineage_config
 from .scrubbing import Scrubber, default_scrubber
 
-__all__ = ["ScrubFilter", "ScrubProcessor"]
+__all__ = [
+    "CONTEXT_KEYS",
+    "ContextFilter",
+    "ContextProcessor",
+    "ScrubFilter",
+    "ScrubProcessor",
+    "context_fields",
+]
 
 _log = _logging.getLogger("flowtrace.scrubbing")
 
@@ -207,3 +224,149 @@ def _multiline(scrubber: Scrubber, text: str) -> str:
     """Scrub the whole text (a PEM key or pretty-printed JSON spans lines), then keep its
     line feeds and escape every other control character."""
     return scrubber.scrub_text(text, multiline=True)
+
+
+# --- flow context on log lines ----------------------------------------------------------------
+
+CONTEXT_KEYS: Final = ("tenant", "user_pseudonym", "purpose", "trace_id", "span_id")
+"""The keys :class:`ContextProcessor` and :class:`ContextFilter` add (a stable format).
+
+Example::
+
+    from flowtrace.logging import CONTEXT_KEYS
+
+    assert CONTEXT_KEYS[0] == "tenant" and "user_pseudonym" in CONTEXT_KEYS
+"""
+
+# Without a configured key, users are pseudonymised with a key that never leaves this
+# process: stable within it, useless to anyone reading the logs elsewhere.
+_process_pseudonymizer = Pseudonymizer(os.urandom(32))
+
+
+def _pseudonymizer(key: bytes | None) -> Pseudonymizer:
+    if key is not None:
+        return Pseudonymizer(key)
+    configured = lineage_config().pseudonymizer
+    return configured if configured is not None else _process_pseudonymizer
+
+
+def context_fields(pseudonymizer: Pseudonymizer | None = None) -> dict[str, str]:
+    """The flow-context fields for one log line: only those that are set.
+
+    ``tenant``, ``user_pseudonym`` (the user's keyed per-tenant pseudonym, ``sp1:...``;
+    left out without a tenant, never the raw user), ``purpose``, and ``trace_id`` /
+    ``span_id`` (32 / 16 lowercase hex) of the current span when it is valid. Pseudonyms
+    use ``pseudonymizer``, else the lineage pseudonym key
+    (``configure(lineage=LineageConfig(pseudonym_key=...))``), else a per-process key.
+
+    Example::
+
+        import flowtrace as ft
+        from flowtrace.logging import context_fields
+
+        with ft.context(tenant="acme", user="ana@example.com", purpose="billing"):
+            fields = context_fields()
+        assert fields["tenant"] == "acme" and fields["purpose"] == "billing"
+        assert fields["user_pseudonym"].startswith("sp1:")
+        assert "ana@example.com" not in str(fields)
+    """
+    ctx = current()
+    fields: dict[str, str] = {}
+    if ctx.tenant is not None:
+        fields["tenant"] = ctx.tenant
+        if ctx.user is not None:
+            fields["user_pseudonym"] = (pseudonymizer or _pseudonymizer(None)).pseudonym(
+                ctx.user, ctx.tenant
+            )
+    if ctx.purpose is not None:
+        fields["purpose"] = ctx.purpose
+    span_context = _trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        fields["trace_id"] = format(span_context.trace_id, "032x")
+        fields["span_id"] = format(span_context.span_id, "016x")
+    return fields
+
+
+class ContextProcessor:
+    """A structlog processor adding the flow context to every event (see
+    :func:`context_fields`). Put it before :class:`ScrubProcessor` and the renderer.
+
+    The flow context is authoritative: an event's own ``tenant`` (or any other of the
+    five keys) is replaced, so a log call cannot make a line claim another tenant. Never
+    raises into the application: on an internal failure the event is logged without
+    context and the failure reported on the ``flowtrace.logging`` logger.
+
+    Args:
+        pseudonym_key: bytes (at least 16) keying the user pseudonyms; default as in
+            :func:`context_fields`.
+
+    Example::
+
+        import structlog
+
+        import flowtrace as ft
+        from flowtrace.logging import ContextProcessor
+
+        structlog.configure(processors=[ContextProcessor(), structlog.processors.JSONRenderer()])
+        with ft.context(tenant="acme", user="u-1", purpose="billing"):
+            structlog.get_logger().info("invoice.sent")
+        # {"event": "invoice.sent", "tenant": "acme", "user_pseudonym": "sp1:...", ...}
+    """
+
+    def __init__(self, *, pseudonym_key: bytes | None = None) -> None:
+        self._pseudonymizer = Pseudonymizer(pseudonym_key) if pseudonym_key is not None else None
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """Drop any of the five keys the event set itself, then add the flow context's."""
+        for key in CONTEXT_KEYS:
+            event_dict.pop(key, None)
+        try:
+            event_dict.update(context_fields(self._pseudonymizer))
+        except Exception:
+            _context_log.exception("flowtrace could not add the flow context to a log event")
+        return event_dict
+
+
+class ContextFilter(_logging.Filter):
+    """A logging filter setting ``tenant``, ``user_pseudonym``, ``purpose``, ``trace_id``
+    and ``span_id`` attributes on each record (``"-"`` when unset, so format strings such
+    as ``%(tenant)s`` always work). Always returns True.
+
+    Attach it to *handlers* (as with :class:`ScrubFilter`): the record is stamped in the
+    thread and task that logged it, so the context is the caller's.
+
+    Example::
+
+        import logging
+
+        import flowtrace as ft
+        from flowtrace.logging import ContextFilter
+
+        handler = logging.StreamHandler()
+        handler.addFilter(ContextFilter())
+        handler.setFormatter(logging.Formatter("%(tenant)s %(user_pseudonym)s %(message)s"))
+        log = logging.getLogger("billing")
+        log.addHandler(handler)
+        with ft.context(tenant="acme", user="u-1"):
+            log.warning("invoice sent")      # acme sp1:... invoice sent
+    """
+
+    def __init__(self, name: str = "", *, pseudonym_key: bytes | None = None) -> None:
+        super().__init__(name)
+        self._pseudonymizer = Pseudonymizer(pseudonym_key) if pseudonym_key is not None else None
+
+    def filter(self, record: _logging.LogRecord) -> bool:
+        """Stamp the record with the flow context (the caller's values always win)."""
+        try:
+            fields = context_fields(self._pseudonymizer)
+        except Exception:
+            _context_log.exception("flowtrace could not add the flow context to a log record")
+            fields = {}
+        for key in CONTEXT_KEYS:
+            setattr(record, key, fields.get(key, "-"))
+        return True
+
+
+_context_log = _logging.getLogger("flowtrace.logging")
