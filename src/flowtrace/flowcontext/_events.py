@@ -100,6 +100,20 @@ Example::
 _lock = threading.Lock()
 # Copy-on-write tuple: notify() reads it without a lock.
 _observers: tuple[Observer, ...] = ()
+# What listening() reads, recomputed (under _lock) whenever _observers changes: whether an
+# observer without an ``active`` hint is subscribed, and the hints of the others. Read
+# without a lock; each is replaced by one assignment.
+_always = False
+_hints: tuple[Callable[[], bool], ...] = ()
+
+
+def _set(observers: tuple[Observer, ...]) -> None:
+    # Under _lock. The hints are read once here, at subscription, not on every check.
+    global _observers, _always, _hints
+    hints = tuple(getattr(o, "active", None) for o in observers)
+    _hints = tuple(h for h in hints if h is not None)
+    _always = None in hints
+    _observers = observers
 
 
 def add_observer(observer: Observer) -> Observer:
@@ -117,10 +131,9 @@ def add_observer(observer: Observer) -> Observer:
             pass                                      # prints "cross_tenant acme"
         ft.remove_observer(log_event)
     """
-    global _observers
     with _lock:
         if observer not in _observers:
-            _observers = (*_observers, observer)
+            _set((*_observers, observer))
     return observer
 
 
@@ -136,9 +149,8 @@ def remove_observer(observer: Observer) -> None:
         ft.remove_observer(seen.append)
         ft.remove_observer(seen.append)               # unknown now: ignored
     """
-    global _observers
     with _lock:
-        _observers = tuple(o for o in _observers if o is not observer)
+        _set(tuple(o for o in _observers if o is not observer))
 
 
 def listening() -> bool:
@@ -147,11 +159,13 @@ def listening() -> bool:
     Hot paths (every decrypt) call this before building an event. An observer may carry
     an ``active`` attribute: a callable saying whether it would do anything right now (the
     span-event observer is active only while a span is recording). Observers without one
-    (audit logs, test captures) always count as listening.
+    (audit logs, test captures) always count as listening. The attribute is read when the
+    observer is subscribed (set it before :func:`add_observer`).
     """
-    for observer in _observers:
-        active = getattr(observer, "active", None)
-        if active is None or active():
+    if _always:
+        return True
+    for active in _hints:
+        if active():
             return True
     return False
 
@@ -187,6 +201,5 @@ def notify(
 
 def replace_observers(observers: tuple[Observer, ...]) -> None:
     """Subscribe exactly ``observers`` (internal interface for ``flowtrace.testing.reset``)."""
-    global _observers
     with _lock:
-        _observers = tuple(observers)
+        _set(tuple(observers))
