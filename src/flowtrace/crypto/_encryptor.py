@@ -10,7 +10,7 @@ from os import urandom as _urandom
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CryptoError, InvalidContextValueError, MissingSubjectError
-from ..flowcontext import current, listening, require_tenant
+from ..flowcontext import LISTENING, current, current_tenant, require_tenant
 from . import _token
 from ._cache import Binding
 from ._events import report_decrypt
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FieldEncryptor", "TokenInfo"]
 
-_listening = listening
+_LISTENING = LISTENING
 _decode_text = _token.decode_text
 _decode_str = _token.decode_str
 _encode_text = _token.encode_text
@@ -203,7 +203,7 @@ class FieldEncryptor:
             if (
                 binding is not None
                 and binding.field == field
-                and binding.tenant == current().tenant
+                and binding.tenant == current_tenant()
                 and self._clock() < binding.valid_until
                 and binding.entry.uses < self._max_uses
             ):
@@ -221,7 +221,7 @@ class FieldEncryptor:
                 except Exception:
                     payload = None
                 if payload is not None:
-                    if _listening():
+                    if _LISTENING.now():
                         self._report_cached(binding, field, reason)
                     try:
                         return payload.decode()

@@ -100,20 +100,53 @@ Example::
 _lock = threading.Lock()
 # Copy-on-write tuple: notify() reads it without a lock.
 _observers: tuple[Observer, ...] = ()
-# What listening() reads, recomputed (under _lock) whenever _observers changes: whether an
-# observer without an ``active`` hint is subscribed, and the hints of the others. Read
-# without a lock; each is replaced by one assignment.
-_always = False
-_hints: tuple[Callable[[], bool], ...] = ()
+
+
+def _no() -> bool:
+    return False
+
+
+def _yes() -> bool:
+    return True
+
+
+class Listening:
+    """Where :func:`listening`'s answer comes from, for hot paths (internal interface).
+
+    ``LISTENING.now()`` is ``listening()`` minus one Python call: ``now`` is rebound (under
+    the observers' lock) whenever the observers change, to the cheapest callable that
+    answers for them: always False with no observers, always True with one that has no
+    ``active`` hint, the single hint itself, or a loop over several. Hold ``LISTENING``,
+    never ``LISTENING.now`` (that would miss later subscriptions).
+    """
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now: Callable[[], bool] = _no
+
+
+LISTENING: Final = Listening()
 
 
 def _set(observers: tuple[Observer, ...]) -> None:
-    # Under _lock. The hints are read once here, at subscription, not on every check.
-    global _observers, _always, _hints
+    # Under _lock. Hints are read once here, at subscription, not on every check.
+    global _observers
     hints = tuple(getattr(o, "active", None) for o in observers)
-    _hints = tuple(h for h in hints if h is not None)
-    _always = None in hints
+    active = tuple(h for h in hints if h is not None)
+    if None in hints:
+        now = _yes
+    elif not active:
+        now = _no
+    elif len(active) == 1:
+        now = active[0]
+    else:
+
+        def now() -> bool:
+            return any(hint() for hint in active)
+
     _observers = observers
+    LISTENING.now = now
 
 
 def add_observer(observer: Observer) -> Observer:
@@ -162,12 +195,7 @@ def listening() -> bool:
     (audit logs, test captures) always count as listening. The attribute is read when the
     observer is subscribed (set it before :func:`add_observer`).
     """
-    if _always:
-        return True
-    for active in _hints:
-        if active():
-            return True
-    return False
+    return LISTENING.now()
 
 
 def notify(
