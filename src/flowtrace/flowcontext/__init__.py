@@ -4,21 +4,21 @@ Owns the :class:`FlowContext` value, its scopes (:class:`context`, :class:`cross
 :func:`current` / :func:`require_tenant`, and flow events and their observers. The
 representation (a tuple in a context variable) is private to this package: other packages
 read a context's attributes and use the names exported here. ``attach``/``detach``,
-``derive``, ``current_tenant``, ``notify``/``listening``/``LISTENING``, ``assemble``/``check_field``/``scalar_values`` and
-``EMPTY`` are a documented internal interface for flowtrace's own packages (not in
-``__all__``, not public API: event emission into the audit trail is flowtrace's alone).
+``derive``, ``current_tenant``, ``notify``/``listening``/``LISTENING``,
+``assemble``/``check_field``/``scalar_values`` and ``EMPTY`` are a documented internal
+interface for flowtrace's own packages (not in ``__all__``, not public API: event
+emission into the audit trail is flowtrace's alone).
 
 May import: :mod:`flowtrace.errors`, :mod:`flowtrace._wrapping`. Nothing above it.
 """
 
 from __future__ import annotations
 
-from ._events import EventKind, FlowEvent, Observer, add_observer, remove_observer
-
 # The documented internal interface for flowtrace's own packages (explicit re-exports, not
 # in __all__, not public API): reporting events, installing resolved contexts, validating
 # and assembling values in codecs.
 from ._events import LISTENING as LISTENING
+from ._events import EventKind, FlowEvent, Observer, add_observer, remove_observer
 from ._events import listening as listening
 from ._events import notify as notify
 from ._events import replace_observers as replace_observers
