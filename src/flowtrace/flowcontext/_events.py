@@ -183,7 +183,8 @@ def remove_observer(observer: Observer) -> None:
         ft.remove_observer(seen.append)               # unknown now: ignored
     """
     with _lock:
-        _set(tuple(o for o in _observers if o is not observer))
+        # By equality, as add_observer checks: `seen.append` is a new bound method each time.
+        _set(tuple(o for o in _observers if o != observer))
 
 
 def listening() -> bool:
