@@ -86,10 +86,12 @@ def test_an_observer_added_later_is_heard_at_once() -> None:
     events: list[ft.FlowEvent] = []
     ft.add_observer(events.append)
     try:
-        assert now.now() and _observe.listening()
+        assert now.now()
+        assert _observe.listening()
     finally:
         ft.remove_observer(events.append)
-    assert not now.now() and not _observe.listening()
+    assert not now.now()
+    assert not _observe.listening()
 
 
 def test_any_of_several_hints_makes_it_listen() -> None:
