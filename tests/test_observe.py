@@ -77,3 +77,71 @@ def test_decrypt_reaches_observers_without_a_span() -> None:
         ft.remove_observer(events.append)
     assert [e.kind for e in events] == ["decrypt"]
     assert events[0].attributes["outcome"] == "ok"
+
+
+def test_an_observer_added_later_is_heard_at_once() -> None:
+    """LISTENING.now follows subscriptions: a hot path holding LISTENING sees new observers."""
+    now = _observe.LISTENING
+    assert not now.now()
+    events: list[ft.FlowEvent] = []
+    ft.add_observer(events.append)
+    try:
+        assert now.now()
+        assert _observe.listening()
+    finally:
+        ft.remove_observer(events.append)
+    assert not now.now()
+    assert not _observe.listening()
+
+
+def test_any_of_several_hints_makes_it_listen() -> None:
+    """With two hinted observers, one active hint is enough; none active, no listening."""
+    state = {"on": False}
+
+    def quiet(event: ft.FlowEvent) -> None:
+        """An observer active only when state says so."""
+
+    quiet.active = lambda: state["on"]  # type: ignore[attr-defined]
+    ft.add_observer(quiet)
+    try:
+        assert not _observe.listening()
+        state["on"] = True
+        assert _observe.listening()
+        state["on"] = False
+        provider = TracerProvider()
+        with provider.get_tracer("t").start_as_current_span("s"):
+            assert _observe.listening()  # the span-event observer's hint
+    finally:
+        ft.remove_observer(quiet)
+
+
+def test_the_same_otel_context_listens_once_its_span_records() -> None:
+    """The idle answer remembered for one OTel context never hides a recording span."""
+    assert not _observe.listening()  # remembers the empty context as idle
+    provider = TracerProvider()
+    span = provider.get_tracer("t").start_span("s")
+    with trace.use_span(span, end_on_exit=False):
+        assert _observe.listening()
+        span.end()  # an ended span does not record: asked again, not remembered
+        assert not _observe.listening()
+    assert not _observe.listening()
+    with provider.get_tracer("t").start_as_current_span("again"):
+        assert _observe.listening()
+
+
+def test_decrypt_after_an_idle_decrypt_still_reaches_a_span() -> None:
+    """A cached (hot-path) decrypt outside any span, then one inside: the second is an event."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    enc = _encryptor()
+    with ft.context(tenant="acme"):
+        token = enc.encrypt("s3cret", field="ssn")
+        enc.decrypt(token, field="ssn")
+        enc.decrypt(token, field="ssn")  # served by the key cache's binding, no span
+        with provider.get_tracer("t").start_as_current_span("read"):
+            enc.decrypt(token, field="ssn", reason="audit")
+    (span,) = exporter.get_finished_spans()
+    assert [e.name for e in span.events] == ["flowtrace.decrypt"]
+    assert span.events[0].attributes is not None
+    assert span.events[0].attributes["cache"] == "hit"

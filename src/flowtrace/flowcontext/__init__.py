@@ -4,20 +4,21 @@ Owns the :class:`FlowContext` value, its scopes (:class:`context`, :class:`cross
 :func:`current` / :func:`require_tenant`, and flow events and their observers. The
 representation (a tuple in a context variable) is private to this package: other packages
 read a context's attributes and use the names exported here. ``attach``/``detach``,
-``derive``, ``notify``/``listening``, ``assemble``/``check_field``/``scalar_values`` and
-``EMPTY`` are a documented internal interface for flowtrace's own packages (not in
-``__all__``, not public API: event emission into the audit trail is flowtrace's alone).
+``derive``, ``current_tenant``, ``notify``/``listening``/``LISTENING``,
+``assemble``/``check_field``/``scalar_values`` and ``EMPTY`` are a documented internal
+interface for flowtrace's own packages (not in ``__all__``, not public API: event
+emission into the audit trail is flowtrace's alone).
 
 May import: :mod:`flowtrace.errors`, :mod:`flowtrace._wrapping`. Nothing above it.
 """
 
 from __future__ import annotations
 
-from ._events import EventKind, FlowEvent, Observer, add_observer, remove_observer
-
 # The documented internal interface for flowtrace's own packages (explicit re-exports, not
 # in __all__, not public API): reporting events, installing resolved contexts, validating
 # and assembling values in codecs.
+from ._events import LISTENING as LISTENING
+from ._events import EventKind, FlowEvent, Observer, add_observer, remove_observer
 from ._events import listening as listening
 from ._events import notify as notify
 from ._events import replace_observers as replace_observers
@@ -25,6 +26,7 @@ from ._scope import context, cross_tenant, cross_tenant_reason, require_tenant
 from ._scope import derive as derive
 from ._state import attach as attach
 from ._state import current
+from ._state import current_tenant as current_tenant
 from ._state import detach as detach
 from ._value import EMPTY as EMPTY
 from ._value import (
@@ -59,9 +61,11 @@ __all__ = [
 _INTERNAL_INTERFACE = frozenset(
     {
         "EMPTY",
+        "LISTENING",
         "assemble",
         "attach",
         "check_field",
+        "current_tenant",
         "derive",
         "detach",
         "listening",

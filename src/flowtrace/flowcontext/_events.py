@@ -104,6 +104,53 @@ _lock = threading.Lock()
 _observers: tuple[Observer, ...] = ()
 
 
+def _no() -> bool:
+    return False
+
+
+def _yes() -> bool:
+    return True
+
+
+class Listening:
+    """Where :func:`listening`'s answer comes from, for hot paths (internal interface).
+
+    ``LISTENING.now()`` is ``listening()`` minus one Python call: ``now`` is rebound (under
+    the observers' lock) whenever the observers change, to the cheapest callable that
+    answers for them: always False with no observers, always True with one that has no
+    ``active`` hint, the single hint itself, or a loop over several. Hold ``LISTENING``,
+    never ``LISTENING.now`` (that would miss later subscriptions).
+    """
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now: Callable[[], bool] = _no
+
+
+LISTENING: Final = Listening()
+
+
+def _set(observers: tuple[Observer, ...]) -> None:
+    # Under _lock. Hints are read once here, at subscription, not on every check.
+    global _observers
+    hints = tuple(getattr(o, "active", None) for o in observers)
+    active = tuple(h for h in hints if h is not None)
+    if None in hints:
+        now = _yes
+    elif not active:
+        now = _no
+    elif len(active) == 1:
+        now = active[0]
+    else:
+
+        def now() -> bool:
+            return any(hint() for hint in active)
+
+    _observers = observers
+    LISTENING.now = now
+
+
 def add_observer(observer: Observer) -> Observer:
     """Subscribe ``observer`` to every flow event. Returns it, so it can be a decorator.
 
@@ -119,10 +166,9 @@ def add_observer(observer: Observer) -> Observer:
             pass                                      # prints "cross_tenant acme"
         ft.remove_observer(log_event)
     """
-    global _observers
     with _lock:
         if observer not in _observers:
-            _observers = (*_observers, observer)
+            _set((*_observers, observer))
     return observer
 
 
@@ -138,9 +184,9 @@ def remove_observer(observer: Observer) -> None:
         ft.remove_observer(seen.append)
         ft.remove_observer(seen.append)               # unknown now: ignored
     """
-    global _observers
     with _lock:
-        _observers = tuple(o for o in _observers if o is not observer)
+        # By equality, as add_observer checks: `seen.append` is a new bound method each time.
+        _set(tuple(o for o in _observers if o != observer))
 
 
 def listening() -> bool:
@@ -149,13 +195,10 @@ def listening() -> bool:
     Hot paths (every decrypt) call this before building an event. An observer may carry
     an ``active`` attribute: a callable saying whether it would do anything right now (the
     span-event observer is active only while a span is recording). Observers without one
-    (audit logs, test captures) always count as listening.
+    (audit logs, test captures) always count as listening. The attribute is read when the
+    observer is subscribed (set it before :func:`add_observer`).
     """
-    for observer in _observers:
-        active = getattr(observer, "active", None)
-        if active is None or active():
-            return True
-    return False
+    return LISTENING.now()
 
 
 def notify(
@@ -189,6 +232,5 @@ def notify(
 
 def replace_observers(observers: tuple[Observer, ...]) -> None:
     """Subscribe exactly ``observers`` (internal interface for ``flowtrace.testing.reset``)."""
-    global _observers
     with _lock:
-        _observers = tuple(observers)
+        _set(tuple(observers))

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from ._value import EMPTY, FlowContext
 
-__all__ = ["attach", "current", "detach", "visible"]
+__all__ = ["attach", "current", "current_tenant", "detach", "visible"]
 
 Node = tuple[Any, Any, Any, Any, bool, Any]
 ROOT: Final[Node] = (EMPTY, None, None, None, False, None)
@@ -102,6 +102,13 @@ def current() -> FlowContext:
     node = get()
     ctx: FlowContext = node[0] if not node[4] else visible(node)[0]
     return ctx
+
+
+def current_tenant() -> str | None:
+    """``current().tenant`` in one call (internal interface, for hot paths that compare it)."""
+    node = get()
+    tenant: str | None = (node[0] if not node[4] else visible(node)[0])[0]  # FlowContext[0]
+    return tenant
 
 
 def attach(ctx: FlowContext) -> Token[Node]:

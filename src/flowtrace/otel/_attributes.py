@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Final
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from .. import _settings
@@ -178,8 +179,25 @@ def _pseudonymise_subject(attributes: dict[str, Any], event: FlowEvent) -> None:
         attributes["subject"] = pseudonym
 
 
+_get_context = otel_context.get_current
+_NonRecordingSpan = trace.NonRecordingSpan
+# The last OTel context seen whose current span is a NonRecordingSpan (none at all is
+# INVALID_SPAN, one too). Contexts are immutable and such a span never records, so while
+# that same context object is current the answer stays False: one identity test instead
+# of the span lookup and its call. Any other span (even an ended one) is asked each time.
+_idle_context: object = None
+
+
 def _span_recording() -> bool:
-    return trace.get_current_span().is_recording()
+    global _idle_context
+    ctx = _get_context()
+    if ctx is _idle_context:
+        return False
+    span = trace.get_current_span(ctx)
+    if type(span) is _NonRecordingSpan:
+        _idle_context = ctx
+        return False
+    return span.is_recording()
 
 
 # Lets hot paths skip building events nobody would record (see flowcontext.listening).
