@@ -161,3 +161,21 @@ def test_export_merges_sources_into_deduplicated_json_lines(
         main(["lineage", "trace", "s3://reports/2026-01.json", "--from", str(out), "--json"]) == 0
     )
     assert len(json.loads(capsys.readouterr().out)["sources"]) == 2
+
+
+def test_ingest_then_query_the_store_with_db(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lineage ingest` fills a SQLite store once; --db answers as --from does."""
+    db = str(tmp_path / "lineage.db")
+    assert main(["lineage", "ingest", str(store), "--db", db]) == 0
+    assert main(["lineage", "ingest", str(store), "--db", db]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(": 0 new edge(s)")
+    report = "s3://reports/2026-01.json"
+    assert main(["lineage", "trace", report, "--from", str(store), "--json"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert main(["lineage", "trace", report, "--db", db, "--json"]) == 0
+    from_db = json.loads(capsys.readouterr().out)
+    assert from_file["tree"] == from_db["tree"]
+    assert sorted(from_file["sources"]) == sorted(from_db["sources"])
+    assert main(["lineage", "trace", "no-such-id", "--db", db]) == 1

@@ -142,7 +142,8 @@ SURFACE: dict[str, list[str]] = {
     ],
     "flowtrace.lineage": [
         "ATTR", "BufferStats", "FORMAT_VERSION", "LineageBuffer", "LineageConfig", "LineageEdge",
-        "LineageGraph", "LineageSampler", "LineageSink", "OpenLineageBridge", "Pseudonymizer",
+        "LineageGraph", "LineageSampler", "LineageSink", "LineageStore", "OpenLineageBridge",
+        "Pseudonymizer",
         "TraceNode", "content_hash", "edge_attributes", "edge_from_attributes", "edge_to_span",
         "format_lineage_id", "granularity", "lineage_config", "new_lineage_id", "parse_lineage_id",
         "read_buffer", "read_edges", "record", "ref",

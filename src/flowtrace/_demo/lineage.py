@@ -66,15 +66,22 @@ def run(out: Path, say: Callable[[str], None]) -> None:
     if delivered != 201 or len(graph) != 201:
         raise AssertionError(f"expected 201 edges delivered, got {delivered} / {len(graph)}")
     say("backend recovered: 201 of 201 edges delivered (at-least-once, ids deduplicate)")
-    sources = graph.sources("warehouse://revenue#2026-01")
+    # "Where did this number come from?", answered from the embedded SQLite store.
+    db = out / "lineage.db"
+    with lineage.LineageStore(str(db)) as store:
+        store.ingest(lineage.read_edges(backend.spans))
+        sources = store.sources("warehouse://revenue#2026-01", tenant="acme")
     if sorted(sources) != sorted(f"stripe:charge#{c}" for c, _ in charges):
         raise AssertionError("upstream of the monthly figure is not the 200 charges")
-    say(f"upstream(warehouse://revenue#2026-01) -> {len(sources)} charge ids, e.g. {sources[0]}")
+    say(
+        f"where did warehouse://revenue#2026-01 come from? (SQLite store {db.name}): "
+        f"{len(sources)} charge ids, e.g. {sources[0]}"
+    )
     if any("@" in s for edge in graph for s in edge.subjects):
         raise AssertionError("a raw email reached lineage")
     say(
         f"subjects stored as keyed pseudonyms only; try: flowtrace lineage trace "
-        f"warehouse://revenue#2026-01 --from {out / 'lineage'}"
+        f"warehouse://revenue#2026-01 --db {db}"
     )
     provider.shutdown()
     ft.configure(lineage=None)  # leave no lineage settings behind for the next demo step

@@ -3,6 +3,10 @@
     flowtrace lineage trace ID --from FILE [--json] [--tenant T] [--downstream]
     flowtrace lineage subject SUBJECT --from FILE --tenant T [--json] [--key-env VAR]
     flowtrace lineage export --from FILE [--from FILE ...] --to OUT.jsonl
+    flowtrace lineage ingest SOURCE... --db URL
+
+``--db URL`` (trace, subject) queries a lineage store (a SQLite path or ``sqlite:///...``,
+or ``postgresql://...``) instead of loading ``--from FILE`` into memory.
 
 ``FILE`` is a buffer directory, a JSON-lines file of edges, flowtrace span lines
 (``configure(spans_file=...)``), or OTLP JSON (Collector
@@ -26,7 +30,7 @@ def register(sub: Any) -> None:
 
     trace = commands.add_parser("trace", help="upstream tree (or downstream list) of an id")
     trace.add_argument("id", help="a data identifier or a lineage edge id")
-    trace.add_argument("--from", dest="source", required=True, help="buffer dir or file")
+    _source_args(trace)
     trace.add_argument("--json", action="store_true", help="print JSON instead of a tree")
     trace.add_argument("--tenant", help="follow only this tenant's edges")
     trace.add_argument(
@@ -36,7 +40,7 @@ def register(sub: Any) -> None:
 
     subject = commands.add_parser("subject", help="everything derived from a data subject")
     subject.add_argument("subject", help="the raw subject, or its sp1: pseudonym")
-    subject.add_argument("--from", dest="source", required=True, help="buffer dir or file")
+    _source_args(subject)
     subject.add_argument("--tenant", required=True, help="the tenant the subject belongs to")
     subject.add_argument("--json", action="store_true", help="print JSON")
     subject.add_argument(
@@ -54,7 +58,32 @@ def register(sub: Any) -> None:
     )
     export.add_argument("--to", dest="target", required=True, help="JSON-lines file to write")
     export.set_defaults(func=_export)
+    ingest = commands.add_parser("ingest", help="add lineage sources to a lineage store")
+    ingest.add_argument("sources", nargs="+", help="buffer dirs or files (resumable)")
+    ingest.add_argument("--db", required=True, help="SQLite path or postgresql:// URL")
+    ingest.set_defaults(func=_ingest)
     parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _source_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--from", dest="source", help="buffer dir or file (loaded in memory)")
+    group.add_argument("--db", help="lineage store: SQLite path or postgresql:// URL")
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ..errors import LineageError
+    from ..lineage import LineageStore, read_edges
+
+    try:
+        with LineageStore(args.db) as store:
+            for source in args.sources:
+                added = store.ingest(read_edges(source), source=os.path.abspath(source))
+                print(f"{source}: {added} new edge(s)")
+    except (LineageError, OSError) as exc:
+        print(f"flowtrace lineage: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -62,10 +91,17 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _load(source: str) -> Any:
-    from ..lineage import LineageGraph
+def _load(args: argparse.Namespace) -> Any:
+    from ..lineage import LineageGraph, LineageStore
 
-    return LineageGraph.load(source)
+    if args.db:
+        return LineageStore(args.db)
+    return LineageGraph.load(args.source)
+
+
+def _close(graph: Any) -> None:
+    if graph is not None and hasattr(graph, "close"):  # a LineageStore
+        graph.close()
 
 
 def _render(node: Any, prefix: str = "", last: bool = True, top: bool = True) -> list[str]:
@@ -87,8 +123,9 @@ def _render(node: Any, prefix: str = "", last: bool = True, top: bool = True) ->
 def _trace(args: argparse.Namespace) -> int:
     from ..errors import LineageError
 
+    graph = None
     try:
-        graph = _load(args.source)
+        graph = _load(args)
         if args.downstream:
             found = graph.downstream(args.id, tenant=args.tenant)
             if args.json:
@@ -101,6 +138,8 @@ def _trace(args: argparse.Namespace) -> int:
     except (LineageError, OSError) as exc:
         print(f"flowtrace lineage: {exc}", file=sys.stderr)
         return 1
+    finally:
+        _close(graph)
     if args.json:
         print(json.dumps({"tree": tree.to_dict(), "sources": sources}, indent=2))
     else:
@@ -132,8 +171,9 @@ def _subject(args: argparse.Namespace) -> int:
         except LineageError as exc:
             print(f"flowtrace lineage: {exc}", file=sys.stderr)
             return 2
+    graph = None
     try:
-        graph = _load(args.source)
+        graph = _load(args)
         pseudonym = (
             pseudonymizer.pseudonym(args.subject, args.tenant) if pseudonymizer else args.subject
         )
@@ -141,6 +181,8 @@ def _subject(args: argparse.Namespace) -> int:
     except (LineageError, OSError) as exc:
         print(f"flowtrace lineage: {exc}", file=sys.stderr)
         return 1
+    finally:
+        _close(graph)
     if args.json:
         print(json.dumps({"subject": pseudonym, "tenant": args.tenant, "records": found}, indent=2))
     else:

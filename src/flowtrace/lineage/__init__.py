@@ -33,6 +33,7 @@ from ._readers import read_edges
 from ._run import record
 from ._runtime import LineageConfig, LineageSink, lineage_config
 from ._sampler import LineageSampler
+from ._store import LineageStore
 
 if TYPE_CHECKING:
     from ._openlineage import OpenLineageBridge
@@ -47,6 +48,7 @@ __all__ = [
     "LineageGraph",
     "LineageSampler",
     "LineageSink",
+    "LineageStore",
     "OpenLineageBridge",
     "Pseudonymizer",
     "TraceNode",

@@ -310,13 +310,15 @@ class LineageGraph:
         for e in start:
             for i in self._inputs[e]:
                 seen.setdefault(i, None)
-        out = [self._nodes[i] for i in seen]
-        out.extend(
-            self._walk(
-                start, list(seen), tenant, self._outputs, self._consumed_by, self._child_edges
+        out = dict.fromkeys(self._nodes[i] for i in seen)
+        # The inputs are not "start" nodes of the walk: an input that an edge also outputs
+        # is downstream of that output and must be expanded (LineageStore agrees).
+        out.update(
+            dict.fromkeys(
+                self._walk(start, [], tenant, self._outputs, self._consumed_by, self._child_edges)
             )
         )
-        return out
+        return list(out)
 
     def trace(
         self, identifier: str, *, tenant: str | None = None, max_depth: int = 64
